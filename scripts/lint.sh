@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Formatting and clippy, as kept clean on every change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings

@@ -1,0 +1,217 @@
+//! The command line: argument parsing and output. Each verb group lives in its own file and
+//! calls the library; with `--json` every command prints exactly one JSON document on stdout.
+
+mod audit;
+mod capture;
+mod consent;
+mod patient;
+mod store_cmds;
+mod visit;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use sameframe::store::{KeySource, OpenOptions, Store};
+
+/// sameframe: comparable, consent-linked clinical photographs.
+#[derive(Debug, Parser)]
+#[command(name = "sameframe", version, about, long_about = None)]
+pub struct Cli {
+    /// Data directory (default: the platform data folder).
+    #[arg(long, global = true, env = "SAMEFRAME_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Who is acting, for the audit log (default: the OS user).
+    #[arg(long, global = true, env = "SAMEFRAME_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Print exactly one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Key file of an encrypted store (default: the one recorded at `init`).
+    #[arg(long, global = true, env = "SAMEFRAME_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Read the store passphrase from this file (or set SAMEFRAME_PASSPHRASE; else a prompt).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// A calibration folder searched before `<data dir>/calibration` and the built-in files.
+    #[arg(
+        long,
+        global = true,
+        env = "SAMEFRAME_CALIBRATION_DIR",
+        value_name = "DIR"
+    )]
+    pub calibration_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store (choose how its photos are encrypted at rest).
+    Init(store_cmds::InitArgs),
+    /// Show the store's location, schema, encryption and counts.
+    Status,
+    /// Register and look up patients.
+    #[command(subcommand)]
+    Patient(patient::PatientCmd),
+    /// Record, show and list consents.
+    #[command(subcommand)]
+    Consent(consent::ConsentCmd),
+    /// Record treatment visits.
+    #[command(subcommand)]
+    Visit(visit::VisitCmd),
+    /// Import, show, list and export captures.
+    #[command(subcommand)]
+    Capture(capture::CaptureCmd),
+    /// Re-hash every blob; report corrupt, missing and orphan files.
+    Verify,
+    /// Remove orphan blob files left by interrupted imports.
+    Gc(store_cmds::GcArgs),
+    /// Read and verify the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+    /// Read and change store settings (retention).
+    #[command(subcommand)]
+    Config(store_cmds::ConfigCmd),
+    /// Encrypt an unencrypted store (or finish an interrupted migration).
+    Encrypt(store_cmds::EncryptArgs),
+}
+
+/// Shared context of a command.
+pub struct Ctx {
+    pub data_dir: PathBuf,
+    pub actor: String,
+    pub json: bool,
+    pub key_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    pub calibration_dir: Option<PathBuf>,
+}
+
+impl Ctx {
+    fn from_cli(cli: &Cli) -> Result<Self> {
+        let data_dir = match &cli.data_dir {
+            Some(d) => d.clone(),
+            None => sameframe::store::default_data_dir()
+                .context("no platform data folder: pass --data-dir or set SAMEFRAME_DATA_DIR")?,
+        };
+        Ok(Ctx {
+            data_dir,
+            actor: cli
+                .actor
+                .clone()
+                .filter(|a| !a.trim().is_empty())
+                .unwrap_or_else(sameframe::store::os_user),
+            json: cli.json,
+            key_file: cli.key_file.clone(),
+            passphrase_file: cli.passphrase_file.clone(),
+            calibration_dir: cli.calibration_dir.clone(),
+        })
+    }
+
+    /// A passphrase given without a prompt: `--passphrase-file` or `SAMEFRAME_PASSPHRASE`.
+    pub fn given_passphrase(&self) -> Result<Option<Zeroizing<String>>> {
+        if let Some(f) = &self.passphrase_file {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("could not read passphrase file {}", f.display()))?,
+            );
+            return Ok(Some(Zeroizing::new(
+                text.trim_end_matches(['\r', '\n']).to_string(),
+            )));
+        }
+        Ok(std::env::var("SAMEFRAME_PASSPHRASE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Zeroizing::new))
+    }
+
+    fn key_source(&self) -> Result<KeySource> {
+        if let Some(k) = &self.key_file {
+            return Ok(KeySource::KeyFile(k.clone()));
+        }
+        if let Some(p) = self.given_passphrase()? {
+            return Ok(KeySource::Passphrase(p));
+        }
+        if std::io::stdin().is_terminal() {
+            return Ok(KeySource::Ask(Box::new(|| {
+                rpassword::prompt_password("sameframe store passphrase: ")
+                    .map(Zeroizing::new)
+                    .map_err(|e| e.to_string())
+            })));
+        }
+        Ok(KeySource::None)
+    }
+
+    /// Open options for this invocation.
+    pub fn open_options(&self) -> Result<OpenOptions> {
+        Ok(OpenOptions {
+            actor: self.actor.clone(),
+            keys: self.key_source()?,
+            calibration_dir: self.calibration_dir.clone(),
+        })
+    }
+
+    /// Open the store.
+    pub fn open(&self) -> Result<Store> {
+        Ok(Store::open(&self.data_dir, self.open_options()?)?)
+    }
+
+    /// Print `value` as JSON, or the human text.
+    pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            serde_json::to_writer_pretty(&mut out, value)?;
+            writeln!(out)?;
+        } else {
+            let text = human();
+            if !text.is_empty() {
+                writeln!(out, "{}", text.trim_end())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A note for humans on stderr (never pollutes JSON output).
+    pub fn note(&self, msg: &str) {
+        eprintln!("{msg}");
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Ctx::from_cli(&cli)?;
+    let Some(command) = cli.command else {
+        anyhow::bail!(
+            "no command given: run `sameframe --help` (the capture station arrives with `sameframe app`)"
+        );
+    };
+    match command {
+        Command::Init(a) => store_cmds::init(&ctx, a),
+        Command::Status => store_cmds::status(&ctx),
+        Command::Patient(c) => patient::run(&ctx, c),
+        Command::Consent(c) => consent::run(&ctx, c),
+        Command::Visit(c) => visit::run(&ctx, c),
+        Command::Capture(c) => capture::run(&ctx, c),
+        Command::Verify => store_cmds::verify(&ctx),
+        Command::Gc(a) => store_cmds::gc(&ctx, a),
+        Command::Audit(c) => audit::run(&ctx, c),
+        Command::Config(c) => store_cmds::config(&ctx, c),
+        Command::Encrypt(a) => store_cmds::encrypt(&ctx, a),
+    }
+}
+
+/// Parse `YYYY-MM-DD` for clap.
+pub fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    sameframe::timefmt::parse_date(s)
+        .ok_or_else(|| format!("{s:?} is not a date (expected YYYY-MM-DD)"))
+}
+
+/// Read a file the user named, with the path in the error.
+pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("could not read {}", path.display()))
+}

@@ -1,0 +1,24 @@
+//! # sameframe
+//!
+//! A standardized clinical photography kit for aesthetic clinics: before/after photos that are
+//! comparable (same light, distance, angle and expression, honest about confounders), linked to
+//! the patient's consent, and removable when that consent is withdrawn.
+//!
+//! The crate is a pure core with thin shells:
+//!
+//! - [`store`]: the data directory — SQLite rows, content-addressed (SHA-256) blobs encrypted per
+//!   consent, and a tamper-evident audit chain.
+//! - [`records`]: patients, consents, visits, captures and confounders, with the rules for who
+//!   may be photographed and what a consent scope allows.
+//! - [`ingest`]: validation of image files (format, header dimensions, truncation, EXIF).
+//! - [`calibration`]: the data a clinic tunes (confounders, limits, cards, tolerances, protocols).
+//!
+//! The CLI (`sameframe …`) and the capture app call the same functions; nothing in the core
+//! depends on egui or nokhwa.
+
+pub mod calibration;
+pub mod ids;
+pub mod ingest;
+pub mod records;
+pub mod store;
+pub mod timefmt;
