@@ -11,6 +11,8 @@
 //! - [`records`]: patients, consents, visits, captures and confounders, with the rules for who
 //!   may be photographed and what a consent scope allows.
 //! - [`ingest`]: validation of image files (format, header dimensions, truncation, EXIF).
+//! - [`purge`]: consent withdrawal, journaled crash-safe purge, deletion certificates and
+//!   takedown lists.
 //! - [`calibration`]: the data a clinic tunes (confounders, limits, cards, tolerances, protocols).
 //!
 //! The CLI (`sameframe …`) and the capture app call the same functions; nothing in the core
@@ -19,6 +21,7 @@
 pub mod calibration;
 pub mod ids;
 pub mod ingest;
+pub mod purge;
 pub mod records;
 pub mod store;
 pub mod timefmt;

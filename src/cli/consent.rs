@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use clap::Subcommand;
 
 use super::{Ctx, parse_date, read_input};
+use sameframe::purge::{WithdrawOutcome, WithdrawRequest, WithdrawScope};
 use sameframe::records::consent::NewConsent;
 use sameframe::records::{Consent, Scope, parse_scopes};
 
@@ -43,6 +44,32 @@ pub enum ConsentCmd {
     List {
         #[arg(long = "patient", value_name = "REF")]
         patient: String,
+    },
+    /// Withdraw a scope (publication, teaching, or all) and purge what it covers; prints the
+    /// takedown list and writes a deletion certificate. Re-run to finish an interrupted one.
+    Withdraw {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// publication, teaching or all.
+        #[arg(long)]
+        scope: WithdrawScope,
+        /// Why (recorded with the withdrawal).
+        #[arg(long)]
+        reason: String,
+        /// With --scope all: also purge the original clinical photos, overriding the
+        /// clinical-record retention setting.
+        #[arg(long)]
+        purge_clinical_record: bool,
+        /// Confirm an irreversible purge of the clinical record.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Write the consent's evidence document to a file.
+    Document {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -111,6 +138,30 @@ pub fn run(ctx: &Ctx, cmd: ConsentCmd) -> Result<ExitCode> {
             let c = store.consent(&id)?;
             ctx.emit(&c, || human(&c))?;
         }
+        ConsentCmd::Withdraw {
+            id,
+            scope,
+            reason,
+            purge_clinical_record,
+            confirm,
+        } => {
+            let out = store.withdraw_consent(&WithdrawRequest {
+                consent_id: &id,
+                scope,
+                reason: &reason,
+                purge_clinical_record,
+                confirm,
+            })?;
+            ctx.emit(&out, || withdrawal_text(&out))?;
+        }
+        ConsentCmd::Document { id, out } => {
+            let bytes = store.consent_document(&id)?;
+            sameframe::records::capture::write_file_atomic(&out, &bytes)?;
+            let v = serde_json::json!({ "consent_id": id, "out": out, "bytes": bytes.len() });
+            ctx.emit(&v, || {
+                format!("wrote {} ({} bytes)", out.display(), bytes.len())
+            })?;
+        }
         ConsentCmd::List { patient } => {
             let list = store.consents_of(&patient)?;
             ctx.emit(&list, || {
@@ -119,4 +170,47 @@ pub fn run(ctx: &Ctx, cmd: ConsentCmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn withdrawal_text(o: &WithdrawOutcome) -> String {
+    let c = &o.certificate;
+    let mut s = format!(
+        "{}consent {}: withdrawn {}\n  purged {} item(s), kept {} under clinical-record retention\n  certificate {} (sha256 {})\n",
+        if o.resumed {
+            "resumed an interrupted withdrawal — "
+        } else {
+            ""
+        },
+        o.consent_id,
+        if o.scopes_withdrawn.is_empty() {
+            "(already)".to_string()
+        } else {
+            o.scopes_withdrawn.join(", ")
+        },
+        c.purged.len(),
+        c.retained.len(),
+        o.certificate_text.display(),
+        o.certificate_sha256,
+    );
+    if !c.outside_copies.is_empty() {
+        s += "copies outside the data directory — delete them:\n";
+        for i in &c.outside_copies {
+            s += &format!("  {}\n", i.path.as_deref().unwrap_or("?"));
+        }
+    }
+    if o.takedown.is_empty() {
+        s += "takedown list: no recorded publications\n";
+    } else {
+        s += "takedown list (notify each publisher):\n";
+        for t in &o.takedown {
+            s += &format!(
+                "  {}  {}  {}  file sha256 {}\n",
+                t.date,
+                t.channel,
+                t.url.as_deref().unwrap_or("-"),
+                t.file_sha256
+            );
+        }
+    }
+    s
 }

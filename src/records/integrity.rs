@@ -62,6 +62,8 @@ impl Store {
     /// Re-hash every blob, authenticate sealed ones, and list orphans. A failed verification
     /// is recorded in the audit chain.
     pub fn verify(&self) -> Result<VerifyReport, RecordError> {
+        // A wrong or missing key is the operator's problem, not the blobs': say so once.
+        self.check_keys()?;
         let rows: Vec<(String, String)> = {
             let mut stmt = self
                 .conn()
@@ -109,7 +111,12 @@ impl Store {
                         "its data key {key_id} was destroyed but the row remains"
                     )));
                 }
-                Err(e @ crate::store::StoreError::Key(_)) => return Err(e.into()),
+                Err(
+                    e @ (crate::store::StoreError::Key(_)
+                    | crate::store::StoreError::Blob(BlobError::Key(_))),
+                ) => {
+                    return Err(e.into());
+                }
                 Err(e) => report.corrupt.push(problem(e.to_string())),
             }
         }

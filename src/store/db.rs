@@ -134,6 +134,67 @@ pub const MIGRATIONS: &[&str] = &[
         hash      TEXT NOT NULL
     );
     "#,
+    // 2: withdrawal and purge (tombstones, journaled purge jobs), publication records.
+    r#"
+    CREATE TABLE tombstone (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        sha256      TEXT,
+        subject_id  TEXT,
+        consent_id  TEXT NOT NULL,
+        job_id      TEXT NOT NULL,
+        purged_at   TEXT NOT NULL,
+        purged_by   TEXT NOT NULL,
+        reason      TEXT NOT NULL
+    );
+    CREATE INDEX tombstone_sha ON tombstone(sha256);
+    CREATE INDEX tombstone_consent ON tombstone(consent_id);
+    CREATE TABLE purge_job (
+        id                 TEXT PRIMARY KEY,
+        consent_id         TEXT NOT NULL REFERENCES consent(id),
+        scopes             TEXT NOT NULL,
+        purge_originals    INTEGER NOT NULL,
+        retention_override INTEGER NOT NULL,
+        reason             TEXT NOT NULL,
+        actor              TEXT NOT NULL,
+        started_at         TEXT NOT NULL,
+        committed_at       TEXT,
+        completed_at       TEXT,
+        certificate_sha256 TEXT
+    );
+    CREATE INDEX purge_job_consent ON purge_job(consent_id);
+    CREATE TABLE purge_item (
+        job_id     TEXT NOT NULL REFERENCES purge_job(id),
+        seq        INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        subject_id TEXT,
+        sha256     TEXT,
+        path       TEXT,
+        detail     TEXT,
+        PRIMARY KEY (job_id, seq)
+    );
+    CREATE TABLE publication (
+        id           TEXT PRIMARY KEY,
+        file_sha256  TEXT NOT NULL,
+        channel      TEXT NOT NULL,
+        url          TEXT,
+        date         TEXT NOT NULL,
+        purpose      TEXT NOT NULL CHECK (purpose IN ('teaching', 'publication')),
+        recorded_at  TEXT NOT NULL,
+        actor        TEXT NOT NULL
+    );
+    CREATE TABLE publication_source (
+        publication_id TEXT NOT NULL REFERENCES publication(id),
+        capture_id     TEXT NOT NULL,
+        consent_id     TEXT NOT NULL,
+        patient_id     TEXT NOT NULL,
+        sha256         TEXT NOT NULL,
+        panel          TEXT,
+        distance       REAL,
+        PRIMARY KEY (publication_id, capture_id)
+    );
+    CREATE INDEX publication_source_consent ON publication_source(consent_id);
+    "#,
 ];
 
 /// The schema version this build writes.
