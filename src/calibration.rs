@@ -17,6 +17,11 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../calibration/confounders.toml"),
     ),
     ("limits.toml", include_str!("../calibration/limits.toml")),
+    ("cards.toml", include_str!("../calibration/cards.toml")),
+    (
+        "tolerances.toml",
+        include_str!("../calibration/tolerances.toml"),
+    ),
 ];
 
 /// A calibration file that could not be read or parsed.

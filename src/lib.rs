@@ -6,6 +6,8 @@
 //!
 //! The crate is a pure core with thin shells:
 //!
+//! - [`analysis`]: lighting (grey card, ColorChecker, exposure, white balance, clipping,
+//!   fall-off, focus) and pose against the baseline.
 //! - [`store`]: the data directory — SQLite rows, content-addressed (SHA-256) blobs encrypted per
 //!   consent, and a tamper-evident audit chain.
 //! - [`records`]: patients, consents, visits, captures and confounders, with the rules for who
@@ -18,10 +20,12 @@
 //! The CLI (`sameframe …`) and the capture app call the same functions; nothing in the core
 //! depends on egui or nokhwa.
 
+pub mod analysis;
 pub mod calibration;
 pub mod ids;
 pub mod ingest;
 pub mod purge;
 pub mod records;
 pub mod store;
+pub mod testkit;
 pub mod timefmt;

@@ -1,6 +1,7 @@
 //! The command line: argument parsing and output. Each verb group lives in its own file and
 //! calls the library; with `--json` every command prints exactly one JSON document on stdout.
 
+mod analyze;
 mod audit;
 mod capture;
 mod consent;
@@ -80,6 +81,11 @@ pub enum Command {
     Config(store_cmds::ConfigCmd),
     /// Encrypt an unencrypted store (or finish an interrupted migration).
     Encrypt(store_cmds::EncryptArgs),
+    /// Analyse a photo: lighting against a card, pose against a baseline.
+    #[command(subcommand)]
+    Analyze(analyze::AnalyzeCmd),
+    /// Save a room's lighting profile from a calibration photo of the card.
+    Calibrate(analyze::CalibrateArgs),
 }
 
 /// Shared context of a command.
@@ -202,6 +208,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(c) => audit::run(&ctx, c),
         Command::Config(c) => store_cmds::config(&ctx, c),
         Command::Encrypt(a) => store_cmds::encrypt(&ctx, a),
+        Command::Analyze(c) => analyze::run(&ctx, c),
+        Command::Calibrate(a) => analyze::calibrate(&ctx, a),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod confounders;
 pub mod consent;
 pub mod integrity;
 pub mod patient;
+pub mod profile;
 pub mod visit;
 
 use std::path::PathBuf;

@@ -195,6 +195,17 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX publication_source_consent ON publication_source(consent_id);
     "#,
+    // 3: room calibration profiles for the lighting check.
+    r#"
+    CREATE TABLE lighting_profile (
+        name         TEXT PRIMARY KEY,
+        profile      TEXT NOT NULL,
+        image_sha256 TEXT NOT NULL,
+        exif         TEXT,
+        created_at   TEXT NOT NULL,
+        created_by   TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

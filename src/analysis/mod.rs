@@ -1,0 +1,8 @@
+//! Image analyses used live by the capture station and offline by the CLI: lighting against a
+//! grey card or ColorChecker, pose against the baseline, overlay geometry. Pure functions on
+//! pixels — no GUI or camera types.
+
+pub mod color;
+pub mod frame;
+pub mod geometry;
+pub mod lighting;

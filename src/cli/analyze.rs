@@ -1,0 +1,212 @@
+//! `sameframe analyze …` and `sameframe calibrate`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+use super::{Ctx, read_input};
+use sameframe::analysis::frame::Frame;
+use sameframe::analysis::lighting::{self, LightingConfig, LightingOptions, Rect, Verdict};
+use sameframe::calibration::Calibration;
+
+#[derive(Debug, Subcommand)]
+pub enum AnalyzeCmd {
+    /// Check lighting against a grey card or ColorChecker.
+    Lighting {
+        /// The photo or frame.
+        image: PathBuf,
+        /// The card's position x,y,w,h (skips detection).
+        #[arg(long, value_name = "X,Y,W,H")]
+        card: Option<Rect>,
+        /// The subject region x,y,w,h (clipping and focus are measured there too).
+        #[arg(long, value_name = "X,Y,W,H")]
+        subject: Option<Rect>,
+        /// A saved room profile: report the differences against it.
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Write a copy with the white balance and exposure corrected (PNG).
+        #[arg(long, value_name = "OUT.png")]
+        corrected: Option<PathBuf>,
+        /// Write a copy with the detected card outlined (PNG).
+        #[arg(long, value_name = "OUT.png")]
+        annotate: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// A photo of the room's set-up with the grey card or ColorChecker in place.
+    #[arg(long)]
+    image: PathBuf,
+    /// The profile's name (the room or station).
+    #[arg(long)]
+    name: String,
+    /// The card's position x,y,w,h (default: detected).
+    #[arg(long, value_name = "X,Y,W,H")]
+    card: Option<Rect>,
+}
+
+pub fn calibrate(ctx: &Ctx, a: CalibrateArgs) -> Result<ExitCode> {
+    let store = ctx.open()?;
+    let cfg = LightingConfig::load(store.calibration())?;
+    let bytes = read_input(&a.image)?;
+    let img = load_image(&a.image, store.calibration())?;
+    let (exif, _) = sameframe::ingest::read_exif(&bytes);
+    let report = lighting::analyze(
+        &Frame::from_dynamic(&img),
+        &cfg,
+        &LightingOptions {
+            card: a.card,
+            ..Default::default()
+        },
+    );
+    let saved = store.save_lighting_profile(
+        &a.name,
+        &report,
+        &sameframe::ids::sha256_hex(&bytes),
+        exif.as_ref(),
+    )?;
+    let out = serde_json::json!({ "profile": saved, "lighting": report });
+    ctx.emit(&out, || {
+        format!(
+            "saved room profile {} ({} at {:?})\n{}",
+            saved.profile.name,
+            saved.profile.card_kind,
+            saved.profile.quad.map(|p| [p[0].round(), p[1].round()]),
+            lighting_text(&report)
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Decode an image file for analysis, upright, with a clear error naming the file.
+pub fn load_image(path: &Path, calibration: &Calibration) -> Result<image::DynamicImage> {
+    let bytes = read_input(path)?;
+    let subject = path.display().to_string();
+    let limits = calibration.limits()?;
+    let (kind, _, _) = sameframe::ingest::check_header(&bytes, &subject, &limits)?;
+    let img = sameframe::ingest::decode(&bytes, kind, &subject, &limits)?;
+    let (exif, _) = sameframe::ingest::read_exif(&bytes);
+    Ok(sameframe::ingest::apply_orientation(
+        img,
+        exif.and_then(|e| e.orientation),
+    ))
+}
+
+fn calibration_without_store(ctx: &Ctx) -> Calibration {
+    let mut dirs = Vec::new();
+    if let Some(d) = &ctx.calibration_dir {
+        dirs.push(d.clone());
+    }
+    dirs.push(sameframe::calibration::store_calibration_dir(&ctx.data_dir));
+    Calibration::with_dirs(dirs)
+}
+
+pub fn run(ctx: &Ctx, cmd: AnalyzeCmd) -> Result<ExitCode> {
+    match cmd {
+        AnalyzeCmd::Lighting {
+            image,
+            card,
+            subject,
+            profile,
+            corrected,
+            annotate,
+        } => {
+            let (cal, profile) = match &profile {
+                Some(name) => {
+                    let store = ctx.open()?;
+                    let p = store.lighting_profile(name)?;
+                    (store.calibration().clone(), Some(p))
+                }
+                None => (calibration_without_store(ctx), None),
+            };
+            let cfg = LightingConfig::load(&cal)?;
+            let img = load_image(&image, &cal)?;
+            let frame = Frame::from_dynamic(&img);
+            let report = lighting::analyze(
+                &frame,
+                &cfg,
+                &LightingOptions {
+                    card,
+                    subject,
+                    profile,
+                },
+            );
+            if let Some(out) = &corrected {
+                if std::fs::canonicalize(out).ok() == std::fs::canonicalize(&image).ok() {
+                    bail!(
+                        "--corrected must not overwrite the analysed image {}",
+                        image.display()
+                    );
+                }
+                let Some(fixed) = lighting::corrected(&frame, &report) else {
+                    bail!(
+                        "no card was measured, so there is nothing to correct {} with",
+                        image.display()
+                    );
+                };
+                fixed
+                    .save_with_format(out, image::ImageFormat::Png)
+                    .with_context(|| format!("could not write {}", out.display()))?;
+            }
+            if let Some(out) = &annotate {
+                if std::fs::canonicalize(out).ok() == std::fs::canonicalize(&image).ok() {
+                    bail!(
+                        "--annotate must not overwrite the analysed image {}",
+                        image.display()
+                    );
+                }
+                lighting::annotate(&frame, &report)
+                    .save_with_format(out, image::ImageFormat::Png)
+                    .with_context(|| format!("could not write {}", out.display()))?;
+            }
+            ctx.emit(&report, || lighting_text(&report))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Human-readable lighting report.
+pub fn lighting_text(r: &lighting::LightingReport) -> String {
+    let mut s = format!(
+        "{} — {}\n",
+        match r.verdict {
+            Verdict::Pass => "PASS",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        },
+        if r.card.found {
+            format!(
+                "{} {}",
+                r.card.kind.as_deref().unwrap_or("card"),
+                r.card.source.as_deref().unwrap_or("")
+            )
+        } else {
+            "no card".into()
+        }
+    );
+    if let Some(e) = r.exposure_ev {
+        s += &format!("  exposure   {e:+.2} EV\n");
+    }
+    if let Some(g) = r.wb_gains {
+        s += &format!("  wb gains   R {:.3}  G 1  B {:.3}\n", g[0], g[2]);
+    }
+    if let (Some(c), Some(d)) = (r.cast_lab, r.cast_delta_e) {
+        s += &format!("  cast       a* {:+.1} b* {:+.1} (ΔE {d:.1})\n", c[0], c[1]);
+    }
+    if let Some(f) = r.falloff_ev {
+        s += &format!("  fall-off   {f:+.2} EV across the card\n");
+    }
+    s += &format!(
+        "  clipping   {:.2} % highlights, {:.2} % shadows\n  sharpness  {:.1}\n",
+        r.clipped_highlights * 100.0,
+        r.clipped_shadows * 100.0,
+        r.sharpness
+    );
+    for reason in &r.reasons {
+        s += &format!("  - {reason}\n");
+    }
+    s
+}

@@ -1,0 +1,225 @@
+//! Import benchmark: a 12 MP JPEG through the real `sameframe capture import` (hash, preview
+//! decode, durable write, row) against `sha256sum` plus `cp` of the same file in the same run,
+//! into a plaintext store and an encrypted one; plus the in-process breakdown.
+//!
+//! Run: `cargo bench --bench import`
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "common.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// A photo-like 4000×3000 JPEG: the fixture portrait enlarged with sensor-like noise.
+fn twelve_megapixel(dir: &Path) -> Vec<u8> {
+    let cache = dir.join("12mp.jpg");
+    if let Ok(b) = std::fs::read(&cache) {
+        return b;
+    }
+    let src = image::open(common::root().join("fixtures/faces/astronaut.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let big = image::imageops::resize(&src, 4000, 3000, image::imageops::FilterType::Triangle);
+    let mut rng = sameframe::testkit::Rng(12);
+    let noisy = image::RgbImage::from_fn(4000, 3000, |x, y| {
+        let p = big.get_pixel(x, y).0;
+        image::Rgb(p.map(|v| (f64::from(v) + rng.gauss() * 5.0).round().clamp(0.0, 255.0) as u8))
+    });
+    let mut out = Vec::new();
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92);
+    noisy.write_with_encoder(enc).unwrap();
+    std::fs::write(&cache, &out).unwrap();
+    out
+}
+
+/// The same image with a different comment segment, so each import is new content.
+fn variant(jpeg: &[u8], i: usize) -> Vec<u8> {
+    let text = format!("bench variant {i}");
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    out.extend_from_slice(&((text.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+fn sameframe(data: &Path, key: Option<&Path>, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sameframe"));
+    c.args(args)
+        .arg("--json")
+        .arg("--data-dir")
+        .arg(data)
+        .env("SAMEFRAME_ACTOR", "bench")
+        .env_remove("SAMEFRAME_PASSPHRASE");
+    match key {
+        Some(k) => c.arg("--key-file").arg(k),
+        None => c.env_remove("SAMEFRAME_KEY_FILE"),
+    };
+    c.stdin(std::process::Stdio::null());
+    c
+}
+
+fn run_ok(mut c: Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn store(dir: &Path, name: &str, encrypted: bool) -> (PathBuf, Option<PathBuf>, String) {
+    let data = dir.join(name);
+    let _ = std::fs::remove_dir_all(&data);
+    let key = encrypted.then(|| dir.join(format!("{name}.key")));
+    if let Some(k) = &key {
+        let _ = std::fs::remove_file(k);
+    }
+    let init = if encrypted {
+        vec!["init"]
+    } else {
+        vec!["init", "--no-encryption"]
+    };
+    run_ok(sameframe(&data, key.as_deref(), &init));
+    run_ok(sameframe(
+        &data,
+        key.as_deref(),
+        &["patient", "add", "--ref", "B1"],
+    ));
+    let c = run_ok(sameframe(
+        &data,
+        key.as_deref(),
+        &[
+            "consent",
+            "grant",
+            "--patient",
+            "B1",
+            "--scope",
+            "clinical",
+            "--signed-by",
+            "B1",
+            "--signed-on",
+            "2026-01-01",
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&c).unwrap();
+    (data, key, v["consent_id"].as_str().unwrap().to_string())
+}
+
+fn main() {
+    let dir = common::work_dir("import");
+    let jpeg = twelve_megapixel(&dir);
+    let n = 12;
+    let files: Vec<PathBuf> = (0..n)
+        .map(|i| {
+            let p = dir.join(format!("v{i}.jpg"));
+            std::fs::write(&p, variant(&jpeg, i)).unwrap();
+            p
+        })
+        .collect();
+    println!("12 MP JPEG: {} bytes, {} runs each", jpeg.len(), n);
+
+    let mut results = Vec::new();
+    for (name, encrypted) in [("plaintext", false), ("encrypted", true)] {
+        let (data, key, consent) = store(&dir, name, encrypted);
+        let mut times = Vec::new();
+        for f in &files {
+            let t = Instant::now();
+            run_ok(sameframe(
+                &data,
+                key.as_deref(),
+                &[
+                    "capture",
+                    "import",
+                    f.to_str().unwrap(),
+                    "--patient",
+                    "B1",
+                    "--consent",
+                    &consent,
+                    "--area",
+                    "face",
+                    "--view",
+                    "frontal",
+                ],
+            ));
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        results.push((name, common::median(&mut times)));
+    }
+    // Peer: sha256sum then cp of the same files (fresh destinations), in the same run.
+    let dest = dir.join("cp");
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::create_dir_all(&dest).unwrap();
+    let mut peer = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let t = Instant::now();
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "sha256sum '{}' >/dev/null && cp '{}' '{}'",
+                f.display(),
+                f.display(),
+                dest.join(format!("{i}.jpg")).display()
+            ))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        peer.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let peer_ms = common::median(&mut peer);
+
+    // In-process breakdown of one import's work.
+    let bytes = variant(&jpeg, 999);
+    let limits = sameframe::calibration::Limits::default();
+    let (hash_ms, hash) = common::best_ms(5, || sameframe::ids::sha256_hex(&bytes));
+    let (structure_ms, _) = common::best_ms(5, || {
+        sameframe::ingest::check_structure(&bytes, sameframe::ingest::ImageKind::Jpeg, "x").unwrap()
+    });
+    let (preview_ms, _) = common::best_ms(3, || {
+        sameframe::ingest::decode_preview(&bytes, sameframe::ingest::ImageKind::Jpeg, "x", &limits)
+            .unwrap()
+    });
+    let key = sameframe::store::crypto::SecretKey::generate().unwrap();
+    let kid = sameframe::store::crypto::new_key_id().unwrap();
+    let addr: [u8; 32] = sameframe::ids::unhex(&hash).unwrap().try_into().unwrap();
+    let (seal_ms, sealed) = common::best_ms(5, || {
+        sameframe::store::crypto::seal_blob(&bytes, &addr, &kid, &key).unwrap()
+    });
+    let blobs = sameframe::store::blobs::BlobStore::open(dir.join("blobs-breakdown")).unwrap();
+    let target = dir.join("blobs-breakdown/ab/write-test");
+    let (write_ms, _) = common::best_ms(5, || blobs.write_atomic(&target, &sealed).unwrap());
+
+    let plain = results[0].1;
+    let enc = results[1].1;
+    println!("\nmedian wall time per import (whole command, process start included):");
+    println!(
+        "  sameframe capture import, plaintext store   {plain:8.1} ms   {:.2}× sha256sum+cp",
+        plain / peer_ms
+    );
+    println!(
+        "  sameframe capture import, encrypted store   {enc:8.1} ms   {:.2}× sha256sum+cp, {:.2}× plaintext import",
+        enc / peer_ms,
+        enc / plain
+    );
+    println!("  sha256sum + cp                              {peer_ms:8.1} ms");
+    println!(
+        "\nin-process breakdown (best of runs): sha256 {hash_ms:.1} ms, structure check {structure_ms:.1} ms, preview decode (DCT-scaled, parallel to the write) {preview_ms:.1} ms, seal {seal_ms:.1} ms, durable write {write_ms:.1} ms"
+    );
+    println!(
+        "hash + seal + durable write (the storage path): {:.1} ms = {:.2}× sha256sum+cp",
+        hash_ms + seal_ms + write_ms,
+        (hash_ms + seal_ms + write_ms) / peer_ms
+    );
+    common::save_summary(
+        "import",
+        &serde_json::json!({
+            "bytes": jpeg.len(), "plaintext_ms": plain, "encrypted_ms": enc, "sha256sum_cp_ms": peer_ms,
+            "ratio_plaintext_vs_peer": plain / peer_ms, "ratio_encrypted_vs_plaintext": enc / plain,
+            "hash_ms": hash_ms, "structure_ms": structure_ms, "preview_ms": preview_ms, "seal_ms": seal_ms, "write_ms": write_ms,
+        }),
+    );
+}
