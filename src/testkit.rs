@@ -301,3 +301,42 @@ pub fn checker_scene(w: u32, h: u32, quad: [Pt; 4], e: &Exposure) -> (RgbImage, 
     let img = expose(w, h, &refl, e);
     (img, neutral_truth(e, cx, f64::from(w), quad))
 }
+
+/// Warp `img` by the pose convention `p_frame = c + s·R(θ)·(p_base − c) + (dx, dy)` (c the
+/// image centre, θ in degrees, counter-clockwise on screen), bilinear, into an image of the same
+/// size; outside is filled with `fill`.
+pub fn warp_similarity(
+    img: &RgbImage,
+    dx: f64,
+    dy: f64,
+    theta_deg: f64,
+    scale: f64,
+    fill: [u8; 3],
+) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let c = [f64::from(w) / 2.0, f64::from(h) / 2.0];
+    let t = theta_deg.to_radians();
+    let (ct, st) = (t.cos(), t.sin());
+    RgbImage::from_fn(w, h, |x, y| {
+        // Inverse: p_base = c + (1/s)·R(−θ)·(p_frame − c − d); R(−θ) = [[cos, −sin], [sin, cos]].
+        let (u, v) = (
+            f64::from(x) + 0.5 - c[0] - dx,
+            f64::from(y) + 0.5 - c[1] - dy,
+        );
+        let bx = c[0] + (ct * u - st * v) / scale - 0.5;
+        let by = c[1] + (st * u + ct * v) / scale - 0.5;
+        if bx < 0.0 || by < 0.0 || bx > f64::from(w - 1) || by > f64::from(h - 1) {
+            return image::Rgb(fill);
+        }
+        let (x0, y0) = (bx.floor() as u32, by.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (bx - f64::from(x0), by - f64::from(y0));
+        let p = |xx: u32, yy: u32| img.get_pixel(xx, yy).0.map(f64::from);
+        let (a, b, cc, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+        image::Rgb(std::array::from_fn(|k| {
+            ((a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (cc[k] * (1.0 - fx) + d[k] * fx) * fy)
+                .round()
+                .clamp(0.0, 255.0) as u8
+        }))
+    })
+}

@@ -6,3 +6,4 @@ pub mod color;
 pub mod frame;
 pub mod geometry;
 pub mod lighting;
+pub mod pose;

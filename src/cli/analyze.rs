@@ -9,7 +9,9 @@ use clap::Subcommand;
 use super::{Ctx, read_input};
 use sameframe::analysis::frame::Frame;
 use sameframe::analysis::lighting::{self, LightingConfig, LightingOptions, Rect, Verdict};
+use sameframe::analysis::pose::{self, PoseConfig, PoseOptions};
 use sameframe::calibration::Calibration;
+use sameframe::records::Area;
 
 #[derive(Debug, Subcommand)]
 pub enum AnalyzeCmd {
@@ -32,6 +34,19 @@ pub enum AnalyzeCmd {
         /// Write a copy with the detected card outlined (PNG).
         #[arg(long, value_name = "OUT.png")]
         annotate: Option<PathBuf>,
+    },
+    /// Score a frame's pose against the baseline (position, distance, roll, head turn, chin
+    /// height, expression).
+    Pose {
+        /// The baseline photo (a file, or a capture ID from the store).
+        #[arg(long, value_name = "FILE|CAPTURE_ID")]
+        baseline: String,
+        /// The new frame (a file, or a capture ID).
+        #[arg(long, value_name = "FILE|CAPTURE_ID")]
+        frame: String,
+        /// Treatment area (face and neck use face landmarks; default: face when one is found).
+        #[arg(long)]
+        area: Option<Area>,
     },
 }
 
@@ -104,8 +119,46 @@ fn calibration_without_store(ctx: &Ctx) -> Calibration {
     Calibration::with_dirs(dirs)
 }
 
+/// A file, or a capture ID from the store.
+fn load_image_or_capture(ctx: &Ctx, arg: &str, cal: &Calibration) -> Result<image::DynamicImage> {
+    let path = Path::new(arg);
+    if !path.exists() && arg.starts_with("cap_") {
+        let store = ctx.open()?;
+        return Ok(store.capture_image(arg)?);
+    }
+    load_image(path, cal)
+}
+
+/// Millimetres per pixel from a grey card in the frame, when there is one.
+fn card_scale(frame: &Frame<'_>, cal: &Calibration) -> Option<f64> {
+    let cfg = LightingConfig::load(cal).ok()?;
+    let loc = lighting::locate(frame, &cfg).filter(|l| l.kind == "grey18")?;
+    let (wmm, hmm) = sameframe::analysis::lighting::config::grey_card_size_mm(cal).ok()?;
+    let area = sameframe::analysis::geometry::polygon_area(&loc.quad);
+    (area > 1.0).then(|| (wmm * hmm / area).sqrt())
+}
+
 pub fn run(ctx: &Ctx, cmd: AnalyzeCmd) -> Result<ExitCode> {
     match cmd {
+        AnalyzeCmd::Pose {
+            baseline,
+            frame,
+            area,
+        } => {
+            let cal = calibration_without_store(ctx);
+            let cfg = PoseConfig::load(&cal)?;
+            let base = load_image_or_capture(ctx, &baseline, &cal)?.to_rgb8();
+            let frame_img = load_image_or_capture(ctx, &frame, &cal)?;
+            let mm_per_px = card_scale(&Frame::from_dynamic(&frame_img), &cal);
+            let opts = PoseOptions {
+                area,
+                mm_per_px,
+                subject: None,
+            };
+            let report = pose::analyze(&base, &frame_img.to_rgb8(), &cfg, &opts);
+            ctx.emit(&report, || pose_text(&report))?;
+            Ok(ExitCode::SUCCESS)
+        }
         AnalyzeCmd::Lighting {
             image,
             card,
@@ -205,6 +258,38 @@ pub fn lighting_text(r: &lighting::LightingReport) -> String {
         r.clipped_shadows * 100.0,
         r.sharpness
     );
+    for reason in &r.reasons {
+        s += &format!("  - {reason}\n");
+    }
+    s
+}
+
+/// Human-readable pose report.
+pub fn pose_text(r: &pose::PoseReport) -> String {
+    let mut s = format!(
+        "{} — score {:.0}/100, confidence {:.2} ({})\n",
+        if r.within_tolerance {
+            "ALIGNED"
+        } else {
+            "NOT ALIGNED"
+        },
+        r.score,
+        r.confidence,
+        r.method
+    );
+    for a in &r.axes {
+        s += &format!(
+            "  {:<20} {:+8.2} {:<4} (tolerance {:.2}){}\n",
+            a.name,
+            a.value,
+            a.unit,
+            a.tolerance,
+            if a.ratio > 1.0 { "  ✗" } else { "" }
+        );
+    }
+    for h in &r.hints {
+        s += &format!("  → {h}\n");
+    }
     for reason in &r.reasons {
         s += &format!("  - {reason}\n");
     }

@@ -76,6 +76,19 @@ struct TolerancesFile {
     lighting: LightingTolerances,
 }
 
+/// The grey card's physical size, for the pose check's centimetre scale.
+pub fn grey_card_size_mm(cal: &Calibration) -> Result<(f64, f64), CalibrationError> {
+    let cards: CardsFile = cal.load("cards.toml")?;
+    cards
+        .grey
+        .first()
+        .map(|g| (g.width_mm, g.height_mm))
+        .ok_or_else(|| CalibrationError::Parse {
+            origin: "cards.toml".into(),
+            message: "define at least one [[grey]] card".into(),
+        })
+}
+
 /// Everything the lighting check reads from `calibration/`.
 #[derive(Clone, Debug)]
 pub struct LightingConfig {

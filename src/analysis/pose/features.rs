@@ -1,0 +1,478 @@
+//! Oriented FAST corners and rotation-steered binary descriptors (rBRIEF) over a small image
+//! pyramid, and Hamming matching with a ratio test.
+//!
+//! imageproc's BRIEF is not steered, so the test pattern here is rotated per keypoint (30
+//! precomputed orientations, 12° apart); descriptors are sampled on a box-smoothed image.
+
+use std::sync::OnceLock;
+
+use image::GrayImage;
+
+/// Pyramid scale step between levels.
+pub const LEVEL_SCALE: f32 = 1.25;
+/// Half-size of the descriptor patch.
+const PATCH: i32 = 15;
+/// Keypoints closer than this to the border are dropped.
+const BORDER: u32 = 20;
+const ANGLE_BINS: usize = 30;
+
+/// A keypoint in level-0 working coordinates.
+#[derive(Clone, Copy, Debug)]
+pub struct Keypoint {
+    pub x: f32,
+    pub y: f32,
+    pub level: u8,
+    /// Orientation in radians (y down, atan2 of the intensity centroid).
+    pub angle: f32,
+    pub response: f32,
+}
+
+/// A 256-bit descriptor.
+pub type Descriptor = [u64; 4];
+
+/// Keypoints and descriptors of one image.
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    pub keypoints: Vec<Keypoint>,
+    pub descriptors: Vec<Descriptor>,
+}
+
+/// Bresenham circle of radius 3 used by FAST.
+const CIRCLE: [(i32, i32); 16] = [
+    (0, -3),
+    (1, -3),
+    (2, -2),
+    (3, -1),
+    (3, 0),
+    (3, 1),
+    (2, 2),
+    (1, 3),
+    (0, 3),
+    (-1, 3),
+    (-2, 2),
+    (-3, 1),
+    (-3, 0),
+    (-3, -1),
+    (-2, -2),
+    (-1, -3),
+];
+
+/// 256 test pairs `(x1, y1, x2, y2)` of one orientation bin.
+type Pattern = [(i8, i8, i8, i8); 256];
+
+/// The BRIEF test pairs, rotated into each orientation bin.
+fn patterns() -> &'static Vec<Pattern> {
+    static P: OnceLock<Vec<Pattern>> = OnceLock::new();
+    P.get_or_init(|| {
+        // Deterministic isotropic Gaussian pairs (σ = patch / 2.5), clamped to the patch.
+        let mut state = 0x5A5A_1234_9876_u64;
+        let mut gauss = || {
+            let mut u = || {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 11) as f64 / (1u64 << 53) as f64).max(1e-12)
+            };
+            let (a, b) = (u(), u());
+            (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
+        };
+        let sigma = f64::from(PATCH) / 2.5;
+        let lim = f64::from(PATCH - 2);
+        let base: Vec<(f64, f64, f64, f64)> = (0..256)
+            .map(|_| {
+                let mut g = || (gauss() * sigma).clamp(-lim, lim);
+                (g(), g(), g(), g())
+            })
+            .collect();
+        (0..ANGLE_BINS)
+            .map(|b| {
+                let a = b as f64 * std::f64::consts::TAU / ANGLE_BINS as f64;
+                let (c, s) = (a.cos(), a.sin());
+                let rot =
+                    |x: f64, y: f64| ((c * x - s * y).round() as i8, (s * x + c * y).round() as i8);
+                std::array::from_fn(|i| {
+                    let (x1, y1, x2, y2) = base[i];
+                    let (a1, b1) = rot(x1, y1);
+                    let (a2, b2) = rot(x2, y2);
+                    (a1, b1, a2, b2)
+                })
+            })
+            .collect()
+    })
+}
+
+/// Downscale by `1 / scale` (scale ≥ 1) with area-weighted bilinear sampling.
+pub fn resize(img: &GrayImage, scale: f32) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let (nw, nh) = (
+        ((w as f32 / scale).round() as u32).max(1),
+        ((h as f32 / scale).round() as u32).max(1),
+    );
+    let src = img.as_raw();
+    let wu = w as usize;
+    let mut out = vec![0u8; (nw * nh) as usize];
+    for y in 0..nh as usize {
+        let sy = ((y as f32 + 0.5) * scale - 0.5).clamp(0.0, (h - 1) as f32);
+        let y0 = sy as usize;
+        let y1 = (y0 + 1).min(h as usize - 1);
+        let fy = sy - y0 as f32;
+        for x in 0..nw as usize {
+            let sx = ((x as f32 + 0.5) * scale - 0.5).clamp(0.0, (w - 1) as f32);
+            let x0 = sx as usize;
+            let x1 = (x0 + 1).min(wu - 1);
+            let fx = sx - x0 as f32;
+            let p = |xx: usize, yy: usize| f32::from(src[yy * wu + xx]);
+            let v = (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
+                + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy;
+            out[y * nw as usize + x] = (v + 0.5) as u8;
+        }
+    }
+    GrayImage::from_raw(nw, nh, out).unwrap_or_else(|| GrayImage::new(nw, nh))
+}
+
+/// 5×5 box smoothing (for descriptor sampling), with running sums.
+pub fn box5(img: &GrayImage) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let (wu, hu) = (w as usize, h as usize);
+    let src = img.as_raw();
+    let mut tmp = vec![0u16; wu * hu];
+    for y in 0..hu {
+        let row = &src[y * wu..(y + 1) * wu];
+        let out = &mut tmp[y * wu..(y + 1) * wu];
+        let mut sum: u32 = row[..3.min(wu)].iter().map(|&v| u32::from(v)).sum();
+        let mut count = 3.min(wu) as u32;
+        for x in 0..wu {
+            out[x] = ((sum * 5 + count / 2) / count) as u16;
+            if x + 3 < wu {
+                sum += u32::from(row[x + 3]);
+                count += 1;
+            }
+            if x >= 2 {
+                sum -= u32::from(row[x - 2]);
+                count -= 1;
+            }
+        }
+    }
+    let mut out = vec![0u8; wu * hu];
+    let mut sums = vec![0u32; wu];
+    let mut count = 0u32;
+    for y in 0..3.min(hu) {
+        for x in 0..wu {
+            sums[x] += u32::from(tmp[y * wu + x]);
+        }
+        count += 1;
+    }
+    for y in 0..hu {
+        for x in 0..wu {
+            out[y * wu + x] = ((sums[x] + count * 5 / 2) / (count * 5)).min(255) as u8;
+        }
+        if y + 3 < hu {
+            for x in 0..wu {
+                sums[x] += u32::from(tmp[(y + 3) * wu + x]);
+            }
+            count += 1;
+        }
+        if y >= 2 {
+            for x in 0..wu {
+                sums[x] -= u32::from(tmp[(y - 2) * wu + x]);
+            }
+            count -= 1;
+        }
+    }
+    GrayImage::from_raw(w, h, out).unwrap_or_else(|| GrayImage::new(w, h))
+}
+
+/// FAST-9 test; returns a corner score (sum of the excess contrast over the circle on the
+/// winning side) or 0 when the pixel is not a corner.
+#[inline]
+fn fast9(img: &[u8], offs: &[isize; 16], base: usize, t: i16) -> u32 {
+    let c = i16::from(img[base]);
+    let px = |i: usize| i16::from(img[(base as isize + offs[i]) as usize]);
+    let hi = c + t;
+    let lo = c - t;
+    // Quick rejections: an arc of 9 contains pixel 0 or 8, and at least two compass points.
+    let (p0, p8) = (px(0), px(8));
+    if p0 <= hi && p0 >= lo && p8 <= hi && p8 >= lo {
+        return 0;
+    }
+    let (p4, p12) = (px(4), px(12));
+    let nb = u8::from(p0 > hi) + u8::from(p4 > hi) + u8::from(p8 > hi) + u8::from(p12 > hi);
+    let nd = u8::from(p0 < lo) + u8::from(p4 < lo) + u8::from(p8 < lo) + u8::from(p12 < lo);
+    if nb < 2 && nd < 2 {
+        return 0;
+    }
+    let mut bright = 0u32;
+    let mut dark = 0u32;
+    let mut vals = [0i16; 16];
+    for (i, v) in vals.iter_mut().enumerate() {
+        *v = px(i);
+        if *v > hi {
+            bright |= 1 << i;
+        } else if *v < lo {
+            dark |= 1 << i;
+        }
+    }
+    let has_arc = |mask: u32| {
+        // Nine consecutive set bits on the circle (wrap by doubling the mask).
+        let m = mask | (mask << 16);
+        let mut run = m;
+        for k in 1..9 {
+            run &= m >> k;
+        }
+        run != 0
+    };
+    let score = |mask: u32, f: &dyn Fn(i16) -> i16| {
+        (0..16)
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| f(vals[i]).max(0) as u32)
+            .sum::<u32>()
+    };
+    let mut best = 0;
+    if bright.count_ones() >= 9 && has_arc(bright) {
+        best = score(bright, &|v| v - hi);
+    }
+    if dark.count_ones() >= 9 && has_arc(dark) {
+        best = best.max(score(dark, &|v| lo - v));
+    }
+    best.max(u32::from(
+        best == 0
+            && (bright.count_ones() >= 9 || dark.count_ones() >= 9)
+            && (has_arc(bright) || has_arc(dark)),
+    ))
+}
+
+/// Harris response over a 7×7 window (ranks FAST corners, as ORB does).
+fn harris(img: &[u8], w: usize, x: usize, y: usize) -> f32 {
+    let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
+    for yy in y - 3..=y + 3 {
+        for xx in x - 3..=x + 3 {
+            let ix = f32::from(img[yy * w + xx + 1]) - f32::from(img[yy * w + xx - 1]);
+            let iy = f32::from(img[(yy + 1) * w + xx]) - f32::from(img[(yy - 1) * w + xx]);
+            a += ix * ix;
+            b += iy * iy;
+            c += ix * iy;
+        }
+    }
+    a * b - c * c - 0.04 * (a + b) * (a + b)
+}
+
+fn orientation(img: &[u8], w: usize, x: usize, y: usize) -> f32 {
+    let (mut m10, mut m01) = (0f32, 0f32);
+    for dy in -PATCH..=PATCH {
+        let span = ((PATCH * PATCH - dy * dy) as f32).sqrt() as i32;
+        for dx in -span..=span {
+            let v = f32::from(img[(y as i32 + dy) as usize * w + (x as i32 + dx) as usize]);
+            m10 += dx as f32 * v;
+            m01 += dy as f32 * v;
+        }
+    }
+    m01.atan2(m10)
+}
+
+/// Detect keypoints on one pyramid level: FAST-9, 3×3 non-maximum suppression on the FAST
+/// score, Harris ranking of the strongest, spread over a grid; at most `max` per level.
+fn detect_level(
+    img: &GrayImage,
+    mask: &dyn Fn(f32, f32) -> bool,
+    scale: f32,
+    max: usize,
+) -> Vec<(u32, u32, f32)> {
+    let (w, h) = img.dimensions();
+    if w <= 2 * BORDER || h <= 2 * BORDER || max == 0 {
+        return Vec::new();
+    }
+    let raw = img.as_raw();
+    let (wu, hu) = (w as usize, h as usize);
+    let mut score = vec![0u32; wu * hu];
+    let mut cands: Vec<(u32, u32)> = Vec::new();
+    let offs: [isize; 16] =
+        std::array::from_fn(|i| CIRCLE[i].1 as isize * wu as isize + CIRCLE[i].0 as isize);
+    for t in [14i16, 8] {
+        cands.clear();
+        for y in BORDER as usize..hu - BORDER as usize {
+            let sy = y as f32 * scale;
+            for x in BORDER as usize..wu - BORDER as usize {
+                let s = fast9(raw, &offs, y * wu + x, t);
+                score[y * wu + x] = s;
+                if s > 0 && mask(x as f32 * scale, sy) {
+                    cands.push((x as u32, y as u32));
+                }
+            }
+        }
+        if cands.len() >= 2 * max {
+            break;
+        }
+    }
+    // Non-maximum suppression (3×3) on the FAST score.
+    cands.retain(|&(x, y)| {
+        let s = score[y as usize * wu + x as usize];
+        (y - 1..=y + 1).all(|yy| {
+            (x - 1..=x + 1).all(|xx| {
+                let o = score[yy as usize * wu + xx as usize];
+                (xx == x && yy == y) || o < s || (o == s && (yy, xx) < (y, x))
+            })
+        })
+    });
+    // Harris on the strongest few, as ORB ranks FAST corners.
+    cands.sort_by_key(|&(x, y)| std::cmp::Reverse(score[y as usize * wu + x as usize]));
+    cands.truncate(4 * max);
+    let corners: Vec<(u32, u32, f32)> = cands
+        .iter()
+        .map(|&(x, y)| (x, y, harris(raw, wu, x as usize, y as usize)))
+        .collect();
+    // Spread: the best few per grid cell, then the best overall.
+    let (gx, gy) = (8u32, 6u32);
+    let per_cell = (max / (gx * gy) as usize).max(2);
+    let mut cells: Vec<Vec<(u32, u32, f32)>> = vec![Vec::new(); (gx * gy) as usize];
+    for c in corners {
+        let cx = (c.0 * gx / w).min(gx - 1);
+        let cy = (c.1 * gy / h).min(gy - 1);
+        cells[(cy * gx + cx) as usize].push(c);
+    }
+    let mut out = Vec::new();
+    let mut rest = Vec::new();
+    for mut cell in cells {
+        cell.sort_by(|a, b| b.2.total_cmp(&a.2));
+        let k = per_cell.min(cell.len());
+        out.extend_from_slice(&cell[..k]);
+        rest.extend_from_slice(&cell[k..]);
+    }
+    rest.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let room = max.saturating_sub(out.len());
+    out.extend(rest.into_iter().take(room));
+    out.truncate(max);
+    out
+}
+
+fn describe(smooth: &[u8], w: usize, x: usize, y: usize, angle: f32) -> Descriptor {
+    let bin = ((angle.rem_euclid(std::f32::consts::TAU) / std::f32::consts::TAU * ANGLE_BINS as f32)
+        .round() as usize)
+        % ANGLE_BINS;
+    let pat = &patterns()[bin];
+    let mut d = [0u64; 4];
+    let at = |dx: i8, dy: i8| {
+        smooth[(y as i32 + i32::from(dy)) as usize * w + (x as i32 + i32::from(dx)) as usize]
+    };
+    for (i, &(x1, y1, x2, y2)) in pat.iter().enumerate() {
+        if at(x1, y1) < at(x2, y2) {
+            d[i / 64] |= 1 << (i % 64);
+        }
+    }
+    d
+}
+
+/// The first pyramid level's reduction from the working image: corners are found a little
+/// coarser than the working image (fast, robust); direct alignment restores sub-pixel accuracy.
+pub const BASE_SCALE: f32 = 1.5;
+
+/// Features of a working image over three pyramid levels (reduced by [`BASE_SCALE`] × 1.25^l);
+/// keypoints are in working-image coordinates; `mask(x, y)` restricts where they may lie.
+pub fn extract(img: &GrayImage, max: usize, mask: &dyn Fn(f32, f32) -> bool) -> Features {
+    let mut out = Features::default();
+    let shares = [0.55, 0.28, 0.17];
+    let mut level_img = resize(img, BASE_SCALE);
+    for (level, share) in shares.iter().enumerate() {
+        let scale = BASE_SCALE * LEVEL_SCALE.powi(level as i32);
+        if level > 0 {
+            // Each level from the one before: cheaper, and the same scale step.
+            level_img = resize(&level_img, LEVEL_SCALE);
+        }
+        let smooth = box5(&level_img);
+        let (w, _) = level_img.dimensions();
+        let raw = level_img.as_raw();
+        let sraw = smooth.as_raw();
+        let n = ((max as f32) * share) as usize;
+        for (x, y, r) in detect_level(&level_img, mask, scale, n) {
+            let angle = orientation(raw, w as usize, x as usize, y as usize);
+            out.descriptors
+                .push(describe(sraw, w as usize, x as usize, y as usize, angle));
+            out.keypoints.push(Keypoint {
+                x: x as f32 * scale,
+                y: y as f32 * scale,
+                level: level as u8,
+                angle,
+                response: r,
+            });
+        }
+    }
+    out
+}
+
+/// Hamming distance.
+#[inline]
+pub fn hamming(a: &Descriptor, b: &Descriptor) -> u32 {
+    (a[0] ^ b[0]).count_ones()
+        + (a[1] ^ b[1]).count_ones()
+        + (a[2] ^ b[2]).count_ones()
+        + (a[3] ^ b[3]).count_ones()
+}
+
+/// A match: (index in `a`, index in `b`, distance).
+pub type Match = (usize, usize, u32);
+
+/// Brute-force matching with Lowe's ratio test and a mutual-best check.
+pub fn match_features(a: &Features, b: &Features, ratio: f32, max_dist: u32) -> Vec<Match> {
+    let best_in = |from: &[Descriptor], to: &[Descriptor]| -> Vec<(usize, u32, u32)> {
+        from.iter()
+            .map(|d| {
+                let (mut b1, mut d1, mut d2) = (usize::MAX, u32::MAX, u32::MAX);
+                for (j, e) in to.iter().enumerate() {
+                    let h = hamming(d, e);
+                    if h < d1 {
+                        d2 = d1;
+                        d1 = h;
+                        b1 = j;
+                    } else if h < d2 {
+                        d2 = h;
+                    }
+                }
+                (b1, d1, d2)
+            })
+            .collect()
+    };
+    let ab = best_in(&a.descriptors, &b.descriptors);
+    let ba = best_in(&b.descriptors, &a.descriptors);
+    let mut out = Vec::new();
+    for (i, &(j, d1, d2)) in ab.iter().enumerate() {
+        if j == usize::MAX || d1 > max_dist || (d1 as f32) > ratio * d2 as f32 {
+            continue;
+        }
+        if ba[j].0 == i {
+            out.push((i, j, d1));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_survive_rotation() {
+        // A textured image and its 90° rotation: most keypoints find their twins.
+        let img = image::load_from_memory(include_bytes!("../../../fixtures/textures/coffee.jpg"))
+            .unwrap()
+            .to_luma8();
+        let img = image::imageops::crop_imm(&img, 100, 0, 400, 400).to_image();
+        let rot = image::imageops::rotate90(&img);
+        let all = |_: f32, _: f32| true;
+        let fa = extract(&img, 300, &all);
+        let fb = extract(&rot, 300, &all);
+        assert!(fa.keypoints.len() > 50, "{}", fa.keypoints.len());
+        let m = match_features(&fa, &fb, 0.85, 80);
+        // rotate90 maps (x, y) to (h − 1 − y, x).
+        let good = m
+            .iter()
+            .filter(|&&(i, j, _)| {
+                let (p, q) = (fa.keypoints[i], fb.keypoints[j]);
+                ((399.0 - p.y) - q.x).abs() < 4.0 && (p.x - q.y).abs() < 4.0
+            })
+            .count();
+        assert!(
+            good >= 20 && good * 10 >= m.len() * 7,
+            "{good} of {} matches are right",
+            m.len()
+        );
+    }
+}

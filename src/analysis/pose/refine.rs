@@ -1,0 +1,220 @@
+//! Sub-pixel refinement of a similarity by direct image alignment (Lucas–Kanade, forward
+//! additive Gauss–Newton) with a gain and bias per frame and Huber weights, so lighting
+//! changes, small expression changes and occlusion do not pull the estimate.
+
+use image::GrayImage;
+
+use super::similarity::Sim;
+
+/// A float image with precomputed gradients.
+#[derive(Clone, Debug)]
+pub struct GradImage {
+    pub w: usize,
+    pub h: usize,
+    pub v: Vec<f32>,
+    pub gx: Vec<f32>,
+    pub gy: Vec<f32>,
+}
+
+impl GradImage {
+    /// From an 8-bit image, lightly smoothed (3×3 binomial).
+    pub fn new(img: &GrayImage) -> Self {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let src = img.as_raw();
+        let mut tmp = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let a = src[y * w + x.saturating_sub(1)];
+                let b = src[y * w + x];
+                let c = src[y * w + (x + 1).min(w - 1)];
+                tmp[y * w + x] = (f32::from(a) + 2.0 * f32::from(b) + f32::from(c)) / 4.0;
+            }
+        }
+        let mut v = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let a = tmp[y.saturating_sub(1) * w + x];
+                let b = tmp[y * w + x];
+                let c = tmp[(y + 1).min(h - 1) * w + x];
+                v[y * w + x] = (a + 2.0 * b + c) / 4.0;
+            }
+        }
+        let mut gx = vec![0f32; w * h];
+        let mut gy = vec![0f32; w * h];
+        for y in 1..h.saturating_sub(1) {
+            for x in 1..w.saturating_sub(1) {
+                let i = y * w + x;
+                gx[i] = (v[i + 1] - v[i - 1]) * 0.5;
+                gy[i] = (v[i + w] - v[i - w]) * 0.5;
+            }
+        }
+        Self { w, h, v, gx, gy }
+    }
+
+    /// Bilinear sample of value and gradient; `None` outside.
+    #[inline]
+    pub fn sample(&self, x: f64, y: f64) -> Option<(f32, f32, f32)> {
+        if x < 1.0 || y < 1.0 || x >= (self.w - 2) as f64 || y >= (self.h - 2) as f64 {
+            return None;
+        }
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
+        let i = y0 * self.w + x0;
+        let lerp = |a: &[f32]| {
+            let top = a[i] * (1.0 - fx) + a[i + 1] * fx;
+            let bot = a[i + self.w] * (1.0 - fx) + a[i + self.w + 1] * fx;
+            top * (1.0 - fy) + bot * fy
+        };
+        Some((lerp(&self.v), lerp(&self.gx), lerp(&self.gy)))
+    }
+}
+
+/// Template points sampled from the baseline: strong-gradient pixels spread over a grid.
+#[derive(Clone, Debug, Default)]
+pub struct Template {
+    /// (x, y, value) in working coordinates.
+    pub points: Vec<(f32, f32, f32)>,
+}
+
+impl Template {
+    /// Up to `max` points inside `mask`, the strongest gradients per cell of a 16×12 grid.
+    pub fn new(img: &GradImage, max: usize, mask: &dyn Fn(f32, f32) -> bool) -> Self {
+        let (gxn, gyn) = (16usize, 12usize);
+        let per = (max / (gxn * gyn)).max(4);
+        let mut cells: Vec<Vec<(f32, usize)>> = vec![Vec::new(); gxn * gyn];
+        let border = 4usize;
+        for y in border..img.h.saturating_sub(border) {
+            for x in border..img.w.saturating_sub(border) {
+                if !mask(x as f32, y as f32) {
+                    continue;
+                }
+                let i = y * img.w + x;
+                let m = img.gx[i].abs() + img.gy[i].abs();
+                if m < 4.0 {
+                    continue;
+                }
+                let c = (y * gyn / img.h).min(gyn - 1) * gxn + (x * gxn / img.w).min(gxn - 1);
+                cells[c].push((m, i));
+            }
+        }
+        let mut points = Vec::new();
+        for mut cell in cells {
+            let k = per.min(cell.len());
+            if k == 0 {
+                continue;
+            }
+            cell.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+            for &(_, i) in &cell[..k] {
+                points.push(((i % img.w) as f32, (i / img.w) as f32, img.v[i]));
+            }
+        }
+        Self { points }
+    }
+}
+
+/// The refined transform and how well it explains the image.
+#[derive(Clone, Debug)]
+pub struct Refined {
+    pub sim: Sim,
+    /// Zero-mean normalised cross-correlation of the template with the warped frame.
+    pub ncc: f64,
+    /// Template points that landed inside the frame.
+    pub used: usize,
+    pub iterations: usize,
+}
+
+/// Refine `init` (template → frame, working coordinates).
+pub fn refine(t: &Template, frame: &GradImage, init: Sim, max_iter: usize) -> Option<Refined> {
+    if t.points.len() < 12 {
+        return None;
+    }
+    // Work about the template's centroid for conditioning.
+    let n = t.points.len() as f64;
+    let c = [
+        t.points.iter().map(|p| f64::from(p.0)).sum::<f64>() / n,
+        t.points.iter().map(|p| f64::from(p.1)).sum::<f64>() / n,
+    ];
+    let mut a = init.a;
+    // In centred coordinates W(p) = a·(p − c) + b + c, so b = b_init + a·c − c.
+    let mut b = [
+        init.b[0] + init.a[0] * c[0] - init.a[1] * c[1] - c[0],
+        init.b[1] + init.a[1] * c[0] + init.a[0] * c[1] - c[1],
+    ];
+    let (mut gain, mut bias) = (1.0f64, 0.0f64);
+    let mut iterations = 0;
+    let mut resid = Vec::with_capacity(t.points.len());
+    for it in 0..max_iter {
+        iterations = it + 1;
+        // Residuals and the robust scale.
+        resid.clear();
+        let mut rows: Vec<([f64; 6], f64)> = Vec::with_capacity(t.points.len());
+        for &(px, py, tv) in &t.points {
+            let (x, y) = (f64::from(px) - c[0], f64::from(py) - c[1]);
+            let wx = a[0] * x - a[1] * y + b[0] + c[0];
+            let wy = a[1] * x + a[0] * y + b[1] + c[1];
+            let Some((iv, ix, iy)) = frame.sample(wx, wy) else {
+                continue;
+            };
+            let (ix, iy, tv) = (f64::from(ix), f64::from(iy), f64::from(tv));
+            let r = f64::from(iv) - (gain * tv + bias);
+            let j = [ix * x + iy * y, -ix * y + iy * x, ix, iy, -tv, -1.0];
+            rows.push((j, r));
+            resid.push(r.abs());
+        }
+        if rows.len() < 12 {
+            return None;
+        }
+        let mid = resid.len() / 2;
+        let mad = *resid.select_nth_unstable_by(mid, f64::total_cmp).1;
+        let k = (1.345 * 1.4826 * mad).max(1.0);
+        let mut jtj = nalgebra::Matrix6::<f64>::zeros();
+        let mut jtr = nalgebra::Vector6::<f64>::zeros();
+        for (j, r) in &rows {
+            let w = if r.abs() <= k { 1.0 } else { k / r.abs() };
+            let jv = nalgebra::Vector6::from_row_slice(j);
+            jtj += w * jv * jv.transpose();
+            jtr += w * *r * jv;
+        }
+        let delta = jtj.lu().solve(&(-jtr))?;
+        a[0] += delta[0];
+        a[1] += delta[1];
+        b[0] += delta[2];
+        b[1] += delta[3];
+        gain += delta[4];
+        bias += delta[5];
+        let step = delta[2].hypot(delta[3]) + (delta[0].hypot(delta[1])) * 200.0;
+        if step < 1e-3 {
+            break;
+        }
+    }
+    // Back to the image origin and the correlation.
+    let sim = Sim {
+        a,
+        b: [
+            b[0] + c[0] - (a[0] * c[0] - a[1] * c[1]),
+            b[1] + c[1] - (a[1] * c[0] + a[0] * c[1]),
+        ],
+    };
+    let (mut st, mut si, mut stt, mut sii, mut sti, mut m) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+    for &(px, py, tv) in &t.points {
+        let p = sim.apply([f64::from(px), f64::from(py)]);
+        if let Some((iv, _, _)) = frame.sample(p[0], p[1]) {
+            let (tv, iv) = (f64::from(tv), f64::from(iv));
+            st += tv;
+            si += iv;
+            stt += tv * tv;
+            sii += iv * iv;
+            sti += tv * iv;
+            m += 1.0;
+        }
+    }
+    let cov = sti / m - (st / m) * (si / m);
+    let vt = (stt / m - (st / m).powi(2)).max(1e-9);
+    let vi = (sii / m - (si / m).powi(2)).max(1e-9);
+    Some(Refined {
+        sim,
+        ncc: cov / (vt * vi).sqrt(),
+        used: m as usize,
+        iterations,
+    })
+}
