@@ -26,6 +26,7 @@ pub mod ids;
 pub mod ingest;
 pub mod purge;
 pub mod records;
+pub mod review;
 pub mod store;
 pub mod testkit;
 pub mod timefmt;

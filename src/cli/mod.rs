@@ -6,6 +6,7 @@ mod audit;
 mod capture;
 mod consent;
 mod patient;
+mod review;
 mod store_cmds;
 mod visit;
 
@@ -86,6 +87,22 @@ pub enum Command {
     Analyze(analyze::AnalyzeCmd),
     /// Save a room's lighting profile from a calibration photo of the card.
     Calibrate(analyze::CalibrateArgs),
+    /// Review published images: sources, consent, pairing, comparability, disclosures, edits,
+    /// captions.
+    Review(review::ReviewArgs),
+    /// Grade the comparability of a baseline/follow-up pair (A–F, with reasons).
+    Pair {
+        #[arg(value_name = "BASELINE_ID")]
+        baseline: String,
+        #[arg(value_name = "FOLLOWUP_ID")]
+        followup: String,
+    },
+    /// Record and list publications of clinic images (for take-down requests).
+    #[command(subcommand)]
+    Publish(review::PublishCmd),
+    /// Maintain the captures' perceptual fingerprints.
+    #[command(subcommand)]
+    Fingerprint(review::FingerprintCmd),
 }
 
 /// Shared context of a command.
@@ -210,6 +227,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Encrypt(a) => store_cmds::encrypt(&ctx, a),
         Command::Analyze(c) => analyze::run(&ctx, c),
         Command::Calibrate(a) => analyze::calibrate(&ctx, a),
+        Command::Review(a) => review::review(&ctx, a),
+        Command::Pair { baseline, followup } => review::pair(&ctx, baseline, followup),
+        Command::Publish(c) => review::publish(&ctx, c),
+        Command::Fingerprint(c) => review::fingerprint(&ctx, c),
     }
 }
 

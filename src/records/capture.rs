@@ -151,7 +151,8 @@ pub struct ExportRecord {
     pub bytes: u64,
 }
 
-const THUMB_SIDE: u32 = 320;
+/// Long side of the cached preview (the station's lists, the review's sources, fingerprints).
+const THUMB_SIDE: u32 = crate::review::fingerprint::SIDE;
 
 impl Capture {
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
@@ -247,17 +248,20 @@ fn resolve_captured_at(
 /// Work done on the decoded preview while the blob is written.
 struct Derived {
     thumbnail_jpeg: Vec<u8>,
+    fingerprint: crate::review::fingerprint::Fingerprint,
 }
 
 fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
     let img = ingest::apply_orientation(img, orientation);
     let thumb = img.thumbnail(THUMB_SIDE, THUMB_SIDE).to_rgb8();
     let mut thumbnail_jpeg = Vec::new();
-    let _ = thumb.write_to(
-        &mut std::io::Cursor::new(&mut thumbnail_jpeg),
-        image::ImageFormat::Jpeg,
-    );
-    Derived { thumbnail_jpeg }
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumbnail_jpeg, 88);
+    let _ = thumb.write_with_encoder(enc);
+    let fingerprint = crate::review::fingerprint::Fingerprint::of(&thumb);
+    Derived {
+        thumbnail_jpeg,
+        fingerprint,
+    }
 }
 
 impl Store {
@@ -404,6 +408,7 @@ impl Store {
                 params![id, c.key, c.text],
             )?;
         }
+        self.put_fingerprint_in(&tx, &id, &derived.fingerprint)?;
         self.audit(
             &tx,
             "capture.import",

@@ -206,6 +206,20 @@ pub const MIGRATIONS: &[&str] = &[
         created_by   TEXT NOT NULL
     );
     "#,
+    // 4: perceptual fingerprints of captures, for tracing published images to their sources.
+    r#"
+    CREATE TABLE fingerprint (
+        capture_id  TEXT PRIMARY KEY REFERENCES capture(id),
+        version     INTEGER NOT NULL,
+        phash       INTEGER NOT NULL,
+        dhash       INTEGER NOT NULL,
+        width       INTEGER NOT NULL,
+        height      INTEGER NOT NULL,
+        keypoints   BLOB NOT NULL,
+        descriptors BLOB NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

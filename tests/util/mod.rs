@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod images;
+pub mod published;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -17,7 +17,7 @@ const BORDER: u32 = 20;
 const ANGLE_BINS: usize = 30;
 
 /// A keypoint in level-0 working coordinates.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Keypoint {
     pub x: f32,
     pub y: f32,
@@ -61,37 +61,26 @@ const CIRCLE: [(i32, i32); 16] = [
 type Pattern = [(i8, i8, i8, i8); 256];
 
 /// The BRIEF test pairs, rotated into each orientation bin.
+///
+/// The pairs are learned (as ORB's rBRIEF): among thousands of random pairs, those whose
+/// outcome is closest to a fair coin on steered patches of real images and least correlated
+/// with the pairs already chosen. Random pairs are not good enough: after steering, many tests
+/// are nearly constant (the patch is always brighter toward its orientation), which makes
+/// descriptors of unrelated points look alike. Regenerate with
+/// `cargo test --lib learn_pattern -- --ignored`.
 fn patterns() -> &'static Vec<Pattern> {
     static P: OnceLock<Vec<Pattern>> = OnceLock::new();
     P.get_or_init(|| {
-        // Deterministic isotropic Gaussian pairs (σ = patch / 2.5), clamped to the patch.
-        let mut state = 0x5A5A_1234_9876_u64;
-        let mut gauss = || {
-            let mut u = || {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 11) as f64 / (1u64 << 53) as f64).max(1e-12)
-            };
-            let (a, b) = (u(), u());
-            (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
-        };
-        let sigma = f64::from(PATCH) / 2.5;
-        let lim = f64::from(PATCH - 2);
-        let base: Vec<(f64, f64, f64, f64)> = (0..256)
-            .map(|_| {
-                let mut g = || (gauss() * sigma).clamp(-lim, lim);
-                (g(), g(), g(), g())
-            })
-            .collect();
         (0..ANGLE_BINS)
             .map(|b| {
                 let a = b as f64 * std::f64::consts::TAU / ANGLE_BINS as f64;
                 let (c, s) = (a.cos(), a.sin());
-                let rot =
-                    |x: f64, y: f64| ((c * x - s * y).round() as i8, (s * x + c * y).round() as i8);
+                let rot = |x: i8, y: i8| {
+                    let (x, y) = (f64::from(x), f64::from(y));
+                    ((c * x - s * y).round() as i8, (s * x + c * y).round() as i8)
+                };
                 std::array::from_fn(|i| {
-                    let (x1, y1, x2, y2) = base[i];
+                    let (x1, y1, x2, y2) = super::pattern::LEARNED[i];
                     let (a1, b1) = rot(x1, y1);
                     let (a2, b2) = rot(x2, y2);
                     (a1, b1, a2, b2)
@@ -203,16 +192,15 @@ fn fast9(img: &[u8], offs: &[isize; 16], base: usize, t: i16) -> u32 {
     }
     let mut bright = 0u32;
     let mut dark = 0u32;
-    let mut vals = [0i16; 16];
-    for (i, v) in vals.iter_mut().enumerate() {
-        *v = px(i);
-        if *v > hi {
-            bright |= 1 << i;
-        } else if *v < lo {
-            dark |= 1 << i;
-        }
+    for i in 0..16 {
+        let v = px(i);
+        bright |= u32::from(v > hi) << i;
+        dark |= u32::from(v < lo) << i;
     }
     let has_arc = |mask: u32| {
+        if mask.count_ones() < 9 {
+            return false;
+        }
         // Nine consecutive set bits on the circle (wrap by doubling the mask).
         let m = mask | (mask << 16);
         let mut run = m;
@@ -221,24 +209,26 @@ fn fast9(img: &[u8], offs: &[isize; 16], base: usize, t: i16) -> u32 {
         }
         run != 0
     };
-    let score = |mask: u32, f: &dyn Fn(i16) -> i16| {
+    let excess = |mask: u32, bright: bool| -> u32 {
         (0..16)
             .filter(|i| mask & (1 << i) != 0)
-            .map(|i| f(vals[i]).max(0) as u32)
-            .sum::<u32>()
+            .map(|i| {
+                let v = px(i);
+                (if bright { v - hi } else { lo - v }).max(1) as u32
+            })
+            .sum()
     };
-    let mut best = 0;
-    if bright.count_ones() >= 9 && has_arc(bright) {
-        best = score(bright, &|v| v - hi);
-    }
-    if dark.count_ones() >= 9 && has_arc(dark) {
-        best = best.max(score(dark, &|v| lo - v));
-    }
-    best.max(u32::from(
-        best == 0
-            && (bright.count_ones() >= 9 || dark.count_ones() >= 9)
-            && (has_arc(bright) || has_arc(dark)),
-    ))
+    let b = if has_arc(bright) {
+        excess(bright, true)
+    } else {
+        0
+    };
+    let d = if has_arc(dark) {
+        excess(dark, false)
+    } else {
+        0
+    };
+    b.max(d)
 }
 
 /// Harris response over a 7×7 window (ranks FAST corners, as ORB does).
@@ -305,17 +295,25 @@ fn detect_level(
     }
     // Non-maximum suppression (3×3) on the FAST score.
     cands.retain(|&(x, y)| {
-        let s = score[y as usize * wu + x as usize];
-        (y - 1..=y + 1).all(|yy| {
-            (x - 1..=x + 1).all(|xx| {
-                let o = score[yy as usize * wu + xx as usize];
-                (xx == x && yy == y) || o < s || (o == s && (yy, xx) < (y, x))
-            })
-        })
+        let i = y as usize * wu + x as usize;
+        let s = score[i];
+        // Neighbours before (in raster order) must be strictly lower, after may tie.
+        score[i - wu - 1] < s
+            && score[i - wu] < s
+            && score[i - wu + 1] < s
+            && score[i - 1] < s
+            && score[i + 1] <= s
+            && score[i + wu - 1] <= s
+            && score[i + wu] <= s
+            && score[i + wu + 1] <= s
     });
     // Harris on the strongest few, as ORB ranks FAST corners.
-    cands.sort_by_key(|&(x, y)| std::cmp::Reverse(score[y as usize * wu + x as usize]));
-    cands.truncate(4 * max);
+    if cands.len() > 4 * max {
+        cands.select_nth_unstable_by_key(4 * max, |&(x, y)| {
+            std::cmp::Reverse(score[y as usize * wu + x as usize])
+        });
+        cands.truncate(4 * max);
+    }
     let corners: Vec<(u32, u32, f32)> = cands
         .iter()
         .map(|&(x, y)| (x, y, harris(raw, wu, x as usize, y as usize)))
@@ -365,14 +363,42 @@ fn describe(smooth: &[u8], w: usize, x: usize, y: usize, angle: f32) -> Descript
 /// coarser than the working image (fast, robust); direct alignment restores sub-pixel accuracy.
 pub const BASE_SCALE: f32 = 1.5;
 
-/// Features of a working image over three pyramid levels (reduced by [`BASE_SCALE`] × 1.25^l);
-/// keypoints are in working-image coordinates; `mask(x, y)` restricts where they may lie.
+/// How features are sampled: the first level's reduction and each level's share of the
+/// keypoints (levels are 1.25× apart).
+#[derive(Clone, Copy, Debug)]
+pub struct Pyramid {
+    pub base_scale: f32,
+    pub shares: &'static [f32],
+}
+
+/// The pose check's pyramid: three levels from [`BASE_SCALE`].
+pub const POSE_PYRAMID: Pyramid = Pyramid {
+    base_scale: BASE_SCALE,
+    shares: &[0.55, 0.28, 0.17],
+};
+
+/// Features of a working image over the pose pyramid; keypoints are in working-image
+/// coordinates; `mask(x, y)` restricts where they may lie.
 pub fn extract(img: &GrayImage, max: usize, mask: &dyn Fn(f32, f32) -> bool) -> Features {
+    extract_with(img, max, mask, &POSE_PYRAMID)
+}
+
+/// Features over any pyramid.
+pub fn extract_with(
+    img: &GrayImage,
+    max: usize,
+    mask: &dyn Fn(f32, f32) -> bool,
+    pyramid: &Pyramid,
+) -> Features {
     let mut out = Features::default();
-    let shares = [0.55, 0.28, 0.17];
-    let mut level_img = resize(img, BASE_SCALE);
-    for (level, share) in shares.iter().enumerate() {
-        let scale = BASE_SCALE * LEVEL_SCALE.powi(level as i32);
+    let base_scale = pyramid.base_scale;
+    let mut level_img = if base_scale > 1.0 {
+        resize(img, base_scale)
+    } else {
+        img.clone()
+    };
+    for (level, share) in pyramid.shares.iter().enumerate() {
+        let scale = base_scale * LEVEL_SCALE.powi(level as i32);
         if level > 0 {
             // Each level from the one before: cheaper, and the same scale step.
             level_img = resize(&level_img, LEVEL_SCALE);
@@ -447,6 +473,134 @@ pub fn match_features(a: &Features, b: &Features, ratio: f32, max_dist: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Learn the test pattern from the fixture images and write `pattern.rs`.
+    #[test]
+    #[ignore = "regenerates src/analysis/pose/pattern.rs"]
+    fn learn_pattern() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(format!("{dir}/textures"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.push(format!("{dir}/faces/astronaut.jpg").into());
+        files.sort();
+        // Steered patches: (smoothed image, x, y, angle).
+        let mut samples: Vec<(std::sync::Arc<GrayImage>, usize, usize, f32)> = Vec::new();
+        for f in &files {
+            let g = image::open(f).unwrap().to_luma8();
+            for (scale, rot) in [(1.0f32, false), (1.4, false), (1.0, true)] {
+                let img = if rot {
+                    image::imageops::rotate90(&g)
+                } else {
+                    g.clone()
+                };
+                let img = if scale > 1.0 {
+                    resize(&img, scale)
+                } else {
+                    img
+                };
+                let smooth = std::sync::Arc::new(box5(&img));
+                let all = |_: f32, _: f32| true;
+                for (x, y, _) in detect_level(&img, &all, 1.0, 700) {
+                    let angle =
+                        orientation(img.as_raw(), img.width() as usize, x as usize, y as usize);
+                    samples.push((smooth.clone(), x as usize, y as usize, angle));
+                }
+            }
+        }
+        // Candidate pairs inside a circle of radius 13, at least 2 px apart.
+        let mut state = 0xABCD_EF01_u64;
+        let mut rnd = |n: i32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % (2 * n as u64 + 1)) as i32 - n
+        };
+        let mut cands: Vec<(i8, i8, i8, i8)> = Vec::new();
+        while cands.len() < 6000 {
+            let (x1, y1, x2, y2) = (rnd(13), rnd(13), rnd(13), rnd(13));
+            if x1 * x1 + y1 * y1 <= 169
+                && x2 * x2 + y2 * y2 <= 169
+                && (x1 - x2).pow(2) + (y1 - y2).pow(2) >= 4
+            {
+                cands.push((x1 as i8, y1 as i8, x2 as i8, y2 as i8));
+            }
+        }
+        let n = samples.len();
+        let words = n.div_ceil(64);
+        let bits: Vec<Vec<u64>> = cands
+            .iter()
+            .map(|&(x1, y1, x2, y2)| {
+                let mut v = vec![0u64; words];
+                for (i, (img, x, y, a)) in samples.iter().enumerate() {
+                    let (c, s) = (a.cos(), a.sin());
+                    let at = |px: i8, py: i8| {
+                        let (px, py) = (f32::from(px), f32::from(py));
+                        let (rx, ry) = (
+                            (c * px - s * py).round() as i32,
+                            (s * px + c * py).round() as i32,
+                        );
+                        img.get_pixel((*x as i32 + rx) as u32, (*y as i32 + ry) as u32)
+                            .0[0]
+                    };
+                    if at(x1, y1) < at(x2, y2) {
+                        v[i / 64] |= 1 << (i % 64);
+                    }
+                }
+                v
+            })
+            .collect();
+        let mean: Vec<f64> = bits
+            .iter()
+            .map(|v| v.iter().map(|w| w.count_ones() as f64).sum::<f64>() / n as f64)
+            .collect();
+        let mut order: Vec<usize> = (0..cands.len()).collect();
+        order.sort_by(|&a, &b| (mean[a] - 0.5).abs().total_cmp(&(mean[b] - 0.5).abs()));
+        let corr = |a: usize, b: usize| {
+            let both: f64 = bits[a]
+                .iter()
+                .zip(&bits[b])
+                .map(|(x, y)| (x & y).count_ones() as f64)
+                .sum::<f64>()
+                / n as f64;
+            let cov = both - mean[a] * mean[b];
+            cov / ((mean[a] * (1.0 - mean[a])) * (mean[b] * (1.0 - mean[b])))
+                .sqrt()
+                .max(1e-9)
+        };
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut limit = 0.2;
+        while chosen.len() < 256 {
+            for &c in &order {
+                if chosen.len() >= 256 {
+                    break;
+                }
+                if !chosen.contains(&c) && chosen.iter().all(|&k| corr(c, k).abs() < limit) {
+                    chosen.push(c);
+                }
+            }
+            limit += 0.05;
+        }
+        let mut out = String::from(
+            "//! The learned BRIEF test pattern (x1, y1, x2, y2) — generated by\n//! `cargo test --lib learn_pattern -- --ignored` from the images in `fixtures/`; do not edit.\n\n/// 256 tests in the unrotated patch.\n#[rustfmt::skip]\npub const LEARNED: [(i8, i8, i8, i8); 256] = [\n",
+        );
+        for c in &chosen {
+            let (a, b, cc, d) = cands[*c];
+            out += &format!("    ({a}, {b}, {cc}, {d}),\n");
+        }
+        out += "];\n";
+        std::fs::write(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src/analysis/pose/pattern.rs"),
+            out,
+        )
+        .unwrap();
+        eprintln!(
+            "{} samples; mean |p − 0.5| of chosen {:.3}",
+            n,
+            chosen.iter().map(|&c| (mean[c] - 0.5).abs()).sum::<f64>() / 256.0
+        );
+    }
 
     #[test]
     fn descriptors_survive_rotation() {

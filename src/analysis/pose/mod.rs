@@ -23,6 +23,7 @@
 pub mod face;
 pub mod features;
 pub mod head;
+mod pattern;
 pub mod refine;
 pub mod similarity;
 

@@ -1,0 +1,369 @@
+//! Comparability of a before/after pair, graded A–F with reasons: pose, lighting, camera
+//! settings, time of day and confounders (`sameframe pair`, and the review's comparability
+//! check).
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::frame::Frame;
+use crate::analysis::lighting::{self, LightingConfig};
+use crate::analysis::pose::{self, PoseConfig, PoseOptions};
+use crate::calibration::{Calibration, CalibrationError};
+use crate::ingest::ExifSummary;
+use crate::records::{Capture, RecordError};
+use crate::store::Store;
+
+/// `[comparability]` tolerances.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ComparabilityTolerances {
+    pub pose_score_warn: f64,
+    pub pose_score_fail: f64,
+    pub exposure_ev: f64,
+    pub cast_delta_e: f64,
+    pub focal_length_pct: f64,
+    pub exposure_settings_ev: f64,
+    pub time_of_day_hours: f64,
+}
+
+#[derive(Deserialize)]
+struct File {
+    comparability: ComparabilityTolerances,
+}
+
+impl ComparabilityTolerances {
+    pub fn load(cal: &Calibration) -> Result<Self, CalibrationError> {
+        Ok(cal.load::<File>("tolerances.toml")?.comparability)
+    }
+}
+
+/// How serious a difference is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Minor,
+    Major,
+}
+
+/// One compared aspect.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Aspect {
+    /// "pose", "lighting", "camera", "time_of_day", "confounders", "records".
+    pub aspect: String,
+    pub level: Level,
+    pub message: String,
+}
+
+/// The comparability certificate of a pair.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PairGrade {
+    pub baseline_id: String,
+    pub followup_id: String,
+    /// A (comparable) to F (not comparable).
+    pub grade: char,
+    pub aspects: Vec<Aspect>,
+    pub pose_score: Option<f64>,
+    pub exposure_delta_ev: Option<f64>,
+    pub cast_delta_e: Option<f64>,
+    pub focal_length_delta_pct: Option<f64>,
+    pub exposure_settings_delta_ev: Option<f64>,
+    pub time_of_day_delta_hours: Option<f64>,
+    pub confounders: Vec<String>,
+}
+
+impl PairGrade {
+    /// The reasons, most serious first.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut a: Vec<&Aspect> = self
+            .aspects
+            .iter()
+            .filter(|a| a.level != Level::Ok)
+            .collect();
+        a.sort_by_key(|x| std::cmp::Reverse(x.level));
+        a.iter().map(|a| a.message.clone()).collect()
+    }
+}
+
+/// Exposure value from EXIF settings (EV at ISO 100): log2(N² / t) − log2(ISO / 100).
+fn exposure_value(e: &ExifSummary) -> Option<f64> {
+    let (n, t) = (e.f_number?, e.exposure_time_s?);
+    if n <= 0.0 || t <= 0.0 {
+        return None;
+    }
+    Some((n * n / t).log2() - (f64::from(e.iso.unwrap_or(100)) / 100.0).log2())
+}
+
+/// Lighting numbers of a capture: those recorded at the station, else measured on its preview.
+fn lighting_of(store: &Store, cap: &Capture, cfg: &LightingConfig) -> Option<(f64, [f64; 2])> {
+    if let Some(a) = &cap.analysis
+        && let (Some(ev), Some(ab)) = (
+            a["lighting"]["exposure_ev"].as_f64(),
+            a["lighting"]["cast_lab"].as_array(),
+        )
+        && ab.len() == 2
+    {
+        return Some((ev, [ab[0].as_f64()?, ab[1].as_f64()?]));
+    }
+    let img = store.preview(&cap.id).ok()?;
+    let r = lighting::analyze(&Frame::rgb8(&img), cfg, &Default::default());
+    Some((r.exposure_ev?, r.cast_lab?))
+}
+
+impl Store {
+    /// Grade the comparability of two captures.
+    pub fn grade_pair(
+        &self,
+        baseline_id: &str,
+        followup_id: &str,
+    ) -> Result<PairGrade, RecordError> {
+        let b = self.capture(baseline_id)?;
+        let f = self.capture(followup_id)?;
+        let tol = ComparabilityTolerances::load(self.calibration())?;
+        let mut aspects = Vec::new();
+        let mut push = |aspect: &str, level: Level, message: String| {
+            aspects.push(Aspect {
+                aspect: aspect.into(),
+                level,
+                message,
+            })
+        };
+        if b.patient_id != f.patient_id {
+            push(
+                "records",
+                Level::Major,
+                format!("{} and {} are photos of different patients", b.id, f.id),
+            );
+        }
+        if b.area != f.area || b.view != f.view {
+            push(
+                "records",
+                Level::Major,
+                format!(
+                    "{} is {}/{}, {} is {}/{}: different areas or views",
+                    b.id, b.area, b.view, f.id, f.area, f.view
+                ),
+            );
+        }
+        if b.captured_at > f.captured_at {
+            push(
+                "records",
+                Level::Minor,
+                format!(
+                    "the baseline {} was taken after the follow-up {}",
+                    b.id, f.id
+                ),
+            );
+        }
+        // Pose.
+        let pcfg = PoseConfig::load(self.calibration())?;
+        let (pb, pf) = (self.preview(&b.id)?, self.preview(&f.id)?);
+        let pr = pose::analyze(
+            &pb,
+            &pf,
+            &pcfg,
+            &PoseOptions {
+                area: Some(b.area),
+                ..Default::default()
+            },
+        );
+        let pose_score = (pr.confidence >= pcfg.tolerances.min_confidence).then_some(pr.score);
+        match pose_score {
+            None => push(
+                "pose",
+                Level::Major,
+                format!(
+                    "the follow-up could not be aligned to the baseline (confidence {:.2})",
+                    pr.confidence
+                ),
+            ),
+            Some(s) if s < tol.pose_score_fail => push(
+                "pose",
+                Level::Major,
+                format!(
+                    "pose score {s:.0}/100 (needs {:.0}): {}",
+                    tol.pose_score_warn,
+                    pr.hints.join("; ")
+                ),
+            ),
+            Some(s) if s < tol.pose_score_warn => push(
+                "pose",
+                Level::Minor,
+                format!(
+                    "pose score {s:.0}/100 (needs {:.0}): {}",
+                    tol.pose_score_warn,
+                    pr.hints.join("; ")
+                ),
+            ),
+            Some(s) => push("pose", Level::Ok, format!("pose score {s:.0}/100")),
+        }
+        // Lighting.
+        let lcfg = LightingConfig::load(self.calibration())?;
+        let (lb, lf) = (lighting_of(self, &b, &lcfg), lighting_of(self, &f, &lcfg));
+        let (mut exposure_delta_ev, mut cast_delta_e) = (None, None);
+        match (lb, lf) {
+            (Some((eb, cb)), Some((ef, cf))) => {
+                let de = ef - eb;
+                let dc = (cf[0] - cb[0]).hypot(cf[1] - cb[1]);
+                exposure_delta_ev = Some(de);
+                cast_delta_e = Some(dc);
+                let level = |v: f64, t: f64| {
+                    if v > 2.0 * t {
+                        Level::Major
+                    } else if v > t {
+                        Level::Minor
+                    } else {
+                        Level::Ok
+                    }
+                };
+                push(
+                    "lighting",
+                    level(de.abs(), tol.exposure_ev),
+                    format!(
+                        "exposure differs by {de:+.2} EV on the card (tolerance {:.2})",
+                        tol.exposure_ev
+                    ),
+                );
+                push(
+                    "lighting",
+                    level(dc, tol.cast_delta_e),
+                    format!(
+                        "colour cast differs by ΔE {dc:.1} on the card (tolerance {:.1})",
+                        tol.cast_delta_e
+                    ),
+                );
+            }
+            _ => push(
+                "lighting",
+                Level::Minor,
+                "lighting cannot be compared: no grey card or ColorChecker in both photos".into(),
+            ),
+        }
+        // Camera settings.
+        let (mut focal_length_delta_pct, mut exposure_settings_delta_ev) = (None, None);
+        match (&b.exif, &f.exif) {
+            (Some(eb), Some(ef)) => {
+                let fl = |e: &ExifSummary| e.focal_length_35mm.map(f64::from).or(e.focal_length_mm);
+                if let (Some(a), Some(c)) = (fl(eb), fl(ef)) {
+                    let d = (c / a - 1.0) * 100.0;
+                    focal_length_delta_pct = Some(d);
+                    let lvl = if d.abs() > 3.0 * tol.focal_length_pct {
+                        Level::Major
+                    } else if d.abs() > tol.focal_length_pct {
+                        Level::Minor
+                    } else {
+                        Level::Ok
+                    };
+                    push(
+                        "camera",
+                        lvl,
+                        format!(
+                            "focal length {a:.0} mm → {c:.0} mm ({d:+.0} %, tolerance {:.0} %)",
+                            tol.focal_length_pct
+                        ),
+                    );
+                }
+                if let (Some(a), Some(c)) = (exposure_value(eb), exposure_value(ef)) {
+                    let d = c - a;
+                    exposure_settings_delta_ev = Some(d);
+                    let lvl = if d.abs() > tol.exposure_settings_ev {
+                        Level::Minor
+                    } else {
+                        Level::Ok
+                    };
+                    push(
+                        "camera",
+                        lvl,
+                        format!("exposure settings differ by {d:+.1} EV (aperture, shutter, ISO)"),
+                    );
+                }
+                if let (Some(a), Some(c)) = (eb.flash_fired, ef.flash_fired)
+                    && a != c
+                {
+                    push(
+                        "camera",
+                        Level::Major,
+                        format!(
+                            "flash {} in the baseline but {} in the follow-up",
+                            if a { "fired" } else { "off" },
+                            if c { "fired" } else { "off" }
+                        ),
+                    );
+                }
+                if eb.make != ef.make || eb.model != ef.model {
+                    push(
+                        "camera",
+                        Level::Minor,
+                        format!(
+                            "different cameras: {} {} and {} {}",
+                            eb.make.as_deref().unwrap_or("?"),
+                            eb.model.as_deref().unwrap_or("?"),
+                            ef.make.as_deref().unwrap_or("?"),
+                            ef.model.as_deref().unwrap_or("?")
+                        ),
+                    );
+                }
+            }
+            _ => push(
+                "camera",
+                Level::Ok,
+                "camera settings not recorded (no EXIF)".into(),
+            ),
+        }
+        // Time of day.
+        let tod = crate::timefmt::time_of_day_gap_hours(&b.captured_at, &f.captured_at);
+        if let Some(h) = tod {
+            let lvl = if h > tol.time_of_day_hours {
+                Level::Minor
+            } else {
+                Level::Ok
+            };
+            push(
+                "time_of_day",
+                lvl,
+                format!(
+                    "taken {h:.1} h apart in the day ({} vs {})",
+                    b.time_of_day.as_deref().unwrap_or("?"),
+                    f.time_of_day.as_deref().unwrap_or("?")
+                ),
+            );
+        }
+        // Confounders.
+        let mut confounders: Vec<String> = b
+            .confounders
+            .iter()
+            .chain(&f.confounders)
+            .filter(|c| c.disclose)
+            .map(|c| c.label.clone())
+            .collect();
+        confounders.sort();
+        confounders.dedup();
+        if !confounders.is_empty() {
+            push(
+                "confounders",
+                Level::Minor,
+                format!("confounders recorded: {}", confounders.join("; ")),
+            );
+        }
+        let majors = aspects.iter().filter(|a| a.level == Level::Major).count();
+        let minors = aspects.iter().filter(|a| a.level == Level::Minor).count();
+        let grade = match (majors, minors) {
+            (0, 0) => 'A',
+            (0, 1) => 'B',
+            (0, 2) => 'C',
+            (0, _) | (1, 0) => 'D',
+            _ => 'F',
+        };
+        Ok(PairGrade {
+            baseline_id: b.id,
+            followup_id: f.id,
+            grade,
+            aspects,
+            pose_score,
+            exposure_delta_ev,
+            cast_delta_e,
+            focal_length_delta_pct,
+            exposure_settings_delta_ev,
+            time_of_day_delta_hours: tod,
+            confounders,
+        })
+    }
+}

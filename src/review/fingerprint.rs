@@ -1,0 +1,411 @@
+//! Perceptual fingerprints of captures: a DCT hash (pHash) and a gradient hash (dHash) of the
+//! whole frame, robust to resizing, re-encoding and brightness; plus a compact set of
+//! rotation-steered binary keypoint descriptors, robust to crops, aspect changes, overlays and
+//! composites, used both to retrieve candidates and to verify them geometrically.
+
+use image::{GrayImage, RgbImage};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::analysis::pose::features::{self, Descriptor, Features, Keypoint, Pyramid};
+use crate::records::RecordError;
+use crate::store::Store;
+
+/// Bumped when the fingerprint recipe changes (older rows are recomputed by backfill).
+pub const VERSION: i64 = 1;
+/// Keypoints kept per capture.
+pub const CAPTURE_KEYPOINTS: usize = 48;
+/// Long side of the image fingerprints are computed on.
+pub const SIDE: u32 = 512;
+
+/// The capture side's pyramid: full preview resolution, three levels.
+pub const CAPTURE_PYRAMID: Pyramid = Pyramid {
+    base_scale: 1.0,
+    shares: &[0.5, 0.3, 0.2],
+};
+
+/// A fingerprint.
+#[derive(Clone, Debug)]
+pub struct Fingerprint {
+    pub phash: u64,
+    pub dhash: u64,
+    /// Size of the image the keypoints are measured on.
+    pub width: u32,
+    pub height: u32,
+    pub keypoints: Vec<Keypoint>,
+    pub descriptors: Vec<Descriptor>,
+}
+
+/// Luma of an RGB image.
+pub fn luma(img: &RgbImage) -> GrayImage {
+    image::DynamicImage::ImageRgb8(img.clone()).to_luma8()
+}
+
+/// Reduce so the long side is at most `side`.
+pub fn fit(img: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= side {
+        return img.clone();
+    }
+    let k = f64::from(side) / f64::from(w.max(h));
+    let (nw, nh) = (
+        ((f64::from(w) * k).round() as u32).max(1),
+        ((f64::from(h) * k).round() as u32).max(1),
+    );
+    resize_rgb(img, nw, nh)
+}
+
+/// Fast resampling: an integer box reduction to within 2× of the target, then bilinear.
+pub fn resize_rgb(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let k = (w / nw.max(1)).min(h / nh.max(1)).max(1);
+    let reduced;
+    let src = if k >= 2 {
+        let (rw, rh) = (w / k, h / k);
+        let raw = img.as_raw();
+        let mut acc = vec![0u32; (rw * rh * 3) as usize];
+        for y in 0..(rh * k) as usize {
+            let row = &raw[y * w as usize * 3..(y * w as usize + (rw * k) as usize) * 3];
+            let out = &mut acc
+                [(y / k as usize) * rw as usize * 3..(y / k as usize + 1) * rw as usize * 3];
+            for (x, p) in row.chunks_exact(3).enumerate() {
+                let o = (x / k as usize) * 3;
+                out[o] += u32::from(p[0]);
+                out[o + 1] += u32::from(p[1]);
+                out[o + 2] += u32::from(p[2]);
+            }
+        }
+        let n = k * k;
+        reduced = RgbImage::from_raw(
+            rw,
+            rh,
+            acc.iter().map(|&v| ((v + n / 2) / n) as u8).collect(),
+        )
+        .unwrap_or_else(|| RgbImage::new(rw, rh));
+        &reduced
+    } else {
+        img
+    };
+    let (sw, sh) = src.dimensions();
+    if (sw, sh) == (nw, nh) {
+        return src.clone();
+    }
+    let (fx, fy) = (f64::from(sw) / f64::from(nw), f64::from(sh) / f64::from(nh));
+    let raw = src.as_raw();
+    let mut out = vec![0u8; (nw * nh * 3) as usize];
+    for y in 0..nh as usize {
+        let sy = ((y as f64 + 0.5) * fy - 0.5).clamp(0.0, f64::from(sh - 1));
+        let y0 = sy as usize;
+        let y1 = (y0 + 1).min(sh as usize - 1);
+        let wy = (sy - y0 as f64) as f32;
+        for x in 0..nw as usize {
+            let sx = ((x as f64 + 0.5) * fx - 0.5).clamp(0.0, f64::from(sw - 1));
+            let x0 = sx as usize;
+            let x1 = (x0 + 1).min(sw as usize - 1);
+            let wx = (sx - x0 as f64) as f32;
+            for c in 0..3 {
+                let p = |xx: usize, yy: usize| f32::from(raw[(yy * sw as usize + xx) * 3 + c]);
+                let v = (p(x0, y0) * (1.0 - wx) + p(x1, y0) * wx) * (1.0 - wy)
+                    + (p(x0, y1) * (1.0 - wx) + p(x1, y1) * wx) * wy;
+                out[(y * nw as usize + x) * 3 + c] = (v + 0.5) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(nw, nh, out).unwrap_or_else(|| RgbImage::new(nw, nh))
+}
+
+/// 64-bit DCT hash: the signs of the 8×8 lowest frequencies of the 32×32 luma against their
+/// median.
+pub fn phash(gray: &GrayImage) -> u64 {
+    let small = image::imageops::resize(gray, 32, 32, image::imageops::FilterType::Triangle);
+    let px: Vec<f64> = small.as_raw().iter().map(|&v| f64::from(v)).collect();
+    let cos: Vec<f64> = (0..8 * 32)
+        .map(|i| {
+            let (u, x) = (i / 32, i % 32);
+            (std::f64::consts::PI * (2 * x + 1) as f64 * u as f64 / 64.0).cos()
+        })
+        .collect();
+    // Rows then columns, only the 8 lowest frequencies each way.
+    let mut rows = vec![0f64; 32 * 8];
+    for y in 0..32 {
+        for u in 0..8 {
+            rows[y * 8 + u] = (0..32).map(|x| px[y * 32 + x] * cos[u * 32 + x]).sum();
+        }
+    }
+    let mut coef = [0f64; 64];
+    for v in 0..8 {
+        for u in 0..8 {
+            coef[v * 8 + u] = (0..32).map(|y| rows[y * 8 + u] * cos[v * 32 + y]).sum();
+        }
+    }
+    let mut ac: Vec<f64> = coef[1..].to_vec();
+    ac.sort_by(f64::total_cmp);
+    let median = (ac[31] + ac[32]) / 2.0;
+    coef.iter()
+        .enumerate()
+        .fold(0u64, |h, (i, &c)| if c > median { h | (1 << i) } else { h })
+}
+
+/// 64-bit gradient hash: left-to-right brightness steps of a 9×8 luma.
+pub fn dhash(gray: &GrayImage) -> u64 {
+    let small = image::imageops::resize(gray, 9, 8, image::imageops::FilterType::Triangle);
+    let mut h = 0u64;
+    for y in 0..8 {
+        for x in 0..8 {
+            if small.get_pixel(x, y).0[0] < small.get_pixel(x + 1, y).0[0] {
+                h |= 1 << (y * 8 + x);
+            }
+        }
+    }
+    h
+}
+
+/// Hamming distance of two 64-bit hashes.
+pub fn hamming64(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+impl Fingerprint {
+    /// Fingerprint an upright image (reduced to [`SIDE`] first).
+    pub fn of(img: &RgbImage) -> Self {
+        let img = fit(img, SIDE);
+        let gray = luma(&img);
+        let all = |_: f32, _: f32| true;
+        let feats = features::extract_with(&gray, CAPTURE_KEYPOINTS * 2, &all, &CAPTURE_PYRAMID);
+        let feats = strongest(feats, CAPTURE_KEYPOINTS);
+        Fingerprint {
+            phash: phash(&gray),
+            dhash: dhash(&gray),
+            width: img.width(),
+            height: img.height(),
+            keypoints: feats.keypoints,
+            descriptors: feats.descriptors,
+        }
+    }
+
+    /// The keypoints and descriptors as `Features`.
+    pub fn features(&self) -> Features {
+        Features {
+            keypoints: self.keypoints.clone(),
+            descriptors: self.descriptors.clone(),
+        }
+    }
+
+    fn encode(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut kp = Vec::with_capacity(self.keypoints.len() * 8);
+        for k in &self.keypoints {
+            kp.extend_from_slice(&((k.x * 8.0).round().clamp(0.0, 65535.0) as u16).to_le_bytes());
+            kp.extend_from_slice(&((k.y * 8.0).round().clamp(0.0, 65535.0) as u16).to_le_bytes());
+            kp.push(k.level);
+            let a = (k.angle.rem_euclid(std::f32::consts::TAU) / std::f32::consts::TAU * 256.0)
+                as u32
+                % 256;
+            kp.push(a as u8);
+            kp.extend_from_slice(&0u16.to_le_bytes());
+        }
+        let mut ds = Vec::with_capacity(self.descriptors.len() * 32);
+        for d in &self.descriptors {
+            for w in d {
+                ds.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        (kp, ds)
+    }
+
+    fn decode(phash: i64, dhash: i64, width: u32, height: u32, kp: &[u8], ds: &[u8]) -> Self {
+        let keypoints = kp
+            .chunks_exact(8)
+            .map(|c| Keypoint {
+                x: f32::from(u16::from_le_bytes([c[0], c[1]])) / 8.0,
+                y: f32::from(u16::from_le_bytes([c[2], c[3]])) / 8.0,
+                level: c[4],
+                angle: f32::from(c[5]) / 256.0 * std::f32::consts::TAU,
+                response: 0.0,
+            })
+            .collect();
+        let descriptors = ds
+            .chunks_exact(32)
+            .map(|c| {
+                std::array::from_fn(|w| {
+                    u64::from_le_bytes(c[w * 8..w * 8 + 8].try_into().unwrap_or([0; 8]))
+                })
+            })
+            .collect();
+        Fingerprint {
+            phash: phash as u64,
+            dhash: dhash as u64,
+            width,
+            height,
+            keypoints,
+            descriptors,
+        }
+    }
+}
+
+/// Keep the `n` keypoints with the strongest response.
+fn strongest(f: Features, n: usize) -> Features {
+    let mut idx: Vec<usize> = (0..f.keypoints.len()).collect();
+    idx.sort_by(|&a, &b| f.keypoints[b].response.total_cmp(&f.keypoints[a].response));
+    idx.truncate(n);
+    Features {
+        keypoints: idx.iter().map(|&i| f.keypoints[i]).collect(),
+        descriptors: idx.iter().map(|&i| f.descriptors[i]).collect(),
+    }
+}
+
+/// What a backfill did.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackfillReport {
+    pub computed: usize,
+    pub already: usize,
+    pub failed: Vec<String>,
+}
+
+impl Store {
+    /// Store (or replace) a capture's fingerprint inside a transaction.
+    pub fn put_fingerprint_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        capture_id: &str,
+        f: &Fingerprint,
+    ) -> Result<(), RecordError> {
+        let (kp, ds) = f.encode();
+        tx.execute(
+            "INSERT INTO fingerprint (capture_id, version, phash, dhash, width, height, keypoints, descriptors, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(capture_id) DO UPDATE SET version = excluded.version, phash = excluded.phash,
+               dhash = excluded.dhash, width = excluded.width, height = excluded.height,
+               keypoints = excluded.keypoints, descriptors = excluded.descriptors, created_at = excluded.created_at",
+            params![capture_id, VERSION, f.phash as i64, f.dhash as i64, f.width, f.height, kp, ds, crate::timefmt::now_utc()],
+        )?;
+        Ok(())
+    }
+
+    /// A capture's fingerprint.
+    pub fn fingerprint(&self, capture_id: &str) -> Result<Option<Fingerprint>, RecordError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT phash, dhash, width, height, keypoints, descriptors FROM fingerprint WHERE capture_id = ?1",
+                [capture_id],
+                |r| {
+                    let kp: Vec<u8> = r.get(4)?;
+                    let ds: Vec<u8> = r.get(5)?;
+                    Ok(Fingerprint::decode(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, &kp, &ds))
+                },
+            )
+            .optional()?)
+    }
+
+    /// Fingerprint every capture that has none (or an older version).
+    pub fn backfill_fingerprints(
+        &self,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<BackfillReport, RecordError> {
+        let todo: Vec<String> = {
+            let mut st = self.conn().prepare(
+                "SELECT capture.id FROM capture LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
+                 WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1 ORDER BY capture.imported_at",
+            )?;
+            st.query_map([VERSION], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let total_caps: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM capture", [], |r| r.get(0))?;
+        let mut report = BackfillReport {
+            computed: 0,
+            already: usize::try_from(total_caps)
+                .unwrap_or(0)
+                .saturating_sub(todo.len()),
+            failed: Vec::new(),
+        };
+        for (i, id) in todo.iter().enumerate() {
+            progress(i, todo.len());
+            let img = match self.preview(id) {
+                Ok(p) => p,
+                Err(e) => {
+                    report.failed.push(format!("{id}: {e}"));
+                    continue;
+                }
+            };
+            let f = Fingerprint::of(&img);
+            let tx = self.write_tx()?;
+            self.put_fingerprint_in(&tx, id, &f)?;
+            tx.commit()?;
+            report.computed += 1;
+        }
+        if report.computed > 0 {
+            self.audit_now(
+                "fingerprint.backfill",
+                serde_json::json!({}),
+                serde_json::json!({ "computed": report.computed, "failed": report.failed.len() }),
+            )?;
+        }
+        Ok(report)
+    }
+
+    /// The capture's upright preview (long side 512) as pixels.
+    pub fn preview(&self, capture_id: &str) -> Result<RgbImage, RecordError> {
+        let jpeg = self.thumbnail(capture_id)?;
+        image::load_from_memory(&jpeg)
+            .map(|i| i.to_rgb8())
+            .map_err(|e| RecordError::Invalid {
+                what: format!("preview of capture {capture_id}"),
+                why: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texture() -> RgbImage {
+        image::load_from_memory(include_bytes!("../../fixtures/textures/chelsea.jpg"))
+            .unwrap()
+            .to_rgb8()
+    }
+
+    #[test]
+    fn hashes_survive_resize_brightness_and_jpeg() {
+        let img = texture();
+        let f = Fingerprint::of(&img);
+        let small = image::imageops::resize(&img, 200, 133, image::imageops::FilterType::Triangle);
+        let darker = RgbImage::from_fn(img.width(), img.height(), |x, y| {
+            image::Rgb(img.get_pixel(x, y).0.map(|v| (f32::from(v) * 0.8) as u8))
+        });
+        for other in [small, darker] {
+            let g = Fingerprint::of(&other);
+            assert!(
+                hamming64(f.phash, g.phash) <= 6,
+                "phash {}",
+                hamming64(f.phash, g.phash)
+            );
+            assert!(
+                hamming64(f.dhash, g.dhash) <= 8,
+                "dhash {}",
+                hamming64(f.dhash, g.dhash)
+            );
+        }
+        let unrelated = Fingerprint::of(
+            &image::load_from_memory(include_bytes!("../../fixtures/textures/rocket.jpg"))
+                .unwrap()
+                .to_rgb8(),
+        );
+        assert!(hamming64(f.phash, unrelated.phash) > 16);
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let f = Fingerprint::of(&texture());
+        assert!(f.keypoints.len() >= 30, "{}", f.keypoints.len());
+        let (kp, ds) = f.encode();
+        let g = Fingerprint::decode(f.phash as i64, f.dhash as i64, f.width, f.height, &kp, &ds);
+        assert_eq!(g.descriptors, f.descriptors);
+        assert_eq!((g.phash, g.dhash), (f.phash, f.dhash));
+        for (a, b) in f.keypoints.iter().zip(&g.keypoints) {
+            assert!((a.x - b.x).abs() < 0.07 && (a.y - b.y).abs() < 0.07 && a.level == b.level);
+        }
+    }
+}

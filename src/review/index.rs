@@ -1,0 +1,261 @@
+//! The in-memory index over every capture's fingerprint: whole-frame hashes scanned by popcount,
+//! and locality-sensitive hash tables over the keypoint descriptors (each table keys a
+//! descriptor by 16 fixed bits), so one published image is matched against 100,000 captures in
+//! a few milliseconds.
+
+use crate::analysis::pose::features::Descriptor;
+
+const TABLES: usize = 6;
+const KEY_BITS: usize = 16;
+
+/// One capture in the index.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub capture_id: String,
+    pub phash: u64,
+    pub dhash: u64,
+}
+
+/// A candidate source with its evidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub index: usize,
+    /// Query descriptors that hit this capture in some table.
+    pub votes: u32,
+    /// Smallest pHash distance over the query's windows.
+    pub phash_distance: u32,
+}
+
+/// The index.
+#[derive(Clone, Debug, Default)]
+pub struct Index {
+    pub entries: Vec<Entry>,
+    /// Every stored descriptor, and the entry it belongs to.
+    descriptors: Vec<Descriptor>,
+    owner: Vec<u32>,
+    /// Per table: bucket offsets (CSR) into `items` (descriptor indices).
+    offsets: Vec<Vec<u32>>,
+    items: Vec<Vec<u32>>,
+    bits: Vec<[u8; KEY_BITS]>,
+}
+
+/// A bucket hit counts as a vote only when the descriptors are this close (of 256 bits).
+const VOTE_DISTANCE: u32 = 64;
+
+fn key(d: &Descriptor, bits: &[u8; KEY_BITS]) -> usize {
+    let mut k = 0usize;
+    for (i, &b) in bits.iter().enumerate() {
+        if d[usize::from(b) / 64] >> (b % 64) & 1 == 1 {
+            k |= 1 << i;
+        }
+    }
+    k
+}
+
+/// Key bits per table: drawn (deterministically) from the descriptor bits that split the
+/// stored descriptors most evenly, without repeating a bit within a table. BRIEF bits on
+/// natural images are far from fair coins; keying on lopsided bits would pile descriptors into
+/// a few buckets and make every capture a candidate.
+fn table_bits(descriptors: &[Vec<Descriptor>]) -> Vec<[u8; KEY_BITS]> {
+    let mut ones = [0u64; 256];
+    let mut n = 0u64;
+    for d in descriptors.iter().flatten().step_by(7) {
+        n += 1;
+        for (b, o) in ones.iter_mut().enumerate() {
+            *o += d[b / 64] >> (b % 64) & 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..256).collect();
+    if n > 0 {
+        order.sort_by(|&a, &b| {
+            let fa = (ones[a] as f64 / n as f64 - 0.5).abs();
+            let fb = (ones[b] as f64 / n as f64 - 0.5).abs();
+            fa.total_cmp(&fb)
+        });
+    }
+    // The fairest 128 bits form the pool each table draws from.
+    let pool = &order[..128];
+    let mut state = 0x9E37_79B9_u64;
+    (0..TABLES)
+        .map(|_| {
+            let mut chosen = [0u8; KEY_BITS];
+            let mut used = [false; 128];
+            let mut i = 0;
+            while i < KEY_BITS {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let k = (state % 128) as usize;
+                if !used[k] {
+                    used[k] = true;
+                    chosen[i] = pool[k] as u8;
+                    i += 1;
+                }
+            }
+            chosen
+        })
+        .collect()
+}
+
+impl Index {
+    /// Build from entries and each entry's descriptors.
+    pub fn build(entries: Vec<Entry>, descriptors: &[Vec<Descriptor>]) -> Self {
+        let bits = table_bits(descriptors);
+        let flat: Vec<Descriptor> = descriptors.iter().flatten().copied().collect();
+        let owner: Vec<u32> = descriptors
+            .iter()
+            .enumerate()
+            .flat_map(|(e, ds)| std::iter::repeat_n(e as u32, ds.len()))
+            .collect();
+        let buckets = 1usize << KEY_BITS;
+        let mut offsets = Vec::with_capacity(TABLES);
+        let mut items = Vec::with_capacity(TABLES);
+        for tb in &bits {
+            let mut counts = vec![0u32; buckets + 1];
+            for d in &flat {
+                counts[key(d, tb) + 1] += 1;
+            }
+            for i in 1..=buckets {
+                counts[i] += counts[i - 1];
+            }
+            let mut fill = counts.clone();
+            let mut it = vec![0u32; counts[buckets] as usize];
+            for (i, d) in flat.iter().enumerate() {
+                let k = key(d, tb);
+                it[fill[k] as usize] = i as u32;
+                fill[k] += 1;
+            }
+            offsets.push(counts);
+            items.push(it);
+        }
+        Self {
+            entries,
+            descriptors: flat,
+            owner,
+            offsets,
+            items,
+            bits,
+        }
+    }
+
+    /// The stored descriptors of entry `e`.
+    pub fn descriptors_of(&self, e: usize) -> impl Iterator<Item = &Descriptor> {
+        let start = self.owner.partition_point(|&o| (o as usize) < e);
+        let end = self.owner.partition_point(|&o| (o as usize) <= e);
+        self.descriptors[start..end].iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Candidates for a query: captures hit by at least `min_votes` query descriptors, and
+    /// captures whose whole-frame hashes are within `max_hash` of any of `hashes` (pHash,
+    /// dHash pairs of the query and its panels). Best first, at most `limit`.
+    pub fn candidates(
+        &self,
+        descriptors: &[Descriptor],
+        hashes: &[(u64, u64)],
+        min_votes: u32,
+        max_hash: u32,
+        limit: usize,
+    ) -> Vec<Candidate> {
+        let n = self.entries.len();
+        let mut votes = vec![0u32; n];
+        let mut last = vec![u32::MAX; n];
+        // A bucket far fuller than average says nothing about which capture matches.
+        let total = self.items.first().map_or(0, Vec::len);
+        let crowded = (8 * total / (1usize << KEY_BITS)).max(48);
+        for (qi, d) in descriptors.iter().enumerate() {
+            for (t, tb) in self.bits.iter().enumerate() {
+                let k = key(d, tb);
+                let (a, b) = (self.offsets[t][k] as usize, self.offsets[t][k + 1] as usize);
+                if b - a > crowded {
+                    continue;
+                }
+                for &di in &self.items[t][a..b] {
+                    let di = di as usize;
+                    if crate::analysis::pose::features::hamming(d, &self.descriptors[di])
+                        > VOTE_DISTANCE
+                    {
+                        continue;
+                    }
+                    let e = self.owner[di] as usize;
+                    // Each query descriptor votes once per capture.
+                    if last[e] != qi as u32 {
+                        last[e] = qi as u32;
+                        votes[e] += 1;
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Candidate> = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let pd = hashes
+                .iter()
+                .map(|&(p, d)| {
+                    (p ^ e.phash)
+                        .count_ones()
+                        .min((d ^ e.dhash).count_ones() + 4)
+                })
+                .min()
+                .unwrap_or(64);
+            if votes[i] >= min_votes || pd <= max_hash {
+                out.push(Candidate {
+                    index: i,
+                    votes: votes[i],
+                    phash_distance: pd,
+                });
+            }
+        }
+        // Rank: hash near-duplicates first, then by votes.
+        out.sort_by(|a, b| {
+            let ka = (a.phash_distance <= max_hash, a.votes);
+            let kb = (b.phash_distance <= max_hash, b.votes);
+            kb.cmp(&ka)
+        });
+        out.truncate(limit);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_descriptor_finds_its_capture() {
+        let mut s = 1u64;
+        let mut rnd = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s
+        };
+        let descs: Vec<Vec<Descriptor>> = (0..200)
+            .map(|_| (0..48).map(|_| [rnd(), rnd(), rnd(), rnd()]).collect())
+            .collect();
+        let entries: Vec<Entry> = (0..200)
+            .map(|i| Entry {
+                capture_id: format!("cap_{i}"),
+                phash: rnd(),
+                dhash: rnd(),
+            })
+            .collect();
+        let idx = Index::build(entries, &descs);
+        // A query made of capture 77's descriptors with a few flipped bits each.
+        let q: Vec<Descriptor> = descs[77]
+            .iter()
+            .map(|d| [d[0] ^ 0b1001, d[1] ^ (1 << 40), d[2], d[3] ^ 0x10])
+            .collect();
+        let c = idx.candidates(&q, &[], 5, 0, 3);
+        assert_eq!(c[0].index, 77);
+        assert!(c[0].votes >= 30, "{:?}", c[0]);
+        let by_hash = idx.candidates(&[], &[(idx.entries[5].phash ^ 0b11, 0)], 5, 4, 3);
+        assert_eq!(by_hash[0].index, 5);
+    }
+}

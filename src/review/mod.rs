@@ -1,0 +1,10 @@
+//! Compliance review of published images: trace each to its source captures, then check
+//! consent, pairing, comparability, disclosures, edits and captions.
+
+pub mod checks;
+pub mod compare;
+pub mod edits;
+pub mod fingerprint;
+pub mod index;
+pub mod matching;
+pub mod report;

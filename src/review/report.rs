@@ -1,0 +1,371 @@
+//! Running a review over files and folders, and the JSON and HTML reports.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::checks::{self, Finding, ImageReport, Severity, Verdict};
+use super::index::Index;
+use super::matching;
+use crate::calibration::Limits;
+use crate::records::RecordError;
+use crate::store::Store;
+
+/// A file read, decoded and prepared for matching, or why not.
+type Prepared = Result<(Vec<u8>, image::RgbImage, matching::Query), String>;
+
+/// Totals over a review.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub images: usize,
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    /// Files that could not be read as images (reported and skipped).
+    pub unreadable: usize,
+    pub without_source: usize,
+    pub sources_found: usize,
+    pub consent_failures: usize,
+    pub takedowns: usize,
+    pub edits_flagged: usize,
+    pub captures_indexed: usize,
+}
+
+/// The review.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Review {
+    pub images: Vec<ImageReport>,
+    pub summary: Summary,
+    pub reviewed_at: String,
+}
+
+/// Image files under the given paths (folders are walked, hidden entries skipped), sorted.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RecordError> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            for e in entries {
+                let hidden = e
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if hidden {
+                    continue;
+                }
+                walk(&e, out)?;
+            }
+        } else {
+            // Captions travel beside their images.
+            if p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("txt")) {
+                out.push(p.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            return Err(RecordError::ReadFile {
+                path: p.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            });
+        }
+        walk(p, &mut out).map_err(|source| RecordError::ReadFile {
+            path: p.clone(),
+            source,
+        })?;
+    }
+    Ok(out)
+}
+
+/// Decode a published image (any supported format, upright).
+fn decode(bytes: &[u8], subject: &str, limits: &Limits) -> Result<image::RgbImage, String> {
+    let fmt = image::guess_format(bytes).map_err(|_| "not an image file".to_string())?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), fmt);
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(40_000);
+    l.max_image_height = Some(40_000);
+    l.max_alloc = Some(
+        limits
+            .max_pixels()
+            .saturating_mul(8)
+            .saturating_add(1 << 28),
+    );
+    reader.limits(l);
+    let img = reader.decode().map_err(|e| format!("{subject}: {e}"))?;
+    let (exif, _) = crate::ingest::read_exif(bytes);
+    Ok(crate::ingest::apply_orientation(img, exif.and_then(|e| e.orientation)).to_rgb8())
+}
+
+impl Store {
+    /// Review published images. `progress(done, total)` is called as files complete.
+    pub fn review(
+        &self,
+        paths: &[PathBuf],
+        caption_dir: Option<&Path>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Review, RecordError> {
+        let files = collect_files(paths)?;
+        let index: Index = self.review_index()?;
+        let limits = self.calibration().limits()?;
+        let mut images = Vec::with_capacity(files.len());
+        let mut summary = Summary {
+            captures_indexed: index.len(),
+            ..Default::default()
+        };
+        // Decoding and feature extraction in parallel, a few files at a time; the store's
+        // checks in order.
+        for chunk in files.chunks(8) {
+            let prepared: Vec<(PathBuf, Prepared)> = chunk
+                .par_iter()
+                .map(|f| {
+                    let r = std::fs::read(f)
+                        .map_err(|e| format!("could not read: {e}"))
+                        .and_then(|bytes| {
+                            let img = decode(&bytes, &f.display().to_string(), &limits)?;
+                            if img.width() < 16 || img.height() < 16 {
+                                return Err(format!(
+                                    "{}×{} is too small to review",
+                                    img.width(),
+                                    img.height()
+                                ));
+                            }
+                            let q = matching::prepare(&img);
+                            Ok((bytes, img, q))
+                        });
+                    (f.clone(), r)
+                })
+                .collect();
+            for (f, r) in prepared {
+                let name = f.display().to_string();
+                let report = match r {
+                    Err(why) => {
+                        summary.unreadable += 1;
+                        ImageReport {
+                            file: name,
+                            sha256: None,
+                            width: 0,
+                            height: 0,
+                            sources: Vec::new(),
+                            verdict: Verdict::Warn,
+                            findings: vec![Finding {
+                                kind: "file".into(),
+                                severity: Severity::Warn,
+                                message: format!("skipped: {why}"),
+                            }],
+                            caption: None,
+                            pair_grade: None,
+                            thumbnail: None,
+                        }
+                    }
+                    Ok((bytes, img, q)) => {
+                        let caption = checks::caption_for(&f, caption_dir);
+                        self.review_prepared(
+                            &index,
+                            &name,
+                            Some(crate::ids::sha256_hex(&bytes)),
+                            &img,
+                            &q,
+                            caption,
+                        )?
+                    }
+                };
+                images.push(report);
+                progress(images.len(), files.len());
+            }
+        }
+        for i in &images {
+            summary.images += 1;
+            match i.verdict {
+                Verdict::Pass => summary.pass += 1,
+                Verdict::Warn => summary.warn += 1,
+                Verdict::Fail => summary.fail += 1,
+            }
+            if i.width > 0 && i.sources.is_empty() {
+                summary.without_source += 1;
+            }
+            summary.sources_found += i.sources.len();
+            summary.consent_failures += i
+                .findings
+                .iter()
+                .filter(|f| f.kind == "consent" && f.severity == Severity::Fail)
+                .count();
+            summary.takedowns += i.findings.iter().filter(|f| f.kind == "takedown").count();
+            summary.edits_flagged += i
+                .findings
+                .iter()
+                .filter(|f| f.kind == "edit" && f.severity == Severity::Fail)
+                .count();
+        }
+        self.audit_now(
+            "review.run",
+            serde_json::json!({ "captures": images.iter().flat_map(|i| i.sources.iter().map(|s| s.capture_id.clone())).collect::<Vec<_>>() }),
+            serde_json::json!({ "images": summary.images, "fail": summary.fail, "warn": summary.warn, "pass": summary.pass }),
+        )?;
+        Ok(Review {
+            images,
+            summary,
+            reviewed_at: crate::timefmt::now_utc(),
+        })
+    }
+
+    /// Write the HTML report, and record it as a copy of the sources' previews outside the data
+    /// directory (it embeds their thumbnails), so a later withdrawal lists it.
+    pub fn write_review_html(&self, review: &Review, out: &Path) -> Result<(), RecordError> {
+        let mut thumbs = std::collections::HashMap::new();
+        for s in review.images.iter().flat_map(|i| &i.sources) {
+            if !thumbs.contains_key(&s.capture_id)
+                && let Ok(p) = self.preview(&s.capture_id)
+            {
+                thumbs.insert(s.capture_id.clone(), matching::thumbnail_jpeg(&p, 200));
+            }
+        }
+        let html = render_html(review, &thumbs);
+        crate::records::capture::write_file_atomic(out, html.as_bytes())?;
+        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let tx = self.write_tx()?;
+        for id in thumbs.keys() {
+            let cap = self.capture(id)?;
+            tx.execute(
+                "INSERT INTO export (id, capture_id, sha256, purpose, path, inside_store, at, actor) VALUES (?1, ?2, ?3, 'review', ?4, ?5, ?6, ?7)",
+                rusqlite::params![crate::ids::new_id("exp")?, cap.id, cap.sha256, abs.display().to_string(), crate::records::capture::path_is_inside(&abs, self.root()), crate::timefmt::now_utc(), self.actor()],
+            )?;
+        }
+        self.audit(
+            &tx,
+            "review.report",
+            serde_json::json!({ "captures": thumbs.keys().collect::<Vec<_>>() }),
+            serde_json::json!({ "images": review.images.len() }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// The reviewer's HTML page: a summary, then each image beside its sources with its findings.
+pub fn render_html(r: &Review, thumbs: &std::collections::HashMap<String, Vec<u8>>) -> String {
+    let s = &r.summary;
+    let mut h = String::new();
+    h += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sameframe review</title><style>\
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2530;background:#f6f7f9}\
+h1{font-size:22px;margin:0 0 4px}.note{color:#6b7380;font-size:12px}\
+table.sum{border-collapse:collapse;margin:14px 0}table.sum td{padding:4px 12px;border:1px solid #d9dde3;background:#fff}\
+.card{background:#fff;border:1px solid #d9dde3;border-radius:8px;margin:16px 0;padding:14px}\
+.row{display:flex;gap:14px;flex-wrap:wrap;align-items:flex-start}.row figure{margin:0}.row img{max-height:220px;border:1px solid #ccd}\
+figcaption{font-size:12px;color:#4a5260;max-width:260px}\
+.badge{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600;color:#fff}\
+.pass{background:#2e8b57}.warn{background:#c98500}.fail{background:#c0392b}.info{background:#6b7380}\
+ul.f{margin:8px 0 0;padding-left:18px}ul.f li{margin:3px 0}</style></head><body>";
+    h += "<h1>Compliance review of published images</h1>";
+    h += &format!(
+        "<div class=\"note\">reviewed {} — this page embeds patient photographs: handle it as clinical data and delete it when done (it is listed in deletion certificates).</div>",
+        esc(&r.reviewed_at)
+    );
+    h += &format!(
+        "<table class=\"sum\"><tr><td>images</td><td>{}</td><td>pass</td><td>{}</td><td>warn</td><td>{}</td><td>fail</td><td>{}</td></tr>\
+<tr><td>without a source</td><td>{}</td><td>consent failures</td><td>{}</td><td>take-downs</td><td>{}</td><td>edits flagged</td><td>{}</td></tr>\
+<tr><td>unreadable files</td><td>{}</td><td>captures indexed</td><td>{}</td><td></td><td></td><td></td><td></td></tr></table>",
+        s.images,
+        s.pass,
+        s.warn,
+        s.fail,
+        s.without_source,
+        s.consent_failures,
+        s.takedowns,
+        s.edits_flagged,
+        s.unreadable,
+        s.captures_indexed
+    );
+    for i in &r.images {
+        let v = match i.verdict {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        };
+        h += "<div class=\"card\">";
+        h += &format!(
+            "<div><span class=\"badge {v}\">{}</span> <b>{}</b></div>",
+            v.to_uppercase(),
+            esc(&i.file)
+        );
+        h += "<div class=\"row\">";
+        if let Some(t) = &i.thumbnail {
+            h += &format!(
+                "<figure><img alt=\"published image\" src=\"data:image/jpeg;base64,{}\"><figcaption>published, {}×{}</figcaption></figure>",
+                b64(t),
+                i.width,
+                i.height
+            );
+        }
+        for src in &i.sources {
+            if let Some(t) = thumbs.get(&src.capture_id) {
+                h += &format!(
+                    "<figure><img alt=\"source capture\" src=\"data:image/jpeg;base64,{}\"><figcaption>{} — patient {} — {}/{} {} — {} — panel {:?} — distance {:.3}</figcaption></figure>",
+                    b64(t),
+                    esc(&src.capture_id),
+                    esc(&src.patient_ref),
+                    esc(&src.area),
+                    esc(&src.view),
+                    esc(&src.role),
+                    esc(&src.captured_at),
+                    src.panel,
+                    src.distance
+                );
+            }
+        }
+        h += "</div><ul class=\"f\">";
+        for f in &i.findings {
+            let sev = match f.severity {
+                Severity::Info => "info",
+                Severity::Warn => "warn",
+                Severity::Fail => "fail",
+            };
+            h += &format!(
+                "<li><span class=\"badge {sev}\">{}</span> {}: {}</li>",
+                sev,
+                esc(&f.kind),
+                esc(&f.message)
+            );
+        }
+        h += "</ul>";
+        if let Some(c) = &i.caption {
+            h += &format!("<div class=\"note\">caption: {}</div>", esc(c));
+        }
+        h += "</div>";
+    }
+    h += "</body></html>\n";
+    h
+}

@@ -1,0 +1,575 @@
+//! Compliance review: a generated suite of published derivatives with exact expected sources,
+//! 200 unrelated images, consent, pairing, edits, captions, take-downs, through the library and
+//! the real binary.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::collections::BTreeMap;
+
+use sameframe::records::capture::ImportRequest;
+use sameframe::records::confounders::ConfounderInput;
+use sameframe::records::consent::NewConsent;
+use sameframe::records::{Area, Scope, View};
+use sameframe::review::matching;
+use sameframe::store::{Encryption, KeySource, OpenOptions, Store};
+use serde_json::Value;
+use util::TestStore;
+use util::published::*;
+
+const TEXTURES: [&str; 5] = [
+    "faces/astronaut.jpg",
+    "textures/coffee.jpg",
+    "textures/chelsea.jpg",
+    "textures/rocket.jpg",
+    "textures/brick.jpg",
+];
+
+struct Patient {
+    before: (String, image::RgbImage),
+    after: (String, image::RgbImage),
+}
+
+/// A store (opened through the library) with five patients, each a baseline and a later
+/// session. Patient 3's consent has no publication scope.
+fn library_store(dir: &std::path::Path) -> (Store, Vec<Patient>) {
+    let opts = || OpenOptions {
+        actor: "test".into(),
+        keys: KeySource::KeyFile(dir.join("k")),
+        calibration_dir: None,
+    };
+    let store = Store::init(
+        &dir.join("data"),
+        Encryption::KeyFile {
+            path: dir.join("k"),
+        },
+        opts(),
+    )
+    .unwrap();
+    let mut patients = Vec::new();
+    for (i, tex) in TEXTURES.iter().enumerate() {
+        let reference = format!("R{i}");
+        store.add_patient(&reference, None).unwrap();
+        let scopes = if i == 3 {
+            vec![Scope::Clinical]
+        } else {
+            vec![Scope::Clinical, Scope::Publication]
+        };
+        let consent = store
+            .grant_consent(NewConsent {
+                patient_ref: &reference,
+                scopes,
+                signed_by: "patient",
+                signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+                expires_on: None,
+                document: None,
+            })
+            .unwrap()
+            .id;
+        let before = scene(tex, 100 + i as u64);
+        let after = later_session(&before, 200 + i as u64);
+        let mut ids = Vec::new();
+        for (k, img) in [&before, &after].iter().enumerate() {
+            let bytes = jpeg(img, 92);
+            let mut req =
+                ImportRequest::new(&bytes, "x", &reference, &consent, Area::Face, View::Frontal);
+            let when = format!("2026-0{}-10T10:00:00", 3 + k);
+            req.captured_at = Some(&when);
+            let conf = [ConfounderInput {
+                key: "makeup_present".into(),
+                text: Some("foundation".into()),
+            }];
+            if k == 1 {
+                req.confounders = conf.to_vec();
+            }
+            ids.push(store.import_capture(req).unwrap().capture.id);
+        }
+        patients.push(Patient {
+            before: (ids[0].clone(), before),
+            after: (ids[1].clone(), after),
+        });
+    }
+    (store, patients)
+}
+
+#[test]
+fn recall_on_every_transformation_and_no_false_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, patients) = library_store(dir.path());
+    let index = store.review_index().unwrap();
+    assert_eq!(index.len(), 10);
+    // (category, published image, expected sources in order)
+    let mut cases: Vec<(&str, image::RgbImage, Vec<String>)> = Vec::new();
+    let mut rng = sameframe::testkit::Rng(77);
+    for p in &patients {
+        for (id, img) in [&p.before, &p.after] {
+            let expect = vec![id.clone()];
+            cases.push((
+                "resize",
+                reencode(&resize(img, 660, 495), 85),
+                expect.clone(),
+            ));
+            cases.push((
+                "re-encode",
+                reencode(&resize(img, 360, 270), 55),
+                expect.clone(),
+            ));
+            cases.push((
+                "watermark",
+                reencode(&watermark(&resize(img, 800, 600), 3), 80),
+                expect.clone(),
+            ));
+            cases.push((
+                "brightness",
+                reencode(&brightness(&resize(img, 700, 525), 1.2), 85),
+                expect.clone(),
+            ));
+            cases.push((
+                "brightness",
+                reencode(&brightness(&resize(img, 700, 525), 0.8), 85),
+                expect.clone(),
+            ));
+            cases.push((
+                "crop",
+                reencode(
+                    &resize(&crop(img, 0.85, 0.82, rng.unit(), rng.unit()), 640, 480),
+                    85,
+                ),
+                expect.clone(),
+            ));
+            cases.push((
+                "crop",
+                reencode(&crop(&resize(img, 900, 675), 0.7, 1.0, rng.unit(), 0.5), 85),
+                expect.clone(),
+            ));
+            cases.push((
+                "crop",
+                reencode(
+                    &crop(&resize(img, 900, 675), 1.0, 0.72, 0.5, rng.unit()),
+                    85,
+                ),
+                expect.clone(),
+            ));
+            cases.push((
+                "crop",
+                reencode(
+                    &crop(&resize(img, 800, 600), 0.75, 1.0, rng.unit(), 0.0),
+                    80,
+                ),
+                expect.clone(),
+            ));
+            cases.push((
+                "crop+watermark+brightness",
+                reencode(
+                    &watermark(&brightness(&crop(img, 0.8, 0.9, 0.3, 0.4), 1.15), 5),
+                    75,
+                ),
+                expect.clone(),
+            ));
+        }
+        let pair = vec![p.before.0.clone(), p.after.0.clone()];
+        cases.push((
+            "composite",
+            reencode(
+                &composite(&p.before.1, &p.after.1, 500, 14, false, true),
+                85,
+            ),
+            pair.clone(),
+        ));
+        cases.push((
+            "composite",
+            reencode(
+                &composite(&p.before.1, &p.after.1, 480, 0, false, false),
+                85,
+            ),
+            pair.clone(),
+        ));
+        cases.push((
+            "composite",
+            reencode(&composite(&p.before.1, &p.after.1, 520, 10, true, true), 85),
+            pair.clone(),
+        ));
+        let cropped_pair = composite(
+            &crop(&p.before.1, 0.75, 1.0, 0.5, 0.5),
+            &crop(&p.after.1, 0.75, 1.0, 0.5, 0.5),
+            450,
+            0,
+            false,
+            false,
+        );
+        cases.push(("composite", reencode(&cropped_pair, 80), pair));
+    }
+    for i in 0..200 {
+        cases.push(("unrelated", unrelated(i), Vec::new()));
+    }
+    let mut stats: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut false_matches = Vec::new();
+    let mut misses = Vec::new();
+    for (n, (cat, img, expect)) in cases.iter().enumerate() {
+        let q = matching::prepare(img);
+        let got: Vec<String> = store
+            .find_sources(&index, &q, img)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.capture_id)
+            .collect();
+        let e = stats.entry(cat).or_default();
+        if expect.is_empty() {
+            e.0 += 1;
+            e.1 += usize::from(got.is_empty());
+        } else {
+            e.0 += expect.len();
+            e.1 += expect
+                .iter()
+                .enumerate()
+                .filter(|(k, id)| got.get(*k) == Some(id))
+                .count();
+        }
+        for g in &got {
+            if !expect.contains(g) {
+                false_matches.push(format!("case {n} ({cat}): {g} not among {expect:?}"));
+            }
+        }
+        if got != *expect {
+            misses.push(format!(
+                "case {n} ({cat}): expected {expect:?}, got {got:?}"
+            ));
+        }
+    }
+    for (cat, (total, ok)) in &stats {
+        eprintln!(
+            "{cat:<28} {ok}/{total} = {:.1} %",
+            100.0 * *ok as f64 / *total as f64
+        );
+    }
+    for m in &misses {
+        eprintln!("  {m}");
+    }
+    assert!(
+        false_matches.is_empty(),
+        "false matches: {false_matches:#?}"
+    );
+    let rate = |cats: &[&str]| {
+        let (t, o) = cats
+            .iter()
+            .filter_map(|c| stats.get(c))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        o as f64 / t as f64
+    };
+    assert!(
+        rate(&["resize", "re-encode", "watermark", "brightness"]) >= 0.99,
+        "resize / re-encode / watermark / brightness recall below 99 %"
+    );
+    assert!(
+        rate(&["crop", "crop+watermark+brightness"]) >= 0.95,
+        "crop recall below 95 %"
+    );
+    assert!(rate(&["composite"]) >= 0.95, "composite recall below 95 %");
+    assert_eq!(rate(&["unrelated"]), 1.0);
+}
+
+fn write_jpeg(s: &TestStore, dir: &str, name: &str, img: &image::RgbImage) -> std::path::PathBuf {
+    let d = s.path(dir);
+    std::fs::create_dir_all(&d).unwrap();
+    let p = d.join(name);
+    std::fs::write(&p, jpeg(img, 88)).unwrap();
+    p
+}
+
+/// Baseline ID, follow-up ID, consent ID, and the two photos.
+type CliPatient = (String, String, String, image::RgbImage, image::RgbImage);
+
+/// The CLI store: the same five patients imported through the binary.
+fn cli_store() -> (TestStore, Vec<CliPatient>) {
+    let s = TestStore::new();
+    let mut out = Vec::new();
+    for (i, tex) in TEXTURES.iter().enumerate().take(4) {
+        let r = format!("R{i}");
+        let scopes = if i == 3 {
+            "clinical"
+        } else {
+            "clinical,publication"
+        };
+        let cid = s.patient_with_consent(&r, scopes);
+        let before = scene(tex, 100 + i as u64);
+        let after = later_session(&before, 200 + i as u64);
+        let fb = s.write(&format!("{r}-b.jpg"), &jpeg(&before, 92));
+        let fa = s.write(&format!("{r}-a.jpg"), &jpeg(&after, 92));
+        let b = s.import(&fb, &r, &cid, &["--captured-at", "2026-03-10T10:00:00"]);
+        let a = s.import(
+            &fa,
+            &r,
+            &cid,
+            &[
+                "--captured-at",
+                "2026-05-10T11:00:00",
+                "--confounder",
+                "makeup_present=foundation",
+            ],
+        );
+        out.push((
+            b["capture_id"].as_str().unwrap().to_string(),
+            a["capture_id"].as_str().unwrap().to_string(),
+            cid,
+            before,
+            after,
+        ));
+    }
+    (s, out)
+}
+
+fn image_report<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["file"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("{name} not in {r}"))
+}
+
+fn has(report: &Value, kind: &str, severity: &str, needle: &str) -> bool {
+    report["findings"].as_array().unwrap().iter().any(|f| {
+        f["kind"] == kind
+            && f["severity"] == severity
+            && f["message"].as_str().unwrap().contains(needle)
+    })
+}
+
+#[test]
+fn review_checks_consent_pairing_disclosures_edits_and_captions() {
+    let (s, caps) = cli_store();
+    let (b0, a0, _, before0, after0) = &caps[0];
+    // A before/after composite with a boastful caption.
+    write_jpeg(
+        &s,
+        "pub",
+        "compare.jpg",
+        &composite(before0, after0, 500, 12, false, true),
+    );
+    std::fs::write(
+        s.path("pub").join("compare.txt"),
+        "Amazing skin booster results, guaranteed!",
+    )
+    .unwrap();
+    // Patient 3 never consented to publication.
+    write_jpeg(&s, "pub", "no-consent.jpg", &resize(&caps[3].3, 600, 450));
+    // Whole-frame colour grading: allowed.
+    let small = resize(&caps[1].3, 900, 675);
+    let graded = image::RgbImage::from_fn(900, 675, |x, y| {
+        let p = small.get_pixel(x, y).0;
+        image::Rgb([
+            (f32::from(p[0]) * 1.1).min(255.0) as u8,
+            p[1],
+            (f32::from(p[2]) * 0.88) as u8,
+        ])
+    });
+    write_jpeg(&s, "pub", "graded.jpg", &graded);
+    // Local retouching: a smoothed patch on the after photo.
+    let mut retouched = resize(&caps[2].4, 900, 675);
+    let patch = image::imageops::crop_imm(&retouched, 380, 260, 160, 140).to_image();
+    image::imageops::replace(
+        &mut retouched,
+        &image::imageops::blur(&patch, 5.0),
+        380,
+        260,
+    );
+    write_jpeg(&s, "pub", "retouched.jpg", &retouched);
+    // Unreadable files are reported and skipped.
+    std::fs::write(
+        s.path("pub").join("broken.jpg"),
+        &jpeg(&before0.clone(), 80)[..500],
+    )
+    .unwrap();
+    std::fs::write(s.path("pub").join("notes.pdf"), b"%PDF-1.4 not an image").unwrap();
+    // Something that is not from the clinic.
+    write_jpeg(&s, "pub", "stock.jpg", &unrelated(1));
+
+    let html = s.path("report.html");
+    let r = s.ok(&[
+        "review",
+        s.path("pub").to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(r["summary"]["images"], 7);
+    assert_eq!(r["summary"]["unreadable"], 2);
+
+    let c = image_report(&r, "compare.jpg");
+    let srcs: Vec<&str> = c["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["capture_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(srcs, [b0.as_str(), a0.as_str()], "{c}");
+    assert_eq!(c["sources"][0]["patient_ref"], "R0");
+    assert_eq!(c["sources"][0]["panel"].as_array().unwrap().len(), 4);
+    assert!(has(c, "consent", "info", "allows publication"));
+    assert!(has(c, "pairing", "info", "before"));
+    assert!(
+        c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "comparability"),
+        "{c}"
+    );
+    assert!(has(c, "disclosure", "info", "Make-up"), "{c}");
+    assert!(has(c, "caption", "warn", "variability"), "{c}");
+    assert!(has(c, "caption", "fail", "guaranteed"), "{c}");
+    assert!(has(c, "disclosure", "warn", "does not disclose"), "{c}");
+    assert_eq!(c["verdict"], "fail");
+
+    let n = image_report(&r, "no-consent.jpg");
+    assert!(has(n, "consent", "fail", &caps[3].2), "{n}");
+    assert!(has(n, "consent", "fail", "publication"), "{n}");
+
+    let g = image_report(&r, "graded.jpg");
+    assert!(
+        !g["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "edit" && f["severity"] == "fail"),
+        "colour grading flagged: {g}"
+    );
+
+    let t = image_report(&r, "retouched.jpg");
+    let edit = t["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "edit" && f["severity"] == "fail")
+        .unwrap_or_else(|| panic!("retouching not flagged: {t}"));
+    assert!(edit["message"].as_str().unwrap().contains("at x"), "{edit}");
+    assert_eq!(t["verdict"], "fail");
+
+    let st = image_report(&r, "stock.jpg");
+    assert!(st["sources"].as_array().unwrap().is_empty());
+    assert!(has(st, "source", "warn", "no source"));
+    for f in ["broken.jpg", "notes.pdf"] {
+        assert!(has(image_report(&r, f), "file", "warn", "skipped"), "{f}");
+    }
+    // The HTML report shows each image beside its sources, and is tracked as a copy.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("compare.jpg")
+            && page.contains(b0.as_str())
+            && page.contains("data:image/jpeg;base64,")
+    );
+    assert!(page.contains("FAIL") && page.contains("guaranteed"));
+    let exports: i64 = rusqlite::Connection::open(s.data.join("sameframe.db"))
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM export WHERE purpose = 'review'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(exports >= 4);
+    // --fail-on turns the verdict into an exit status.
+    s.fails(
+        &[
+            "review",
+            s.path("pub").join("compare.jpg").to_str().unwrap(),
+            "--fail-on",
+            "fail",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn withdrawal_after_publication_lists_and_flags_take_downs() {
+    let (s, caps) = cli_store();
+    let (b1, _, cid1, before1, _) = &caps[1];
+    let web = write_jpeg(&s, "web", "hero.jpg", &resize(before1, 700, 525));
+    let rec = s.ok(&[
+        "publish",
+        "record",
+        web.to_str().unwrap(),
+        "--channel",
+        "clinic website",
+        "--url",
+        "https://clinic.example/results",
+        "--date",
+        "2026-06-01",
+    ]);
+    assert_eq!(rec["sources"][0]["capture_id"].as_str().unwrap(), b1);
+    s.fails(
+        &[
+            "publish",
+            "record",
+            write_jpeg(&s, "web", "stock.jpg", &unrelated(3))
+                .to_str()
+                .unwrap(),
+            "--channel",
+            "x",
+        ],
+        &["no stored capture matches"],
+    );
+    let before = s.ok(&["review", web.to_str().unwrap()]);
+    let hero = image_report(&before, "hero.jpg");
+    assert_ne!(hero["verdict"], "fail", "{hero}");
+
+    let w = s.ok(&[
+        "consent",
+        "withdraw",
+        cid1,
+        "--scope",
+        "publication",
+        "--reason",
+        "asked by phone",
+    ]);
+    let t = &w["takedown"][0];
+    assert_eq!(t["channel"], "clinic website");
+    assert_eq!(t["url"], "https://clinic.example/results");
+    assert_eq!(t["date"], "2026-06-01");
+    assert_eq!(
+        t["file_sha256"].as_str().unwrap(),
+        sameframe::ids::sha256_hex(&std::fs::read(&web).unwrap())
+    );
+    assert_eq!(w["certificate"]["takedown"][0]["channel"], "clinic website");
+
+    let after = s.ok(&["review", web.to_str().unwrap()]);
+    let img = image_report(&after, "hero.jpg");
+    assert_eq!(img["verdict"], "fail");
+    assert!(has(img, "consent", "fail", "withdrawn"), "{img}");
+    assert!(has(img, "takedown", "fail", "clinic website"), "{img}");
+    let list = s.ok(&["publish", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn pair_certificate_and_fingerprint_backfill() {
+    let (s, caps) = cli_store();
+    let (b0, a0, ..) = &caps[0];
+    let g = s.ok(&["pair", b0, a0]);
+    assert!(["A", "B", "C", "D", "F"].contains(&g["grade"].as_str().unwrap()));
+    assert!(g["pose_score"].is_number(), "{g}");
+    assert!(
+        g["aspects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["aspect"] == "confounders")
+    );
+    assert!(g["time_of_day_delta_hours"].as_f64().unwrap() > 0.5);
+    // Different patients cannot be a pair.
+    let bad = s.ok(&["pair", b0, &caps[1].0]);
+    assert_eq!(bad["grade"], "F");
+    s.fails(
+        &["pair", b0, "cap_0000000000000000"],
+        &["unknown capture cap_0000000000000000"],
+    );
+
+    let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
+    db.execute("DELETE FROM fingerprint", []).unwrap();
+    drop(db);
+    let r = s.ok(&["fingerprint", "backfill"]);
+    assert_eq!(r["computed"], 8);
+    let again = s.ok(&["fingerprint", "backfill"]);
+    assert_eq!(again["computed"], 0);
+    assert_eq!(again["already"], 8);
+}
