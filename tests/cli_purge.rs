@@ -513,8 +513,28 @@ fn retention_keeps_originals_until_released() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|i| i["kind"] == "thumbnail")
+            .all(|i| i["kind"] == "thumbnail" || i["kind"] == "fingerprint")
     );
+    // Fingerprints are derived image data: purged even when the originals are kept.
+    assert!(
+        cert["purged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "fingerprint")
+    );
+    let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
+    for (cid, _, _) in &p.originals {
+        let n: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM fingerprint WHERE capture_id = ?1",
+                [cid],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0, "fingerprint of {cid} kept");
+    }
+    drop(db);
     assert!(
         !s.data
             .join("cache/thumbs")
@@ -967,6 +987,16 @@ fn plaintext_store_migrates_to_encryption_crash_safely() {
     }
     let out = s.ok(&["encrypt"]);
     assert_eq!(out["sealed"], 0, "already complete");
+    // A kill mid-write may leave a temporary file (an orphan, never a row without its blob);
+    // gc removes it, as after an interrupted import.
+    let gc = s.ok(&["gc", "--min-age", "0"]);
+    for o in gc["removed"].as_array().unwrap() {
+        let p = o["path"].as_str().unwrap_or_default();
+        assert!(
+            p.contains("blobs") || p.contains("cache"),
+            "unexpected orphan {o}"
+        );
+    }
     let st = s.ok(&["status"]);
     assert_eq!(st["encryption"]["mode"], "keyfile");
     assert_eq!(st["encryption"]["migration_pending"], false);
