@@ -22,6 +22,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "tolerances.toml",
         include_str!("../calibration/tolerances.toml"),
     ),
+    (
+        "protocols.toml",
+        include_str!("../calibration/protocols.toml"),
+    ),
 ];
 
 /// A calibration file that could not be read or parsed.

@@ -17,11 +17,17 @@
 //!   takedown lists.
 //! - [`calibration`]: the data a clinic tunes (confounders, limits, cards, tolerances, protocols).
 //!
+//! - [`camera`]: frame sources behind one trait (nokhwa cameras, a replay folder, the built-in
+//!   demo sequence) on their own thread.
+//! - [`app`]: the capture station (eframe/egui), a thin shell over the above.
+//!
 //! The CLI (`sameframe …`) and the capture app call the same functions; nothing in the core
-//! depends on egui or nokhwa.
+//! (`analysis`, `records`, `store`, `review`, `purge`) depends on egui, nokhwa or the app.
 
 pub mod analysis;
+pub mod app;
 pub mod calibration;
+pub mod camera;
 pub mod ids;
 pub mod ingest;
 pub mod purge;

@@ -202,3 +202,62 @@ impl Working {
         self.rgb[(y * self.width + x) as usize]
     }
 }
+
+/// Fast resampling: an integer box reduction to within 2× of the target, then bilinear.
+pub fn resize_rgb(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let k = (w / nw.max(1)).min(h / nh.max(1)).max(1);
+    let reduced;
+    let src = if k >= 2 {
+        let (rw, rh) = (w / k, h / k);
+        let raw = img.as_raw();
+        let mut acc = vec![0u32; (rw * rh * 3) as usize];
+        for y in 0..(rh * k) as usize {
+            let row = &raw[y * w as usize * 3..(y * w as usize + (rw * k) as usize) * 3];
+            let out = &mut acc
+                [(y / k as usize) * rw as usize * 3..(y / k as usize + 1) * rw as usize * 3];
+            for (x, p) in row.chunks_exact(3).enumerate() {
+                let o = (x / k as usize) * 3;
+                out[o] += u32::from(p[0]);
+                out[o + 1] += u32::from(p[1]);
+                out[o + 2] += u32::from(p[2]);
+            }
+        }
+        let n = k * k;
+        reduced = RgbImage::from_raw(
+            rw,
+            rh,
+            acc.iter().map(|&v| ((v + n / 2) / n) as u8).collect(),
+        )
+        .unwrap_or_else(|| RgbImage::new(rw, rh));
+        &reduced
+    } else {
+        img
+    };
+    let (sw, sh) = src.dimensions();
+    if (sw, sh) == (nw, nh) {
+        return src.clone();
+    }
+    let (fx, fy) = (f64::from(sw) / f64::from(nw), f64::from(sh) / f64::from(nh));
+    let raw = src.as_raw();
+    let mut out = vec![0u8; (nw * nh * 3) as usize];
+    for y in 0..nh as usize {
+        let sy = ((y as f64 + 0.5) * fy - 0.5).clamp(0.0, f64::from(sh - 1));
+        let y0 = sy as usize;
+        let y1 = (y0 + 1).min(sh as usize - 1);
+        let wy = (sy - y0 as f64) as f32;
+        for x in 0..nw as usize {
+            let sx = ((x as f64 + 0.5) * fx - 0.5).clamp(0.0, f64::from(sw - 1));
+            let x0 = sx as usize;
+            let x1 = (x0 + 1).min(sw as usize - 1);
+            let wx = (sx - x0 as f64) as f32;
+            for c in 0..3 {
+                let p = |xx: usize, yy: usize| f32::from(raw[(yy * sw as usize + xx) * 3 + c]);
+                let v = (p(x0, y0) * (1.0 - wx) + p(x1, y0) * wx) * (1.0 - wy)
+                    + (p(x0, y1) * (1.0 - wx) + p(x1, y1) * wx) * wy;
+                out[(y * nw as usize + x) * 3 + c] = (v + 0.5) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(nw, nh, out).unwrap_or_else(|| RgbImage::new(nw, nh))
+}

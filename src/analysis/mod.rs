@@ -5,5 +5,7 @@
 pub mod color;
 pub mod frame;
 pub mod geometry;
+pub mod guides;
 pub mod lighting;
 pub mod pose;
+pub mod readiness;

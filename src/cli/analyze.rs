@@ -132,10 +132,9 @@ fn load_image_or_capture(ctx: &Ctx, arg: &str, cal: &Calibration) -> Result<imag
 /// Millimetres per pixel from a grey card in the frame, when there is one.
 fn card_scale(frame: &Frame<'_>, cal: &Calibration) -> Option<f64> {
     let cfg = LightingConfig::load(cal).ok()?;
-    let loc = lighting::locate(frame, &cfg).filter(|l| l.kind == "grey18")?;
-    let (wmm, hmm) = sameframe::analysis::lighting::config::grey_card_size_mm(cal).ok()?;
-    let area = sameframe::analysis::geometry::polygon_area(&loc.quad);
-    (area > 1.0).then(|| (wmm * hmm / area).sqrt())
+    let loc = lighting::locate(frame, &cfg)?;
+    let size = sameframe::analysis::lighting::config::grey_card_size_mm(cal).ok()?;
+    lighting::card_mm_per_px(loc.kind, &loc.quad, size)
 }
 
 pub fn run(ctx: &Ctx, cmd: AnalyzeCmd) -> Result<ExitCode> {

@@ -80,6 +80,9 @@ pub enum CaptureCmd {
         confounders: Vec<ConfounderInput>,
         #[arg(long)]
         note: Option<String>,
+        /// Make the checklist exactly the given items (untick the others), as the station does.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -233,8 +236,13 @@ pub fn run(ctx: &Ctx, cmd: CaptureCmd) -> Result<ExitCode> {
             id,
             confounders,
             note,
+            replace,
         } => {
-            let list = store.set_confounders(&id, &confounders, note.as_deref())?;
+            let list = if replace {
+                store.replace_confounders(&id, &confounders, note.as_deref())?
+            } else {
+                store.set_confounders(&id, &confounders, note.as_deref())?
+            };
             ctx.emit(&list, || {
                 list.iter()
                     .map(|k| k.label.clone())

@@ -7,6 +7,7 @@ mod capture;
 mod consent;
 mod patient;
 mod review;
+mod station;
 mod store_cmds;
 mod visit;
 
@@ -54,6 +55,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the capture station (also what `sameframe` with no command does).
+    App(station::AppArgs),
+    /// View protocols and a patient's progress through one.
+    #[command(subcommand)]
+    Protocol(station::ProtocolCmd),
+    /// Cameras on this machine; the replay camera's demo frames.
+    #[command(subcommand)]
+    Camera(station::CameraCmd),
     /// Create a store (choose how its photos are encrypted at rest).
     Init(store_cmds::InitArgs),
     /// Show the store's location, schema, encryption and counts.
@@ -208,12 +217,13 @@ impl Ctx {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Ctx::from_cli(&cli)?;
-    let Some(command) = cli.command else {
-        anyhow::bail!(
-            "no command given: run `sameframe --help` (the capture station arrives with `sameframe app`)"
-        );
-    };
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::App(station::AppArgs::default()));
     match command {
+        Command::App(a) => station::app(&ctx, a),
+        Command::Protocol(c) => station::protocol(&ctx, c),
+        Command::Camera(c) => station::camera(&ctx, c),
         Command::Init(a) => store_cmds::init(&ctx, a),
         Command::Status => store_cmds::status(&ctx),
         Command::Patient(c) => patient::run(&ctx, c),

@@ -99,9 +99,42 @@ impl Store {
         inputs: &[ConfounderInput],
         note: Option<&str>,
     ) -> Result<Vec<ConfounderEntry>, RecordError> {
+        self.write_confounders(capture_id, inputs, note, false)
+    }
+
+    /// Make the capture's checklist exactly `inputs` (items not listed are unticked), as the
+    /// station's confounder panel does. Audited with the keys removed.
+    pub fn replace_confounders(
+        &self,
+        capture_id: &str,
+        inputs: &[ConfounderInput],
+        note: Option<&str>,
+    ) -> Result<Vec<ConfounderEntry>, RecordError> {
+        self.write_confounders(capture_id, inputs, note, true)
+    }
+
+    fn write_confounders(
+        &self,
+        capture_id: &str,
+        inputs: &[ConfounderInput],
+        note: Option<&str>,
+        replace: bool,
+    ) -> Result<Vec<ConfounderEntry>, RecordError> {
         let cap = self.capture(capture_id)?;
         let checked = validate(inputs, &self.calibration().confounders()?)?;
         let tx = self.write_tx()?;
+        let mut removed = Vec::new();
+        if replace {
+            for old in &cap.confounders {
+                if !checked.iter().any(|c| c.key == old.key) {
+                    tx.execute(
+                        "DELETE FROM capture_confounder WHERE capture_id = ?1 AND key = ?2",
+                        params![cap.id, old.key],
+                    )?;
+                    removed.push(old.key.clone());
+                }
+            }
+        }
         for c in &checked {
             tx.execute(
                 "INSERT INTO capture_confounder (capture_id, key, text) VALUES (?1, ?2, ?3)
@@ -121,6 +154,7 @@ impl Store {
             serde_json::json!({ "capture": cap.id, "sha256": cap.sha256 }),
             serde_json::json!({
                 "keys": checked.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+                "removed": removed,
                 "note_changed": note.is_some(),
             }),
         )?;

@@ -10,6 +10,7 @@ pub mod consent;
 pub mod integrity;
 pub mod patient;
 pub mod profile;
+pub mod protocol;
 pub mod visit;
 
 use std::path::PathBuf;
@@ -174,6 +175,8 @@ name_enum!(
         ScalpVertex => "scalp_vertex",
         ScalpFrontal => "scalp_frontal",
         ScalpCrown => "scalp_crown",
+        Dorsal => "dorsal",
+        Palmar => "palmar",
         Other => "other",
     }
 );

@@ -256,7 +256,7 @@ impl Store {
                         "camera",
                         lvl,
                         format!(
-                            "focal length {a:.0} mm → {c:.0} mm ({d:+.0} %, tolerance {:.0} %)",
+                            "focal length {a:.0} mm vs {c:.0} mm ({d:+.0} %, tolerance {:.0} %)",
                             tol.focal_length_pct
                         ),
                     );

@@ -455,6 +455,24 @@ fn detect(frame: &Frame<'_>, cfg: &LightingConfig) -> Found {
     }
 }
 
+/// Millimetres per pixel at the card, from a grey card's outline and its physical size (the
+/// pose check's centimetre scale). `None` for a ColorChecker or a degenerate outline.
+///
+/// ```
+/// use sameframe::analysis::lighting::card_mm_per_px;
+/// // A 127 × 178 mm card seen as 254 × 356 px: 0.5 mm per pixel.
+/// let quad = [[0.0, 0.0], [254.0, 0.0], [254.0, 356.0], [0.0, 356.0]];
+/// let s = card_mm_per_px("grey18", &quad, (127.0, 178.0)).unwrap();
+/// assert!((s - 0.5).abs() < 1e-9);
+/// ```
+pub fn card_mm_per_px(kind: &str, quad: &[Pt; 4], card_mm: (f64, f64)) -> Option<f64> {
+    if kind != "grey18" {
+        return None;
+    }
+    let area = crate::analysis::geometry::polygon_area(quad);
+    (area > 1.0).then(|| (card_mm.0 * card_mm.1 / area).sqrt())
+}
+
 /// A card located without measuring it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Located {

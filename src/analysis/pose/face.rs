@@ -136,9 +136,53 @@ fn sample_rgb(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 }
 
 impl FaceModels {
-    /// The most prominent face (largest confident detection), if any.
+    /// The most prominent face (largest confident detection), if any. The whole frame is
+    /// searched first; when the face is too small for the detector's 128-pixel input there (a
+    /// head-and-shoulders framing in a wide frame), overlapping square windows of the short side
+    /// and then half of it are searched.
     pub fn detect(&self, img: &RgbImage) -> Result<Option<Detection>, FaceError> {
-        let (w, h) = (img.width() as f32, img.height() as f32);
+        let (w, h) = img.dimensions();
+        if let Some(d) = self.detect_in(img, [0, 0, w, h])? {
+            return Ok(Some(d));
+        }
+        let short = w.min(h);
+        for side in [short, short / 2] {
+            if side < 96 {
+                break;
+            }
+            let step = (side / 2).max(1);
+            let mut best: Option<Detection> = None;
+            let mut y = 0;
+            loop {
+                let mut x = 0;
+                loop {
+                    let win = [x.min(w - side), y.min(h - side), side, side];
+                    if let Some(d) = self.detect_in(img, win)?
+                        && best.as_ref().is_none_or(|b| d.score > b.score)
+                    {
+                        best = Some(d);
+                    }
+                    if x + side >= w {
+                        break;
+                    }
+                    x += step;
+                }
+                if y + side >= h {
+                    break;
+                }
+                y += step;
+            }
+            if best.is_some() {
+                return Ok(best);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The most prominent face within the window `[x, y, w, h]`, in image coordinates.
+    fn detect_in(&self, img: &RgbImage, win: [u32; 4]) -> Result<Option<Detection>, FaceError> {
+        let (ox, oy) = (win[0] as f32, win[1] as f32);
+        let (w, h) = (win[2] as f32, win[3] as f32);
         // Letterbox into 128×128.
         let scale = 128.0 / w.max(h);
         let (pad_x, pad_y) = ((128.0 - w * scale) / 2.0, (128.0 - h * scale) / 2.0);
@@ -150,7 +194,7 @@ impl FaceModels {
                 if sx < -0.5 || sy < -0.5 || sx > w - 0.5 || sy > h - 0.5 {
                     continue;
                 }
-                let p = sample_rgb(img, sx, sy);
+                let p = sample_rgb(img, sx + ox, sy + oy);
                 let i = (y * 128 + x) * 3;
                 for k in 0..3 {
                     input[i + k] = p[k] / 127.5 - 1.0;
@@ -172,8 +216,12 @@ impl FaceModels {
                 continue;
             }
             let r = &reg[i * 16..i * 16 + 16];
-            let to_img =
-                |nx: f32, ny: f32| [(nx * 128.0 - pad_x) / scale, (ny * 128.0 - pad_y) / scale];
+            let to_img = |nx: f32, ny: f32| {
+                [
+                    (nx * 128.0 - pad_x) / scale + ox,
+                    (ny * 128.0 - pad_y) / scale + oy,
+                ]
+            };
             let centre = to_img(r[0] / 128.0 + anchor[0], r[1] / 128.0 + anchor[1]);
             let size = [r[2] / scale, r[3] / scale];
             let keypoints = std::array::from_fn(|k| {

@@ -1,0 +1,62 @@
+//! The station's panels, one per file (`*_ui`). Each reads [`State`] and pushes
+//! [`super::state::UiCommand`]s; none touches the store or the camera.
+
+pub mod camera_ui;
+pub mod capture_ui;
+pub mod compare_ui;
+pub mod confounders_ui;
+pub mod consent_ui;
+pub mod live_ui;
+pub mod meters_ui;
+pub mod notices_ui;
+pub mod patient_ui;
+pub mod protocol_ui;
+pub mod store_ui;
+pub mod top_bar_ui;
+pub mod visit_ui;
+pub mod widgets;
+
+use super::state::State;
+
+/// Lay out the whole station for one frame.
+pub fn show(ui: &mut egui::Ui, st: &mut State) {
+    egui::Panel::top("top_bar").show(ui, |ui| top_bar_ui::show(ui, st));
+    egui::Panel::bottom("notices").show(ui, |ui| notices_ui::show(ui, st));
+    if st.prefs.show_session_panel {
+        egui::Panel::left("session")
+            .resizable(true)
+            .default_size(300.0)
+            .size_range(240.0..=520.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("session_scroll")
+                    .show(ui, |ui| {
+                        patient_ui::show(ui, st);
+                        consent_ui::show(ui, st);
+                        visit_ui::show(ui, st);
+                        protocol_ui::show(ui, st);
+                        confounders_ui::show(ui, st);
+                    });
+            });
+    }
+    if st.prefs.show_meters_panel {
+        egui::Panel::right("meters")
+            .resizable(true)
+            .default_size(310.0)
+            .size_range(270.0..=420.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("meters_scroll")
+                    .show(ui, |ui| {
+                        capture_ui::show(ui, st);
+                        meters_ui::show(ui, st);
+                    });
+            });
+    }
+    egui::CentralPanel::default().show(ui, |ui| live_ui::show(ui, st));
+    let ctx = ui.ctx().clone();
+    store_ui::show(&ctx, st);
+    capture_ui::override_dialog(&ctx, st);
+    camera_ui::window(&ctx, st);
+    compare_ui::window(&ctx, st);
+}

@@ -1,0 +1,445 @@
+//! The capture station driven by widget labels (egui_kittest, AccessKit) with the replay camera
+//! and a temp store: the injector's workflow end to end, refusals, and overrides. No display
+//! is needed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use sameframe::app::core::StoreConfig;
+use sameframe::app::{AppOptions, StationApp};
+use sameframe::records::{Area, ImportRequest, NewVisit, Role, Scope, View};
+use sameframe::store::{Encryption, KeySource, OpenOptions, Store};
+
+struct Station {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    key: PathBuf,
+    frames: PathBuf,
+}
+
+/// A temp store (key-file encryption) and a replay folder holding the demo keyframes `keep`.
+fn station(keep: &[usize]) -> Station {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = dir.path().join("store.key");
+    Store::init(
+        &data,
+        Encryption::KeyFile { path: key.clone() },
+        OpenOptions {
+            actor: "test-nurse".into(),
+            keys: KeySource::KeyFile(key.clone()),
+            calibration_dir: None,
+        },
+    )
+    .unwrap();
+    let all = dir.path().join("all");
+    let files = sameframe::camera::demo::write_keyframes(&all).unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    for &i in keep {
+        std::fs::copy(&files[i], frames.join(files[i].file_name().unwrap())).unwrap();
+    }
+    Station {
+        _dir: dir,
+        data,
+        key,
+        frames,
+    }
+}
+
+fn store(s: &Station) -> Store {
+    Store::open(
+        &s.data,
+        OpenOptions {
+            actor: "test-check".into(),
+            keys: KeySource::KeyFile(s.key.clone()),
+            calibration_dir: None,
+        },
+    )
+    .unwrap()
+}
+
+fn options(s: &Station, replay: &Path) -> AppOptions {
+    let mut o = AppOptions::new(StoreConfig {
+        data_dir: s.data.clone(),
+        actor: "test-nurse".into(),
+        key_file: Some(s.key.clone()),
+        passphrase: None,
+        calibration_dir: None,
+    });
+    o.replay = Some(replay.to_path_buf());
+    o.fps = Some(15.0);
+    o.no_camera_query = true;
+    o
+}
+
+fn harness(opts: AppOptions) -> Harness<'static, StationApp> {
+    Harness::builder()
+        .with_size([1366.0, 900.0])
+        .build_eframe(move |cc| StationApp::new(cc, opts).expect("the station starts"))
+}
+
+/// Step the app until `done`, failing with the app's messages after a minute.
+fn until(
+    h: &mut Harness<'static, StationApp>,
+    what: &str,
+    done: impl Fn(&Harness<'static, StationApp>) -> bool,
+) {
+    let end = Instant::now() + Duration::from_secs(90);
+    loop {
+        h.step();
+        if done(h) {
+            return;
+        }
+        if Instant::now() > end {
+            let notices: Vec<String> = h
+                .state()
+                .state()
+                .notices
+                .iter()
+                .map(|n| n.text.clone())
+                .collect();
+            panic!(
+                "timed out waiting for {what}; gate {:?}; messages {notices:#?}",
+                h.state().state().gate
+            );
+        }
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+fn shows(h: &Harness<'static, StationApp>, text: &str) -> bool {
+    h.query_by_label_contains(text).is_some()
+}
+
+fn type_into(h: &mut Harness<'static, StationApp>, label: &str, text: &str) {
+    let node = h.get_by_label(label);
+    node.focus();
+    node.type_text(text);
+    h.step();
+    h.step();
+}
+
+fn click(h: &mut Harness<'static, StationApp>, label: &str) {
+    // As a user would: scroll the widget into view, then click it.
+    h.get_by_label(label).scroll_to_me();
+    h.step();
+    h.step();
+    let at = h.get_by_label(label).rect().center();
+    h.hover_at(at);
+    h.step();
+    h.step();
+    h.get_by_label(label).click();
+    h.step();
+    h.step();
+}
+
+fn enabled(h: &Harness<'static, StationApp>, label: &str) -> bool {
+    !h.get_by_label(label).accesskit_node().is_disabled()
+}
+
+fn create_patient(h: &mut Harness<'static, StationApp>, reference: &str) {
+    until(h, "the store to open", |h| shows(h, "Patient reference"));
+    type_into(h, "Patient reference", reference);
+    click(h, "Create patient");
+    until(h, "the patient to load", |h| {
+        h.state()
+            .state()
+            .patient
+            .as_ref()
+            .is_some_and(|p| p.patient.reference == reference)
+    });
+}
+
+fn record_consent(h: &mut Harness<'static, StationApp>, signer: &str) {
+    type_into(h, "Signed by", signer);
+    click(h, "Record consent");
+    until(h, "the consent", |h| {
+        h.state().state().capture_consent().is_some()
+    });
+}
+
+fn start_visit_and_protocol(h: &mut Harness<'static, StationApp>) {
+    type_into(h, "Product", "Profhilo");
+    type_into(h, "Lot", "L2311");
+    click(h, "Start visit");
+    until(h, "the visit and the face protocol", |h| {
+        let st = h.state().state();
+        st.visit_id.is_some() && st.step_status().is_some()
+    });
+}
+
+#[test]
+fn the_injector_captures_a_view_with_confounders_and_the_numbers_are_stored() {
+    // The aligned demo pose: the card passes the lighting check.
+    let s = station(&[3]);
+    let mut h = harness(options(&s, &s.frames));
+    create_patient(&mut h, "P-0001");
+    // No consent yet: refused, and the station says why.
+    until(&mut h, "the refusal", |h| shows(h, "capture refused"));
+    assert!(!enabled(&h, "Capture"));
+    assert!(!enabled(&h, "Capture with override…"));
+
+    record_consent(&mut h, "P-0001 (patient)");
+    start_visit_and_protocol(&mut h);
+    let st = h.state().state();
+    assert_eq!(st.protocol.as_deref(), Some("face"));
+    assert_eq!(st.step_status().unwrap().view, View::Frontal);
+    assert!(st.step_status().unwrap().baseline_id.is_none());
+
+    // Fill a confounder before capturing: it is stored with the capture.
+    click(&mut h, "Make-up, tinted products or hair fibres present");
+    until(&mut h, "ready to capture", |h| {
+        h.state().state().gate.refusal.is_none() && h.state().state().gate.ready
+    });
+    assert!(shows(&h, "Ready to capture"));
+    assert!(enabled(&h, "Capture"));
+    click(&mut h, "Capture");
+    until(&mut h, "the capture", |h| {
+        h.state().state().last_capture.is_some()
+    });
+    // The station moves to the next view.
+    until(&mut h, "the next view", |h| {
+        h.state().state().step_status().map(|s| s.view) == Some(View::ObliqueLeft45)
+    });
+
+    // A confounder ticked after the capture is saved onto the visit's captures.
+    click(&mut h, "Recent sun exposure or tanning (last 4 weeks)");
+    type_into(&mut h, "Note", "holiday, returned 5 days ago");
+    h.get_by_label_contains("Save confounders").scroll_to_me();
+    h.step();
+    h.step();
+    let at = h.get_by_label_contains("Save confounders").rect().center();
+    h.hover_at(at);
+    h.step();
+    h.step();
+    h.get_by_label_contains("Save confounders").click();
+    until(&mut h, "the confounders to be saved", |h| {
+        !h.state().state().draft.dirty
+            && h.state()
+                .state()
+                .notices
+                .iter()
+                .any(|n| n.text.contains("confounders saved"))
+    });
+
+    let store = store(&s);
+    let caps = store.list_captures(Some("P-0001")).unwrap();
+    assert_eq!(caps.len(), 1, "{caps:#?}");
+    let c = &caps[0];
+    assert_eq!(
+        (c.area, c.view, c.role),
+        (Area::Face, View::Frontal, Role::Baseline)
+    );
+    assert!(c.visit_id.is_some());
+    let keys: Vec<&str> = c.confounders.iter().map(|k| k.key.as_str()).collect();
+    assert!(
+        keys.contains(&"makeup_present") && keys.contains(&"recent_sun_exposure"),
+        "{keys:?}"
+    );
+    assert_eq!(c.note.as_deref(), Some("holiday, returned 5 days ago"));
+    let a = c.analysis.as_ref().expect("analysis recorded");
+    let ev = a["lighting"]["exposure_ev"]
+        .as_f64()
+        .expect("exposure number");
+    assert!(ev.abs() < 0.2, "{ev}");
+    assert!(
+        a["lighting"]["wb_gains"]
+            .as_array()
+            .is_some_and(|g| g.len() == 3)
+    );
+    assert_eq!(a["lighting"]["verdict"], "pass");
+    assert_eq!(a["readiness"]["light"], "green");
+    assert!(a["override"].is_null());
+    assert_eq!(a["camera"]["kind"], "replay");
+    assert_eq!(a["protocol"]["view"], "frontal");
+    // The replayed file's bytes are what was stored.
+    let original = std::fs::read(s.frames.join("demo-03.png")).unwrap();
+    assert_eq!(c.sha256, sameframe::ids::sha256_hex(&original));
+    assert!(store.verify().unwrap().is_clean());
+}
+
+#[test]
+fn capture_is_refused_without_a_valid_clinical_consent() {
+    let s = station(&[3]);
+    {
+        let store = store(&s);
+        store.add_patient("P-0002", None).unwrap();
+        // Only teaching and publication: no clinical photos.
+        store
+            .grant_consent(sameframe::records::consent::NewConsent {
+                patient_ref: "P-0002",
+                scopes: vec![Scope::Teaching],
+                signed_by: "P-0002",
+                signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+                expires_on: None,
+                document: None,
+            })
+            .unwrap();
+    }
+    let mut h = harness(options(&s, &s.frames));
+    until(&mut h, "the patient list", |h| shows(h, "P-0002"));
+    click(&mut h, "P-0002");
+    until(&mut h, "the patient", |h| {
+        h.state().state().patient.is_some()
+    });
+    until(&mut h, "the refusal", |h| {
+        shows(h, "no valid clinical-scope consent")
+    });
+    let refusal = h.state().state().gate.refusal.clone().unwrap();
+    assert!(refusal.contains("not granted"), "{refusal}");
+    assert!(!enabled(&h, "Capture"));
+    assert!(!enabled(&h, "Capture with override…"));
+    // Space does nothing either.
+    h.key_press(egui::Key::Space);
+    h.step();
+    assert!(store(&s).list_captures(Some("P-0002")).unwrap().is_empty());
+}
+
+#[test]
+fn an_override_needs_a_reason_which_is_recorded() {
+    // The over-exposed demo pose: lighting is out of tolerance.
+    let s = station(&[4]);
+    let mut h = harness(options(&s, &s.frames));
+    create_patient(&mut h, "P-0003");
+    record_consent(&mut h, "P-0003");
+    start_visit_and_protocol(&mut h);
+    until(&mut h, "the lighting verdict", |h| {
+        let st = h.state().state();
+        st.gate.refusal.is_none() && st.live.is_some() && !st.gate.ready
+    });
+    assert!(!enabled(&h, "Capture"));
+    assert!(enabled(&h, "Capture with override…"));
+    click(&mut h, "Capture with override…");
+    until(&mut h, "the override dialog", |h| {
+        shows(h, "Override reason")
+    });
+    assert!(!enabled(&h, "Capture anyway"), "no reason, no capture");
+    type_into(
+        &mut h,
+        "Override reason",
+        "patient cannot stay longer; room light fixed next visit",
+    );
+    assert!(enabled(&h, "Capture anyway"));
+    click(&mut h, "Capture anyway");
+    until(&mut h, "the capture", |h| {
+        h.state().state().last_capture.is_some()
+    });
+    let caps = store(&s).list_captures(Some("P-0003")).unwrap();
+    assert_eq!(caps.len(), 1);
+    let a = caps[0].analysis.as_ref().unwrap();
+    assert_eq!(
+        a["override"]["reason"],
+        "patient cannot stay longer; room light fixed next visit"
+    );
+    assert!(
+        a["override"]["out_of_tolerance"]
+            .as_array()
+            .is_some_and(|r| r
+                .iter()
+                .any(|x| x.as_str().unwrap_or("").contains("lighting")))
+    );
+    assert_ne!(a["lighting"]["verdict"], "pass");
+}
+
+#[test]
+fn a_follow_up_is_compared_with_the_baseline_of_its_view() {
+    let s = station(&[5]);
+    let baseline_png = {
+        let all = s.frames.parent().unwrap().join("all");
+        std::fs::read(all.join("demo-03.png")).unwrap()
+    };
+    let baseline_id = {
+        let store = store(&s);
+        store.add_patient("P-0004", None).unwrap();
+        let c = store
+            .grant_consent(sameframe::records::consent::NewConsent {
+                patient_ref: "P-0004",
+                scopes: vec![Scope::Clinical, Scope::Publication],
+                signed_by: "P-0004",
+                signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+                expires_on: None,
+                document: None,
+            })
+            .unwrap();
+        let v = store
+            .add_visit(NewVisit {
+                patient_ref: "P-0004",
+                area: Area::Face,
+                date: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+                product: Some("Profhilo"),
+                lot: None,
+                lot_expiry: None,
+                technique: None,
+                clinician: None,
+            })
+            .unwrap();
+        let mut req = ImportRequest::new(
+            &baseline_png,
+            "baseline",
+            "P-0004",
+            &c.id,
+            Area::Face,
+            View::Frontal,
+        );
+        req.visit_id = Some(&v.visit.id);
+        store.import_capture(req).unwrap().capture.id
+    };
+    let mut h = harness(options(&s, &s.frames));
+    until(&mut h, "the patient list", |h| shows(h, "P-0004"));
+    click(&mut h, "P-0004");
+    until(&mut h, "the patient", |h| {
+        h.state().state().patient.is_some()
+    });
+    start_visit_and_protocol(&mut h);
+    assert_eq!(
+        h.state()
+            .state()
+            .step_status()
+            .unwrap()
+            .baseline_id
+            .as_deref(),
+        Some(baseline_id.as_str())
+    );
+    until(&mut h, "the ghost and the pose", |h| {
+        let st = h.state().state();
+        st.baseline.is_some() && st.live.as_ref().is_some_and(|r| r.pose.is_some())
+    });
+    let pose = h
+        .state()
+        .state()
+        .live
+        .as_ref()
+        .unwrap()
+        .pose
+        .clone()
+        .unwrap();
+    assert!(pose.score > 60.0, "{pose:?}");
+    assert_eq!(pose.method, "face+features");
+    until(&mut h, "a capture decision", |h| {
+        h.state().state().gate.refusal.is_none()
+    });
+    if h.state().state().gate.ready {
+        click(&mut h, "Capture");
+    } else {
+        click(&mut h, "Capture with override…");
+        type_into(&mut h, "Override reason", "test: small drift accepted");
+        click(&mut h, "Capture anyway");
+    }
+    until(&mut h, "the capture", |h| {
+        h.state().state().last_capture.is_some()
+    });
+    let caps = store(&s).list_captures(Some("P-0004")).unwrap();
+    let f = caps
+        .iter()
+        .find(|c| c.role == Role::FollowUp)
+        .expect("a follow-up");
+    assert_eq!(f.baseline_id.as_deref(), Some(baseline_id.as_str()));
+    let a = f.analysis.as_ref().unwrap();
+    assert!(a["pose"]["score"].as_f64().is_some());
+    assert_eq!(a["baseline_id"], baseline_id.as_str());
+}
