@@ -172,7 +172,6 @@ pub enum CoreEvent {
         capture_id: String,
         view: View,
         image: Arc<image::RgbImage>,
-        display: DisplayImage,
     },
     Captured {
         capture: Box<Capture>,

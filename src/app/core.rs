@@ -220,13 +220,10 @@ impl Worker {
                 };
                 match s.capture_image(&capture_id) {
                     Ok(img) => {
-                        let rgb = Arc::new(img.to_rgb8());
-                        let display = display_image(&rgb);
                         self.emit(CoreEvent::Baseline {
                             capture_id,
                             view,
-                            image: rgb,
-                            display,
+                            image: Arc::new(img.to_rgb8()),
                         });
                     }
                     Err(e) => self.emit(failed(&format!("load baseline {capture_id}"), e)),

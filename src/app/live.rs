@@ -42,11 +42,87 @@ impl FrameSlot {
 /// Largest preview texture side (GPUs guarantee 2048; most take far more).
 pub const PREVIEW_MAX_SIDE: u32 = 3840;
 
-/// The camera sink: upload each frame into `texture` (on the camera thread), keep it in
-/// `slot`, and wake the UI.
+/// Sampling for the live preview and the baseline ghost: smooth when the picture is enlarged,
+/// nearest-texel when it is reduced (a 1080p frame in a laptop-sized preview). Bilinear
+/// reduction of two full-frame layers costs a software-rendered station (Mesa llvmpipe, no GPU)
+/// a third of its frame rate, for a difference a person cannot see in a moving preview; the
+/// analysis and the stored capture always use the full-resolution frame.
+pub const PREVIEW_TEXTURE: TextureOptions = TextureOptions {
+    magnification: egui::TextureFilter::Linear,
+    minification: egui::TextureFilter::Nearest,
+    wrap_mode: egui::TextureWrapMode::ClampToEdge,
+    mipmap_mode: None,
+};
+
+/// The baseline ghost, blended into the preview on the camera thread: one full-frame layer for
+/// the renderer instead of two (a software-rendered station loses a third of its frame rate to
+/// a second alpha-blended 1080p layer). The UI sets the image and opacity; the sink reads them.
+#[derive(Clone, Default)]
+pub struct Ghost(Arc<Mutex<GhostState>>);
+
+#[derive(Default)]
+struct GhostState {
+    baseline: Option<Arc<RgbImage>>,
+    /// 0 = hidden, 255 = baseline only.
+    alpha: u8,
+    /// The baseline resampled to the current frame size.
+    fitted: Option<RgbImage>,
+}
+
+impl Ghost {
+    /// Show this baseline (None: no ghost).
+    pub fn set_baseline(&self, baseline: Option<Arc<RgbImage>>) {
+        let mut g = lock(&self.0);
+        g.baseline = baseline;
+        g.fitted = None;
+    }
+
+    /// Ghost opacity, 0..=1 (0 hides it).
+    pub fn set_opacity(&self, opacity: f32) {
+        lock(&self.0).alpha = (opacity.clamp(0.0, 1.0) * 255.0).round() as u8;
+    }
+
+    /// The frame as RGBA pixels for the preview, with the ghost blended in when shown.
+    pub fn compose(&self, frame: &RgbImage) -> ColorImage {
+        let (w, h) = frame.dimensions();
+        let size = [w as usize, h as usize];
+        let mut g = lock(&self.0);
+        let alpha = g.alpha;
+        let Some(baseline) = g.baseline.clone().filter(|_| alpha > 0) else {
+            return ColorImage::from_rgb(size, frame.as_raw());
+        };
+        if g.fitted.as_ref().map(RgbImage::dimensions) != Some((w, h)) {
+            g.fitted = Some(if baseline.dimensions() == (w, h) {
+                baseline.as_ref().clone()
+            } else {
+                resize_rgb(&baseline, w, h)
+            });
+        }
+        let Some(ghost) = g.fitted.as_ref() else {
+            return ColorImage::from_rgb(size, frame.as_raw());
+        };
+        // Weights out of 256, so the blend is a shift (exact at 0 and 255).
+        let a = (u16::from(alpha) * 256 + 127) / 255;
+        let b = 256 - a;
+        let mut pixels = vec![egui::Color32::BLACK; size[0] * size[1]];
+        for ((px, f), g) in pixels
+            .iter_mut()
+            .zip(frame.as_raw().chunks_exact(3))
+            .zip(ghost.as_raw().chunks_exact(3))
+        {
+            let mix = |i: usize| ((u16::from(f[i]) * b + u16::from(g[i]) * a + 128) >> 8) as u8;
+            *px = egui::Color32::from_rgb(mix(0), mix(1), mix(2));
+        }
+        ColorImage::new(size, pixels)
+    }
+}
+
+/// The camera sink: compose each frame with the ghost and upload it into `texture` (on the
+/// camera thread), keep the frame in `slot`, and wake the UI.
 pub fn preview_sink(
     texture: TextureHandle,
     slot: FrameSlot,
+    ghost: Ghost,
     ctx: egui::Context,
 ) -> crate::camera::Sink {
     let mut texture = texture;
@@ -65,8 +141,7 @@ pub fn preview_sink(
         } else {
             img.as_ref()
         };
-        let ci = ColorImage::from_rgb([src.width() as usize, src.height() as usize], src.as_raw());
-        texture.set(ci, TextureOptions::LINEAR);
+        texture.set(ghost.compose(src), PREVIEW_TEXTURE);
         slot.put(f.clone());
         ctx.request_repaint();
     })
@@ -375,5 +450,53 @@ impl Analyser {
             }
         };
         Some((tex, diff.agreement))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(w: u32, h: u32, v: [u8; 3]) -> RgbImage {
+        RgbImage::from_pixel(w, h, image::Rgb(v))
+    }
+
+    #[test]
+    fn ghost_blends_the_baseline_at_its_opacity_and_fits_it_to_the_frame() {
+        let ghost = Ghost::default();
+        let frame = flat(8, 6, [200, 100, 0]);
+        // No baseline, or opacity 0: the frame itself.
+        ghost.set_opacity(0.5);
+        assert_eq!(
+            ghost.compose(&frame).pixels[0],
+            egui::Color32::from_rgb(200, 100, 0)
+        );
+        // A baseline of another size is resampled to the frame.
+        ghost.set_baseline(Some(Arc::new(flat(4, 3, [0, 100, 200]))));
+        let c = ghost.compose(&frame);
+        assert_eq!(c.size, [8, 6]);
+        // Opacity 0.5 is 128/255: within one level of the exact mean.
+        let [r, g, b, _] = c.pixels[0].to_array();
+        assert!(
+            r.abs_diff(100) <= 1 && g == 100 && b.abs_diff(100) <= 1,
+            "{:?}",
+            c.pixels[0]
+        );
+        ghost.set_opacity(1.0);
+        assert_eq!(
+            ghost.compose(&frame).pixels[47],
+            egui::Color32::from_rgb(0, 100, 200)
+        );
+        ghost.set_opacity(0.0);
+        assert_eq!(
+            ghost.compose(&frame).pixels[5],
+            egui::Color32::from_rgb(200, 100, 0)
+        );
+        ghost.set_opacity(0.5);
+        ghost.set_baseline(None);
+        assert_eq!(
+            ghost.compose(&frame).pixels[0],
+            egui::Color32::from_rgb(200, 100, 0)
+        );
     }
 }

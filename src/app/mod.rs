@@ -164,6 +164,7 @@ pub struct StationApp {
     events: Receiver<CoreEvent>,
     camera: Option<CameraThread>,
     slot: FrameSlot,
+    ghost: live::Ghost,
     live: LiveWorker,
     stability: Stability,
     bench: Option<bench::Bench>,
@@ -191,7 +192,7 @@ impl StationApp {
         let preview = ctx.load_texture(
             "camera-preview",
             ColorImage::filled([16, 9], egui::Color32::from_gray(20)),
-            TextureOptions::LINEAR,
+            live::PREVIEW_TEXTURE,
         );
         let slot = FrameSlot::default();
         let mut dirs = Vec::new();
@@ -291,6 +292,7 @@ impl StationApp {
             events: erx,
             camera: None,
             slot,
+            ghost: live::Ghost::default(),
             live,
             stability,
             bench,
@@ -305,7 +307,12 @@ impl StationApp {
         self.camera = None;
         let s = spec.clone();
         let opener: camera::Opener = Box::new(move || s.open());
-        let sink = live::preview_sink(self.state.preview.clone(), self.slot.clone(), ctx.clone());
+        let sink = live::preview_sink(
+            self.state.preview.clone(),
+            self.slot.clone(),
+            self.ghost.clone(),
+            ctx.clone(),
+        );
         self.camera =
             Some(
                 CameraThread::spawn(opener, sink).map_err(|source| AppError::Thread {
@@ -446,21 +453,17 @@ impl StationApp {
                 capture_id,
                 view,
                 image,
-                display,
             } => {
                 if st.baseline_loading.as_deref() != Some(capture_id.as_str()) {
                     return; // the step changed meanwhile
                 }
                 st.baseline_loading = None;
-                let texture = ctx.load_texture(
-                    format!("baseline-{capture_id}"),
-                    display.image,
-                    TextureOptions::LINEAR,
-                );
+                let size = [image.width(), image.height()];
                 let area = st
                     .protocol_def()
                     .map(|p| p.area)
                     .unwrap_or(crate::records::Area::Face);
+                self.ghost.set_baseline(Some(image.clone()));
                 self.live.send(LiveCmd::Baseline(Some(LiveBaseline {
                     capture_id: capture_id.clone(),
                     image,
@@ -469,8 +472,7 @@ impl StationApp {
                 st.baseline = Some(BaselineState {
                     capture_id,
                     view,
-                    texture,
-                    size: [display.width, display.height],
+                    size,
                 });
                 st.live = None;
             }
@@ -575,6 +577,7 @@ impl StationApp {
             None => {
                 self.state.baseline_loading = None;
                 if self.state.baseline.take().is_some() {
+                    self.ghost.set_baseline(None);
                     self.live.send(LiveCmd::Baseline(None));
                     self.state.live = None;
                 }
@@ -900,8 +903,19 @@ impl StationApp {
 }
 
 impl eframe::App for StationApp {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        // The panels are unfilled (see `panels::show`): the clear is their background.
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.drain_events(ctx);
+        let prefs = &self.state.prefs;
+        self.ghost.set_opacity(if prefs.show_ghost {
+            prefs.ghost_opacity
+        } else {
+            0.0
+        });
         self.update_live();
         self.shortcuts(ctx);
         self.apply_commands(ctx);

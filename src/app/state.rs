@@ -69,7 +69,6 @@ pub enum UiCommand {
 pub struct BaselineState {
     pub capture_id: String,
     pub view: View,
-    pub texture: TextureHandle,
     pub size: [u32; 2],
 }
 

@@ -179,167 +179,14 @@ impl Store {
         Ok(Index::build(entries, &descs))
     }
 
-    /// Find the source captures of a published image (`original`, prepared as `q`): each
-    /// gutter panel on its own; without gutters, the whole image, and when that does not
-    /// explain it, its halves side by side or stacked (before/after composites). Panels are
-    /// matched as images of their own, at full query resolution. Panels and transforms are in
-    /// published pixels.
+    /// Find the source captures of a published image (see [`find_sources`]).
     pub fn find_sources(
         &self,
         index: &Index,
         q: &Query,
         original: &RgbImage,
     ) -> Result<Vec<SourceMatch>, RecordError> {
-        let (qw, qh) = q.gray.dimensions();
-        let mut found: Vec<SourceMatch> = Vec::new();
-        if !q.gutters.is_empty() {
-            found = self.match_panels(index, q, original, &q.gutters)?;
-        } else {
-            let whole = self.match_region(index, q, &[0, 0, qw, qh], &q.hashes[..1])?;
-            let w = whole
-                .into_iter()
-                .next()
-                .map(|m| to_published(m, q.to_original, [0.0, 0.0]));
-            let area = f64::from(original.width()) * f64::from(original.height());
-            match w {
-                Some(m) if f64::from(m.panel[2]) * f64::from(m.panel[3]) >= 0.65 * area => {
-                    found.push(m)
-                }
-                w => {
-                    let splits = [
-                        vec![[0, 0, qw / 2, qh], [qw / 2, 0, qw - qw / 2, qh]],
-                        vec![[0, 0, qw, qh / 2], [0, qh / 2, qw, qh - qh / 2]],
-                    ];
-                    let mut best: Option<(f64, Vec<SourceMatch>)> = None;
-                    for split in &splits {
-                        let got = self.match_panels(index, q, original, split)?;
-                        if got.len() == 2 {
-                            let score = got.iter().map(|m| m.residual).sum::<f64>();
-                            if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                                best = Some((score, got));
-                            }
-                        }
-                    }
-                    match (best, w) {
-                        (Some((_, two)), _) => found = two,
-                        (None, Some(m)) => found.push(m),
-                        (None, None) => {}
-                    }
-                }
-            }
-        }
-        let h = original.height().max(1);
-        found.sort_by_key(|m| (m.panel[1] / (h / 3 + 1), m.panel[0]));
-        Ok(found)
-    }
-
-    /// Match each panel (query pixels) as an image of its own; assign captures to panels by
-    /// least residual, each capture to one panel.
-    fn match_panels(
-        &self,
-        index: &Index,
-        q: &Query,
-        original: &RgbImage,
-        panels: &[[u32; 4]],
-    ) -> Result<Vec<SourceMatch>, RecordError> {
-        let k = q.to_original;
-        let mut options: Vec<(usize, SourceMatch)> = Vec::new();
-        for (pi, p) in panels.iter().enumerate() {
-            let (ox, oy) = (
-                (f64::from(p[0]) * k).round() as u32,
-                (f64::from(p[1]) * k).round() as u32,
-            );
-            let (ow, oh) = (
-                (f64::from(p[2]) * k).round() as u32,
-                (f64::from(p[3]) * k).round() as u32,
-            );
-            let (ow, oh) = (
-                ow.min(original.width().saturating_sub(ox)),
-                oh.min(original.height().saturating_sub(oy)),
-            );
-            if ow < 32 || oh < 32 {
-                continue;
-            }
-            let sub = image::imageops::crop_imm(original, ox, oy, ow, oh).to_image();
-            let sq = prepare(&sub);
-            let (sw, sh) = sq.gray.dimensions();
-            for m in self.match_region(index, &sq, &[0, 0, sw, sh], &sq.hashes[..1])? {
-                options.push((
-                    pi,
-                    to_published(m, sq.to_original, [f64::from(ox), f64::from(oy)]),
-                ));
-            }
-        }
-        options.sort_by(|a, b| a.1.residual.total_cmp(&b.1.residual));
-        let mut out: Vec<SourceMatch> = Vec::new();
-        let mut done = vec![false; panels.len()];
-        for (pi, m) in options {
-            if !done[pi] && !out.iter().any(|o| o.capture_id == m.capture_id) {
-                done[pi] = true;
-                out.push(m);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Verified sources for one region of the query, best (least residual) first, in query
-    /// pixels.
-    fn match_region(
-        &self,
-        index: &Index,
-        q: &Query,
-        region: &[u32; 4],
-        hashes: &[(u64, u64)],
-    ) -> Result<Vec<SourceMatch>, RecordError> {
-        let inside = |x: f32, y: f32| {
-            let (x, y) = (x as u32, y as u32);
-            x >= region[0]
-                && x < region[0] + region[2]
-                && y >= region[1]
-                && y < region[1] + region[3]
-        };
-        let keep: Vec<usize> = (0..q.features.keypoints.len())
-            .filter(|&i| inside(q.features.keypoints[i].x, q.features.keypoints[i].y))
-            .collect();
-        if keep.len() < 20 {
-            return Ok(Vec::new());
-        }
-        let sub = Features {
-            keypoints: keep.iter().map(|&i| q.features.keypoints[i]).collect(),
-            descriptors: keep.iter().map(|&i| q.features.descriptors[i]).collect(),
-        };
-        let qgrad = crate::analysis::pose::refine::GradImage::new(&q.gray);
-        let cands = index.candidates(&sub.descriptors, hashes, 4, 10, 8);
-        let mut out: Vec<SourceMatch> = Vec::new();
-        for c in cands {
-            let id = &index.entries[c.index].capture_id;
-            let Some(fp) = self.fingerprint(id)? else {
-                continue;
-            };
-            let Some((panel, sim, inliers)) = verify(&fp, &sub, q) else {
-                continue;
-            };
-            let preview = self.preview(id)?;
-            // Precise alignment before the pixels are compared.
-            let sim =
-                refine_alignment(&preview, &qgrad, sim, &intersect(&panel, region)).unwrap_or(sim);
-            let Some(ag) = agreement(&preview, q, &sim, &intersect(&panel, region)) else {
-                continue;
-            };
-            if ag.ncc > 0.45 {
-                out.push(SourceMatch {
-                    capture_id: id.clone(),
-                    panel: intersect(&ag.extent, region),
-                    sim,
-                    inliers,
-                    ncc: ag.ncc,
-                    residual: ag.residual,
-                });
-            }
-        }
-        // Among verified look-alikes, the exact source leaves the least difference.
-        out.sort_by(|a, b| a.residual.total_cmp(&b.residual));
-        Ok(out)
+        find_sources(self, index, q, original)
     }
 
     /// Record where a published image went out, with its sources at that moment.
@@ -376,6 +223,183 @@ impl Store {
         tx.commit()?;
         Ok(id)
     }
+}
+
+/// Where matching reads a candidate's stored fingerprint and preview: the store, or an
+/// in-memory set (benchmarks, tests).
+pub trait Sources {
+    fn fingerprint_of(&self, capture_id: &str) -> Result<Option<Fingerprint>, RecordError>;
+    fn preview_of(&self, capture_id: &str) -> Result<RgbImage, RecordError>;
+}
+
+impl Sources for Store {
+    fn fingerprint_of(&self, capture_id: &str) -> Result<Option<Fingerprint>, RecordError> {
+        self.fingerprint(capture_id)
+    }
+
+    fn preview_of(&self, capture_id: &str) -> Result<RgbImage, RecordError> {
+        self.preview(capture_id)
+    }
+}
+
+/// Find the source captures of a published image (`original`, prepared as `q`): each
+/// gutter panel on its own; without gutters, the whole image, and when that does not
+/// explain it, its halves side by side or stacked (before/after composites). Panels are
+/// matched as images of their own, at full query resolution. Panels and transforms are in
+/// published pixels.
+pub fn find_sources<S: Sources + ?Sized>(
+    src: &S,
+    index: &Index,
+    q: &Query,
+    original: &RgbImage,
+) -> Result<Vec<SourceMatch>, RecordError> {
+    let (qw, qh) = q.gray.dimensions();
+    let mut found: Vec<SourceMatch> = Vec::new();
+    if !q.gutters.is_empty() {
+        found = match_panels(src, index, q, original, &q.gutters)?;
+    } else {
+        let whole = match_region(src, index, q, &[0, 0, qw, qh], &q.hashes[..1])?;
+        let w = whole
+            .into_iter()
+            .next()
+            .map(|m| to_published(m, q.to_original, [0.0, 0.0]));
+        let area = f64::from(original.width()) * f64::from(original.height());
+        match w {
+            Some(m) if f64::from(m.panel[2]) * f64::from(m.panel[3]) >= 0.65 * area => {
+                found.push(m)
+            }
+            w => {
+                let splits = [
+                    vec![[0, 0, qw / 2, qh], [qw / 2, 0, qw - qw / 2, qh]],
+                    vec![[0, 0, qw, qh / 2], [0, qh / 2, qw, qh - qh / 2]],
+                ];
+                let mut best: Option<(f64, Vec<SourceMatch>)> = None;
+                for split in &splits {
+                    let got = match_panels(src, index, q, original, split)?;
+                    if got.len() == 2 {
+                        let score = got.iter().map(|m| m.residual).sum::<f64>();
+                        if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                            best = Some((score, got));
+                        }
+                    }
+                }
+                match (best, w) {
+                    (Some((_, two)), _) => found = two,
+                    (None, Some(m)) => found.push(m),
+                    (None, None) => {}
+                }
+            }
+        }
+    }
+    let h = original.height().max(1);
+    found.sort_by_key(|m| (m.panel[1] / (h / 3 + 1), m.panel[0]));
+    Ok(found)
+}
+
+/// Match each panel (query pixels) as an image of its own; assign captures to panels by
+/// least residual, each capture to one panel.
+fn match_panels<S: Sources + ?Sized>(
+    src: &S,
+    index: &Index,
+    q: &Query,
+    original: &RgbImage,
+    panels: &[[u32; 4]],
+) -> Result<Vec<SourceMatch>, RecordError> {
+    let k = q.to_original;
+    let mut options: Vec<(usize, SourceMatch)> = Vec::new();
+    for (pi, p) in panels.iter().enumerate() {
+        let (ox, oy) = (
+            (f64::from(p[0]) * k).round() as u32,
+            (f64::from(p[1]) * k).round() as u32,
+        );
+        let (ow, oh) = (
+            (f64::from(p[2]) * k).round() as u32,
+            (f64::from(p[3]) * k).round() as u32,
+        );
+        let (ow, oh) = (
+            ow.min(original.width().saturating_sub(ox)),
+            oh.min(original.height().saturating_sub(oy)),
+        );
+        if ow < 32 || oh < 32 {
+            continue;
+        }
+        let sub = image::imageops::crop_imm(original, ox, oy, ow, oh).to_image();
+        let sq = prepare(&sub);
+        let (sw, sh) = sq.gray.dimensions();
+        for m in match_region(src, index, &sq, &[0, 0, sw, sh], &sq.hashes[..1])? {
+            options.push((
+                pi,
+                to_published(m, sq.to_original, [f64::from(ox), f64::from(oy)]),
+            ));
+        }
+    }
+    options.sort_by(|a, b| a.1.residual.total_cmp(&b.1.residual));
+    let mut out: Vec<SourceMatch> = Vec::new();
+    let mut done = vec![false; panels.len()];
+    for (pi, m) in options {
+        if !done[pi] && !out.iter().any(|o| o.capture_id == m.capture_id) {
+            done[pi] = true;
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Verified sources for one region of the query, best (least residual) first, in query
+/// pixels.
+fn match_region<S: Sources + ?Sized>(
+    src: &S,
+    index: &Index,
+    q: &Query,
+    region: &[u32; 4],
+    hashes: &[(u64, u64)],
+) -> Result<Vec<SourceMatch>, RecordError> {
+    let inside = |x: f32, y: f32| {
+        let (x, y) = (x as u32, y as u32);
+        x >= region[0] && x < region[0] + region[2] && y >= region[1] && y < region[1] + region[3]
+    };
+    let keep: Vec<usize> = (0..q.features.keypoints.len())
+        .filter(|&i| inside(q.features.keypoints[i].x, q.features.keypoints[i].y))
+        .collect();
+    if keep.len() < 20 {
+        return Ok(Vec::new());
+    }
+    let sub = Features {
+        keypoints: keep.iter().map(|&i| q.features.keypoints[i]).collect(),
+        descriptors: keep.iter().map(|&i| q.features.descriptors[i]).collect(),
+    };
+    let qgrad = crate::analysis::pose::refine::GradImage::new(&q.gray);
+    let cands = index.candidates(&sub.descriptors, hashes, 4, 10, 8);
+    let mut out: Vec<SourceMatch> = Vec::new();
+    for c in cands {
+        let id = &index.entries[c.index].capture_id;
+        let Some(fp) = src.fingerprint_of(id)? else {
+            continue;
+        };
+        let Some((panel, sim, inliers)) = verify(&fp, &sub, q) else {
+            continue;
+        };
+        let preview = src.preview_of(id)?;
+        // Precise alignment before the pixels are compared.
+        let sim =
+            refine_alignment(&preview, &qgrad, sim, &intersect(&panel, region)).unwrap_or(sim);
+        let Some(ag) = agreement(&preview, q, &sim, &intersect(&panel, region)) else {
+            continue;
+        };
+        if ag.ncc > 0.45 {
+            out.push(SourceMatch {
+                capture_id: id.clone(),
+                panel: intersect(&ag.extent, region),
+                sim,
+                inliers,
+                ncc: ag.ncc,
+                residual: ag.residual,
+            });
+        }
+    }
+    // Among verified look-alikes, the exact source leaves the least difference.
+    out.sort_by(|a, b| a.residual.total_cmp(&b.residual));
+    Ok(out)
 }
 
 /// A match in query pixels → published pixels (`k` published pixels per query pixel, the

@@ -61,7 +61,10 @@ pub fn show(ui: &mut Ui, st: &mut State) {
     ui.allocate_rect(avail, egui::Sense::hover());
     let painter = ui.painter_at(avail);
     let uv = Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0));
-    painter.rect_filled(avail, 0.0, Color32::from_gray(12));
+    // Letterbox only the strips beside the picture, so no pixel is shaded twice.
+    for strip in letterbox(avail, rect) {
+        painter.rect_filled(strip, 0.0, Color32::from_gray(12));
+    }
     painter.image(st.preview.id(), rect, uv, Color32::WHITE);
     let to_screen = |p: [f32; 2]| -> Pos2 {
         pos2(
@@ -73,12 +76,7 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         painter.line_segment([to_screen(s.a), to_screen(s.b)], stroke);
     };
     let prefs = &st.prefs;
-    if prefs.show_ghost
-        && let Some(b) = &st.baseline
-    {
-        let a = (prefs.ghost_opacity * 255.0).round() as u8;
-        painter.image(b.texture.id(), rect, uv, Color32::from_white_alpha(a));
-    }
+    // The baseline ghost is blended into the preview on the camera thread (`live::Ghost`).
     if prefs.show_edges
         && let Some((tex, agreement)) = st.live.as_ref().and_then(|r| r.edges)
     {
@@ -181,4 +179,22 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             Color32::from_rgb(235, 170, 30),
         );
     }
+}
+
+/// The parts of `outer` not covered by `inner` (which `fit` centres inside it).
+fn letterbox(outer: Rect, inner: Rect) -> impl Iterator<Item = Rect> {
+    [
+        Rect::from_min_max(outer.min, pos2(outer.max.x, inner.min.y)),
+        Rect::from_min_max(pos2(outer.min.x, inner.max.y), outer.max),
+        Rect::from_min_max(
+            pos2(outer.min.x, inner.min.y),
+            pos2(inner.min.x, inner.max.y),
+        ),
+        Rect::from_min_max(
+            pos2(inner.max.x, inner.min.y),
+            pos2(outer.max.x, inner.max.y),
+        ),
+    ]
+    .into_iter()
+    .filter(|r| r.width() > 0.5 && r.height() > 0.5)
 }

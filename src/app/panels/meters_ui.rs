@@ -90,7 +90,12 @@ pub fn show(ui: &mut Ui, st: &mut State) {
                 }
             });
             for a in &p.axes {
-                tolerance_bar(ui, &a.name, &format!("{:+.2} {}", a.value, a.unit), a.ratio);
+                tolerance_bar(
+                    ui,
+                    short_axis_name(&a.name),
+                    &format!("{:+.2} {}", a.value, a.unit),
+                    a.ratio,
+                );
             }
             for h in &p.hints {
                 ui.label(RichText::new(format!("» {h}")).size(15.0).strong());
@@ -119,4 +124,13 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         .small()
         .weak(),
     );
+}
+
+/// Axis names short enough for the meter column; the full name is in the pose JSON.
+fn short_axis_name(name: &str) -> &str {
+    match name {
+        "horizontal position" => "left / right",
+        "vertical position" => "up / down",
+        other => other,
+    }
 }

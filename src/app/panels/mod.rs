@@ -18,12 +18,25 @@ pub mod widgets;
 
 use super::state::State;
 
+/// A panel frame without a fill: the window is cleared to the panel colour once per frame (see
+/// `StationApp::clear_color`), so painting each panel's background again would only double the
+/// pixels a software renderer has to shade at 1080p.
+fn unfilled(frame: egui::Frame) -> egui::Frame {
+    frame.fill(egui::Color32::TRANSPARENT)
+}
+
 /// Lay out the whole station for one frame.
 pub fn show(ui: &mut egui::Ui, st: &mut State) {
-    egui::Panel::top("top_bar").show(ui, |ui| top_bar_ui::show(ui, st));
-    egui::Panel::bottom("notices").show(ui, |ui| notices_ui::show(ui, st));
+    let side = unfilled(egui::Frame::side_top_panel(ui.style()));
+    egui::Panel::top("top_bar")
+        .frame(side)
+        .show(ui, |ui| top_bar_ui::show(ui, st));
+    egui::Panel::bottom("notices")
+        .frame(side)
+        .show(ui, |ui| notices_ui::show(ui, st));
     if st.prefs.show_session_panel {
         egui::Panel::left("session")
+            .frame(side)
             .resizable(true)
             .default_size(300.0)
             .size_range(240.0..=520.0)
@@ -41,6 +54,7 @@ pub fn show(ui: &mut egui::Ui, st: &mut State) {
     }
     if st.prefs.show_meters_panel {
         egui::Panel::right("meters")
+            .frame(side)
             .resizable(true)
             .default_size(310.0)
             .size_range(270.0..=420.0)
@@ -53,7 +67,9 @@ pub fn show(ui: &mut egui::Ui, st: &mut State) {
                     });
             });
     }
-    egui::CentralPanel::default().show(ui, |ui| live_ui::show(ui, st));
+    egui::CentralPanel::default()
+        .frame(unfilled(egui::Frame::central_panel(ui.style())))
+        .show(ui, |ui| live_ui::show(ui, st));
     let ctx = ui.ctx().clone();
     store_ui::show(&ctx, st);
     capture_ui::override_dialog(&ctx, st);
