@@ -471,10 +471,21 @@ impl Store {
                 if !purposes.contains(&purpose.as_str()) {
                     continue;
                 }
+                // Exports inside the store are recorded relative to it; an absolute path from
+                // before that, or from a store since moved, is purged only if it is still
+                // inside this data directory: nothing outside it is ever deleted.
+                let recorded = PathBuf::from(&path);
+                let resolved = if recorded.is_relative() {
+                    self.root().join(&recorded)
+                } else {
+                    recorded
+                };
+                let inside =
+                    inside && crate::records::capture::path_is_inside(&resolved, self.root());
                 let mut it = Item::new(if inside { "export" } else { "outside_export" });
                 it.subject_id = Some(id);
                 it.sha256 = Some(sha);
-                it.path = Some(path);
+                it.path = Some(resolved.display().to_string());
                 it.detail = Some(format!("{purpose} export of {at}"));
                 items.push(it);
             }

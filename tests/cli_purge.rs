@@ -1030,3 +1030,45 @@ fn plaintext_store_migrates_to_encryption_crash_safely() {
         assert_eq!(sha, c["sha256"].as_str().unwrap());
     }
 }
+
+#[test]
+fn a_moved_store_purges_its_own_exports_and_nothing_outside_it() {
+    let s = TestStore::new();
+    let consent = s.patient_with_consent("MOVE-1", "clinical,teaching");
+    let photo = s.write("m.jpg", &images::jpeg(320, 240, 41));
+    let cap = s.import(&photo, "MOVE-1", &consent, &[]);
+    let id = cap["capture_id"].as_str().unwrap();
+    let inside = s.data.join("exports").join("lecture.jpg");
+    std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+    s.ok(&[
+        "capture",
+        "export",
+        id,
+        "--out",
+        inside.to_str().unwrap(),
+        "--purpose",
+        "teaching",
+    ]);
+    // The store is restored elsewhere (a new disk, a restore from backup).
+    let moved = TestStore::uninitialised();
+    copy_dir(&s.data, &moved.data);
+    std::fs::copy(&s.key, &moved.key).unwrap();
+    let out = moved.ok(&[
+        "consent",
+        "withdraw",
+        &consent,
+        "--scope",
+        "teaching",
+        "--reason",
+        "patient request",
+    ]);
+    let moved_copy = moved.data.join("exports").join("lecture.jpg");
+    assert!(
+        !moved_copy.exists(),
+        "the moved store's export must be purged: {out}"
+    );
+    assert!(
+        inside.exists(),
+        "a file outside the data directory in use must never be deleted"
+    );
+}

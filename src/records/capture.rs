@@ -612,7 +612,7 @@ impl Store {
         let bytes = self.read_blob(&cap.sha256)?;
         write_file_atomic(out, &bytes)?;
         let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-        let inside_store = path_is_inside(&abs, self.root());
+        let (recorded, inside_store) = self.export_location(&abs);
         let export_id = new_id("exp")?;
         let tx = self.write_tx()?;
         tx.execute(
@@ -623,7 +623,7 @@ impl Store {
                 cap.id,
                 cap.sha256,
                 purpose.as_str(),
-                abs.display().to_string(),
+                recorded,
                 inside_store,
                 crate::timefmt::now_utc(),
                 self.actor()
@@ -645,6 +645,16 @@ impl Store {
             inside_store,
             bytes: bytes.len() as u64,
         })
+    }
+
+    /// How an export's location is recorded: inside the data directory, relative to it (so a
+    /// moved or restored store still finds, and purges, its own copy); elsewhere, absolute.
+    /// Returns (recorded path, inside the store).
+    pub fn export_location(&self, abs: &Path) -> (String, bool) {
+        match relative_to_root(abs, self.root()) {
+            Some(rel) => (rel.display().to_string(), true),
+            None => (abs.display().to_string(), false),
+        }
     }
 
     fn thumb_path(&self, sha256: &str) -> PathBuf {
@@ -685,19 +695,32 @@ impl Store {
     }
 }
 
+/// `x` made absolute, symlinks resolved when it exists.
+fn canonical(x: &Path) -> PathBuf {
+    std::fs::canonicalize(x)
+        .or_else(|_| std::path::absolute(x))
+        .unwrap_or_else(|_| x.to_path_buf())
+}
+
+/// A file's path with its folder made canonical (the file itself need not exist).
+fn canonical_file(p: &Path) -> PathBuf {
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => canonical(parent).join(name),
+        _ => canonical(p),
+    }
+}
+
+/// `p` relative to `root`, when it is inside it.
+fn relative_to_root(p: &Path, root: &Path) -> Option<PathBuf> {
+    canonical_file(p)
+        .strip_prefix(canonical(root))
+        .ok()
+        .map(Path::to_path_buf)
+}
+
 /// True when `p` is `root` or below it (both made absolute; symlinks resolved when possible).
 pub fn path_is_inside(p: &Path, root: &Path) -> bool {
-    let canon = |x: &Path| {
-        std::fs::canonicalize(x)
-            .or_else(|_| std::path::absolute(x))
-            .unwrap_or_else(|_| x.to_path_buf())
-    };
-    let root = canon(root);
-    let p = match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) => canon(parent).join(name),
-        _ => canon(p),
-    };
-    p.starts_with(&root)
+    canonical_file(p).starts_with(canonical(root))
 }
 
 /// Write a file through a temp file in the same folder and a rename.

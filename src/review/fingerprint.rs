@@ -134,7 +134,8 @@ impl Fingerprint {
         }
     }
 
-    fn encode(&self) -> (Vec<u8>, Vec<u8>) {
+    /// The stored form: (keypoints, descriptors) as little-endian bytes.
+    pub fn encode(&self) -> (Vec<u8>, Vec<u8>) {
         let mut kp = Vec::with_capacity(self.keypoints.len() * 8);
         for k in &self.keypoints {
             kp.extend_from_slice(&((k.x * 8.0).round().clamp(0.0, 65535.0) as u16).to_le_bytes());
@@ -155,7 +156,8 @@ impl Fingerprint {
         (kp, ds)
     }
 
-    fn decode(phash: i64, dhash: i64, width: u32, height: u32, kp: &[u8], ds: &[u8]) -> Self {
+    /// The inverse of [`Fingerprint::encode`] (keypoint responses are not stored).
+    pub fn decode(phash: i64, dhash: i64, width: u32, height: u32, kp: &[u8], ds: &[u8]) -> Self {
         let keypoints = kp
             .chunks_exact(8)
             .map(|c| Keypoint {

@@ -268,6 +268,11 @@ pub fn find_sources<S: Sources + ?Sized>(
             Some(m) if f64::from(m.panel[2]) * f64::from(m.panel[3]) >= 0.65 * area => {
                 found.push(m)
             }
+            // Halves are worth matching on their own only when some capture shares
+            // descriptors with the image at all: an unrelated image stops here.
+            None if index
+                .candidates(&q.features.descriptors, &q.hashes[..1], 3, 10, 1)
+                .is_empty() => {}
             w => {
                 let splits = [
                     vec![[0, 0, qw / 2, qh], [qw / 2, 0, qw - qw / 2, qh]],
@@ -368,8 +373,8 @@ fn match_region<S: Sources + ?Sized>(
         keypoints: keep.iter().map(|&i| q.features.keypoints[i]).collect(),
         descriptors: keep.iter().map(|&i| q.features.descriptors[i]).collect(),
     };
-    let qgrad = crate::analysis::pose::refine::GradImage::new(&q.gray);
     let cands = index.candidates(&sub.descriptors, hashes, 4, 10, 8);
+    let mut qgrad = None;
     let mut out: Vec<SourceMatch> = Vec::new();
     for c in cands {
         let id = &index.entries[c.index].capture_id;
@@ -381,8 +386,9 @@ fn match_region<S: Sources + ?Sized>(
         };
         let preview = src.preview_of(id)?;
         // Precise alignment before the pixels are compared.
-        let sim =
-            refine_alignment(&preview, &qgrad, sim, &intersect(&panel, region)).unwrap_or(sim);
+        let qgrad =
+            qgrad.get_or_insert_with(|| crate::analysis::pose::refine::GradImage::new(&q.gray));
+        let sim = refine_alignment(&preview, qgrad, sim, &intersect(&panel, region)).unwrap_or(sim);
         let Some(ag) = agreement(&preview, q, &sim, &intersect(&panel, region)) else {
             continue;
         };

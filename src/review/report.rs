@@ -226,12 +226,13 @@ impl Store {
         let html = render_html(review, &thumbs);
         crate::records::capture::write_file_atomic(out, html.as_bytes())?;
         let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let (recorded, inside) = self.export_location(&abs);
         let tx = self.write_tx()?;
         for id in thumbs.keys() {
             let cap = self.capture(id)?;
             tx.execute(
                 "INSERT INTO export (id, capture_id, sha256, purpose, path, inside_store, at, actor) VALUES (?1, ?2, ?3, 'review', ?4, ?5, ?6, ?7)",
-                rusqlite::params![crate::ids::new_id("exp")?, cap.id, cap.sha256, abs.display().to_string(), crate::records::capture::path_is_inside(&abs, self.root()), crate::timefmt::now_utc(), self.actor()],
+                rusqlite::params![crate::ids::new_id("exp")?, cap.id, cap.sha256, recorded, inside, crate::timefmt::now_utc(), self.actor()],
             )?;
         }
         self.audit(

@@ -220,6 +220,12 @@ pub const MIGRATIONS: &[&str] = &[
         created_at  TEXT NOT NULL
     );
     "#,
+    // 5: indexes for purges: un-linking follow-ups from a purged baseline and the foreign-key
+    // checks on deleting a capture or a data key scanned whole tables per item.
+    r#"
+    CREATE INDEX capture_baseline ON capture(baseline_id);
+    CREATE INDEX blob_key ON blob(key_id);
+    "#,
 ];
 
 /// The schema version this build writes.

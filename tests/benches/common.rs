@@ -6,6 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+/// The photographs under `fixtures/` (portrait first).
+pub const PHOTOS: [&str; 9] = [
+    "faces/astronaut.jpg",
+    "textures/coffee.jpg",
+    "textures/chelsea.jpg",
+    "textures/rocket.jpg",
+    "textures/brick.jpg",
+    "textures/camera.jpg",
+    "textures/hubble_deep_field.jpg",
+    "textures/retina.jpg",
+    "textures/gravel.jpg",
+];
+
 /// The crate root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -98,14 +98,7 @@ fn main() {
         });
     }
     // Frames without a chart.
-    for name in [
-        "faces/astronaut.jpg",
-        "textures/coffee.jpg",
-        "textures/chelsea.jpg",
-        "textures/rocket.jpg",
-        "textures/brick.jpg",
-        "textures/camera.jpg",
-    ] {
+    for name in &common::PHOTOS[..6] {
         cases.push(Case {
             file: common::root()
                 .join("fixtures")

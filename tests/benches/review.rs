@@ -1,0 +1,653 @@
+//! Review benchmark: 1,000 published images (900 derivatives of stored captures: resized,
+//! re-encoded, watermarked, brightened or darkened, cropped, aspect-changed, composited side by
+//! side or stacked; and 100 unrelated images) matched against 100,000 fingerprinted captures,
+//! against Python `imagehash` (pHash) brute force over the same files in the same run.
+//!
+//! The 100,000 captures: 18 from photo scenes (nine fixture photos, a baseline and a later
+//! session of each, as in the review tests) and 99,982 procedural images (seeded value noise,
+//! shapes and strokes: every one different, none sharing content). Each is stored as the
+//! 512×384 JPEG a capture's preview is, which is what both sides fingerprint; derivatives are
+//! made from a 1024×768 (photo scenes: 1200×900) rendering of the same capture. Captures and
+//! fingerprints are generated once and cached under `target/bench-work/review/`.
+//!
+//! What is timed, per query, single-threaded on both sides:
+//! - ours: decode + prepare (fingerprint the published image), then `find_sources` (candidate
+//!   retrieval in the index and geometric and pixel verification) — "matching";
+//! - peer: decode + `imagehash.phash`, then a NumPy popcount scan of the 100,000 hashes.
+//!
+//! Then the 1,000 queries end to end on 2 threads (ours). Reported: recall per category,
+//! false matches, per-query times (p50, p95, max) and the ratio.
+//!
+//! Run: `cargo bench --bench review` (first run: about 15 minutes to build the collection;
+//! `SAMEFRAME_BENCH_CAPTURES=N` for a smaller one).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "common.rs"]
+mod common;
+#[allow(dead_code)]
+#[path = "../util/published.rs"]
+mod published;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use image::{Rgb, RgbImage};
+use published::*;
+use sameframe::records::RecordError;
+use sameframe::review::fingerprint::Fingerprint;
+use sameframe::review::index::{Entry, Index};
+use sameframe::review::matching::{self, Sources};
+use sameframe::testkit::Rng;
+use serde_json::json;
+
+use common::PHOTOS;
+const PHOTO_CAPTURES: usize = 2 * PHOTOS.len();
+
+fn capture_count() -> usize {
+    std::env::var("SAMEFRAME_BENCH_CAPTURES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+fn id_of(i: usize) -> String {
+    format!("cap_{i:06}")
+}
+
+/// Smooth value noise in [0, 1] at normalized coordinates, `cells` lattice cells across.
+fn value_noise(rng_seed: u64, cells: usize) -> impl Fn(f64, f64) -> f64 {
+    let mut rng = Rng(rng_seed);
+    let n = cells + 2;
+    let lattice: Vec<f64> = (0..n * n).map(|_| rng.unit()).collect();
+    move |u: f64, v: f64| {
+        let (x, y) = (u * cells as f64, v * cells as f64);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (fx, fy) = (x - x0 as f64, y - y0 as f64);
+        let s = |t: f64| t * t * (3.0 - 2.0 * t);
+        let (sx, sy) = (s(fx), s(fy));
+        let at = |i: usize, j: usize| lattice[(j.min(n - 1)) * n + i.min(n - 1)];
+        let a = at(x0, y0) * (1.0 - sx) + at(x0 + 1, y0) * sx;
+        let b = at(x0, y0 + 1) * (1.0 - sx) + at(x0 + 1, y0 + 1) * sx;
+        a * (1.0 - sy) + b * sy
+    }
+}
+
+/// A procedural capture, resolution-independent: the same seed renders the same picture at any
+/// size.
+fn procedural(seed: u64, w: u32, h: u32) -> RgbImage {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED);
+    let octaves = [
+        value_noise(rng.next_u64(), 4),
+        value_noise(rng.next_u64(), 9),
+        value_noise(rng.next_u64(), 21),
+    ];
+    let palette: Vec<[f64; 3]> = (0..3)
+        .map(|_| [0, 1, 2].map(|_| rng.range(20.0, 235.0)))
+        .collect();
+    // Shapes in normalized coordinates: ellipses and rectangles with a colour each.
+    let shapes: Vec<(bool, f64, f64, f64, f64, [f64; 3])> = (0..28)
+        .map(|_| {
+            (
+                rng.unit() < 0.5,
+                rng.unit(),
+                rng.unit(),
+                rng.range(0.015, 0.09),
+                rng.range(0.015, 0.09),
+                [0, 1, 2].map(|_| rng.range(0.0, 255.0)),
+            )
+        })
+        .collect();
+    let strokes: Vec<(f64, f64, f64, f64, f64)> = (0..10)
+        .map(|_| {
+            (
+                rng.unit(),
+                rng.unit(),
+                rng.range(-0.3, 0.3),
+                rng.range(-0.3, 0.3),
+                rng.range(0.0, 255.0),
+            )
+        })
+        .collect();
+    let mut img = RgbImage::from_fn(w, h, |x, y| {
+        let (u, v) = (
+            (f64::from(x) + 0.5) / f64::from(w),
+            (f64::from(y) + 0.5) / f64::from(h),
+        );
+        let t = 0.55 * octaves[0](u, v) + 0.3 * octaves[1](u, v) + 0.15 * octaves[2](u, v);
+        let (a, b, k) = if t < 0.5 {
+            (palette[0], palette[1], t * 2.0)
+        } else {
+            (palette[1], palette[2], t * 2.0 - 1.0)
+        };
+        Rgb([0, 1, 2].map(|c| (a[c] * (1.0 - k) + b[c] * k) as u8))
+    });
+    let (fw, fh) = (f64::from(w), f64::from(h));
+    for (ellipse, cx, cy, rx, ry, col) in &shapes {
+        let (x0, x1) = (
+            ((cx - rx) * fw).max(0.0) as u32,
+            ((cx + rx) * fw).min(fw) as u32,
+        );
+        let (y0, y1) = (
+            ((cy - ry) * fh).max(0.0) as u32,
+            ((cy + ry) * fh).min(fh) as u32,
+        );
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let du = ((f64::from(x) + 0.5) / fw - cx) / rx;
+                let dv = ((f64::from(y) + 0.5) / fh - cy) / ry;
+                if !ellipse || du * du + dv * dv <= 1.0 {
+                    let p = img.get_pixel_mut(x, y);
+                    *p = Rgb([0, 1, 2].map(|c| (f64::from(p[c]) * 0.25 + col[c] * 0.75) as u8));
+                }
+            }
+        }
+    }
+    for (sx, sy, dx, dy, v) in &strokes {
+        let steps = (dx.hypot(*dy) * fw * 2.0) as usize + 1;
+        let half = (fw / 300.0).max(1.0) as i64;
+        for s in 0..steps {
+            let t = s as f64 / steps as f64;
+            let (px, py) = (((sx + dx * t) * fw) as i64, ((sy + dy * t) * fh) as i64);
+            for oy in -half..=half {
+                for ox in -half..=half {
+                    let (x, y) = (px + ox, py + oy);
+                    if x >= 0 && y >= 0 && (x as u32) < w && (y as u32) < h {
+                        img.put_pixel(x as u32, y as u32, Rgb([*v as u8; 3]));
+                    }
+                }
+            }
+        }
+    }
+    img
+}
+
+/// Capture `i` at "camera" resolution (what derivatives are made from).
+fn capture_image(i: usize) -> RgbImage {
+    if i < PHOTO_CAPTURES {
+        let s = scene(PHOTOS[i / 2], 100 + (i / 2) as u64);
+        if i.is_multiple_of(2) {
+            s
+        } else {
+            later_session(&s, 200 + (i / 2) as u64)
+        }
+    } else {
+        procedural(i as u64, 1024, 768)
+    }
+}
+
+/// Capture `i` as stored for matching: the 512×384 preview.
+fn capture_preview(i: usize) -> RgbImage {
+    if i < PHOTO_CAPTURES {
+        resize(&capture_image(i), 512, 384)
+    } else {
+        procedural(i as u64, 512, 384)
+    }
+}
+
+struct Collection {
+    dir: PathBuf,
+    fingerprints: HashMap<String, Fingerprint>,
+}
+
+impl Sources for Collection {
+    fn fingerprint_of(&self, capture_id: &str) -> Result<Option<Fingerprint>, RecordError> {
+        Ok(self.fingerprints.get(capture_id).cloned())
+    }
+
+    fn preview_of(&self, capture_id: &str) -> Result<RgbImage, RecordError> {
+        let p = self.dir.join(format!("{capture_id}.jpg"));
+        Ok(image::open(p).unwrap().to_rgb8())
+    }
+}
+
+fn write_record(out: &mut impl Write, i: usize, f: &Fingerprint) {
+    let (kp, ds) = f.encode();
+    for v in [i as u64, f.phash, f.dhash] {
+        out.write_all(&v.to_le_bytes()).unwrap();
+    }
+    for v in [f.width, f.height, kp.len() as u32, ds.len() as u32] {
+        out.write_all(&v.to_le_bytes()).unwrap();
+    }
+    out.write_all(&kp).unwrap();
+    out.write_all(&ds).unwrap();
+}
+
+fn read_records(bytes: &[u8]) -> Vec<(usize, Fingerprint)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    while at + 40 <= bytes.len() {
+        let i = u64_at(bytes, at) as usize;
+        let (ph, dh) = (u64_at(bytes, at + 8), u64_at(bytes, at + 16));
+        let (w, h) = (u32_at(bytes, at + 24), u32_at(bytes, at + 28));
+        let (kl, dl) = (
+            u32_at(bytes, at + 32) as usize,
+            u32_at(bytes, at + 36) as usize,
+        );
+        at += 40;
+        let kp = &bytes[at..at + kl];
+        let ds = &bytes[at + kl..at + kl + dl];
+        at += kl + dl;
+        out.push((i, Fingerprint::decode(ph as i64, dh as i64, w, h, kp, ds)));
+    }
+    out
+}
+
+/// Build (or load) the collection: JPEG previews on disk and their fingerprints.
+fn collection(n: usize) -> (Collection, f64) {
+    let root = common::work_dir("review");
+    let dir = root.join("captures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fp_path = root.join("fingerprints.bin");
+    let mut cached: HashMap<usize, Fingerprint> = std::fs::File::open(&fp_path)
+        .ok()
+        .map(|mut f| {
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            read_records(&b).into_iter().collect()
+        })
+        .unwrap_or_default();
+    let missing: Vec<usize> = (0..n)
+        .filter(|i| !cached.contains_key(i) || !dir.join(format!("{}.jpg", id_of(*i))).exists())
+        .collect();
+    let mut fp_ms = Vec::new();
+    if !missing.is_empty() {
+        eprintln!(
+            "generating and fingerprinting {} captures (cached for later runs) …",
+            missing.len()
+        );
+        let t = Instant::now();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&fp_path)
+            .unwrap();
+        let out = std::sync::Mutex::new(BufWriter::new(file));
+        let times = std::sync::Mutex::new(Vec::new());
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let todo = missing.len();
+        std::thread::scope(|s| {
+            for part in missing.chunks(todo.div_ceil(2)) {
+                let (out, times, done, dir) = (&out, &times, &done, &dir);
+                s.spawn(move || {
+                    for &i in part {
+                        let img = capture_preview(i);
+                        let bytes = jpeg(&img, 88);
+                        std::fs::write(dir.join(format!("{}.jpg", id_of(i))), &bytes).unwrap();
+                        // Fingerprint what is stored, as import does.
+                        let stored = image::load_from_memory(&bytes).unwrap().to_rgb8();
+                        let t = Instant::now();
+                        let f = Fingerprint::of(&stored);
+                        times.lock().unwrap().push(t.elapsed().as_secs_f64() * 1e3);
+                        write_record(&mut *out.lock().unwrap(), i, &f);
+                        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if d % 5000 == 0 {
+                            eprintln!("  {d} / {todo}");
+                        }
+                    }
+                });
+            }
+        });
+        out.into_inner().unwrap().flush().unwrap();
+        eprintln!("  done in {:.0} s", t.elapsed().as_secs_f64());
+        fp_ms = times.into_inner().unwrap();
+        let mut b = Vec::new();
+        std::fs::File::open(&fp_path)
+            .unwrap()
+            .read_to_end(&mut b)
+            .unwrap();
+        cached = read_records(&b).into_iter().collect();
+    }
+    let fingerprints = (0..n)
+        .map(|i| (id_of(i), cached.remove(&i).unwrap()))
+        .collect();
+    let fp_median = if fp_ms.is_empty() {
+        f64::NAN
+    } else {
+        common::median(&mut fp_ms)
+    };
+    (Collection { dir, fingerprints }, fp_median)
+}
+
+/// The published images: (category, file, expected sources in reading order).
+fn queries(n_captures: usize) -> Vec<(String, PathBuf, Vec<String>)> {
+    let dir = common::work_dir("review").join(format!("queries-{n_captures}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = Rng(4242);
+    let mut out = Vec::new();
+    for q in 0..1000usize {
+        let path = dir.join(format!("q{q:04}.jpg"));
+        if q >= 900 {
+            let expect = Vec::new();
+            if !path.exists() {
+                std::fs::write(&path, jpeg(&unrelated(q as u64), 85)).unwrap();
+            }
+            out.push(("unrelated".to_string(), path, expect));
+            continue;
+        }
+        // Half the queries come from the photo scenes, half from anywhere in the collection.
+        let src = if q % 2 == 0 {
+            (q / 2) % PHOTO_CAPTURES
+        } else {
+            PHOTO_CAPTURES + (rng.next_u64() as usize) % (n_captures - PHOTO_CAPTURES - 1)
+        };
+        let kind = (q / 2) % 9;
+        let cat = [
+            "resize",
+            "re-encode",
+            "watermark",
+            "brightness",
+            "brightness",
+            "crop",
+            "aspect",
+            "composite",
+            "composite",
+        ][kind];
+        // Composites: a photo scene's baseline and later session, or two captures in a row.
+        let pair = if src < PHOTO_CAPTURES {
+            (src & !1, src | 1)
+        } else {
+            (src, src + 1)
+        };
+        let expect = if cat == "composite" {
+            vec![id_of(pair.0), id_of(pair.1)]
+        } else {
+            vec![id_of(src)]
+        };
+        let (u1, u2) = (rng.unit(), rng.unit());
+        if !path.exists() {
+            let img = capture_image(src);
+            let (w, h) = img.dimensions();
+            let published = match kind {
+                0 => reencode(&resize(&img, 700, 700 * h / w), 85),
+                1 => reencode(&resize(&img, 380, 380 * h / w), 50),
+                2 => reencode(&watermark(&resize(&img, 800, 800 * h / w), q as u64), 80),
+                3 => reencode(&brightness(&resize(&img, 720, 720 * h / w), 1.2), 85),
+                4 => reencode(&brightness(&resize(&img, 720, 720 * h / w), 0.8), 85),
+                // Up to 30 % of the picture cropped away, unevenly between width and height,
+                // then shown at 4:3 (an aspect change too).
+                5 => {
+                    let keep = 0.7 + 0.25 * u1;
+                    let t = 0.25 + 0.5 * u2;
+                    let (fw, fh) = (keep.powf(t), keep.powf(1.0 - t));
+                    reencode(&resize(&crop(&img, fw, fh, u2, u1), 640, 480), 85)
+                }
+                6 => reencode(&resize(&crop(&img, 0.75, 1.0, u1, 0.5), 600, 600), 85),
+                7 => reencode(
+                    &composite(
+                        &capture_image(pair.0),
+                        &capture_image(pair.1),
+                        500,
+                        12,
+                        false,
+                        true,
+                    ),
+                    85,
+                ),
+                _ => reencode(
+                    &composite(
+                        &capture_image(pair.0),
+                        &capture_image(pair.1),
+                        480,
+                        0,
+                        true,
+                        false,
+                    ),
+                    85,
+                ),
+            };
+            std::fs::write(&path, jpeg(&published, 90)).unwrap();
+        }
+        let origin = if src < PHOTO_CAPTURES {
+            "photo"
+        } else {
+            "procedural"
+        };
+        out.push((format!("{cat} / {origin}"), path, expect));
+    }
+    out
+}
+
+struct Outcome {
+    prepare_ms: f64,
+    match_ms: f64,
+    found: Vec<String>,
+}
+
+fn run_one(c: &Collection, index: &Index, path: &Path) -> Outcome {
+    let t = Instant::now();
+    let img = image::open(path).unwrap().to_rgb8();
+    let q = matching::prepare(&img);
+    let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let found = matching::find_sources(c, index, &q, &img)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.capture_id)
+        .collect();
+    Outcome {
+        prepare_ms,
+        match_ms: t.elapsed().as_secs_f64() * 1e3,
+        found,
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let n = capture_count();
+    assert!(
+        n > PHOTO_CAPTURES + 10,
+        "need more captures than photo scenes"
+    );
+    let t = Instant::now();
+    let (coll, fp_ms) = collection(n);
+    eprintln!(
+        "collection of {n} ready in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let mut ids: Vec<String> = coll.fingerprints.keys().cloned().collect();
+    ids.sort();
+    let entries: Vec<Entry> = ids
+        .iter()
+        .map(|id| {
+            let f = &coll.fingerprints[id];
+            Entry {
+                capture_id: id.clone(),
+                phash: f.phash,
+                dhash: f.dhash,
+            }
+        })
+        .collect();
+    let descriptors: Vec<_> = ids
+        .iter()
+        .map(|id| coll.fingerprints[id].descriptors.clone())
+        .collect();
+    let index = Index::build(entries, &descriptors);
+    let build_s = t.elapsed().as_secs_f64();
+    eprintln!("index built in {build_s:.2} s");
+    let qs = queries(n);
+
+    // Ours, one thread, per query.
+    let mut outcomes = Vec::new();
+    for (_, path, _) in &qs {
+        outcomes.push(run_one(&coll, &index, path));
+    }
+    // Ours, the 1,000 end to end on 2 threads.
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in qs.chunks(qs.len().div_ceil(2)) {
+            let (coll, index) = (&coll, &index);
+            s.spawn(move || {
+                for (_, path, _) in part {
+                    run_one(coll, index, path);
+                }
+            });
+        }
+    });
+    let all_2t_s = t.elapsed().as_secs_f64();
+
+    // The peer over the same files.
+    let peer =
+        common::peer_python("imagehash", &["imagehash==4.3.2", "numpy", "pillow"]).and_then(|py| {
+            let list = common::work_dir("review").join(format!("captures-{n}.txt"));
+            let mut f = BufWriter::new(std::fs::File::create(&list).unwrap());
+            for id in &ids {
+                writeln!(f, "{id}\t{}", coll.dir.join(format!("{id}.jpg")).display()).unwrap();
+            }
+            f.flush().unwrap();
+            drop(f);
+            let qlist = common::work_dir("review").join(format!("queries-{n}.txt"));
+            std::fs::write(
+                &qlist,
+                qs.iter()
+                    .map(|(_, p, _)| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .unwrap();
+            common::run_peer(
+                &py,
+                "imagehash_bf.py",
+                &[
+                    list.display().to_string(),
+                    qlist.display().to_string(),
+                    common::work_dir("review")
+                        .join(format!("imagehash-{n}.npy"))
+                        .display()
+                        .to_string(),
+                ],
+            )
+        });
+
+    // Scores.
+    #[derive(Default)]
+    struct Score {
+        total: usize,
+        ours: usize,
+        peer: usize,
+        match_ms: Vec<f64>,
+    }
+    let mut by_cat: BTreeMap<String, Score> = BTreeMap::new();
+    let (mut false_ours, mut false_peer) = (0usize, 0usize);
+    let peer_rows = peer.as_ref().and_then(|p| p["queries"].as_array().cloned());
+    for (k, ((cat, _, expect), o)) in qs.iter().zip(&outcomes).enumerate() {
+        let s = by_cat.entry(cat.clone()).or_default();
+        s.match_ms.push(o.match_ms);
+        if expect.is_empty() {
+            s.total += 1;
+            s.ours += usize::from(o.found.is_empty());
+        } else {
+            s.total += expect.len();
+            s.ours += expect
+                .iter()
+                .enumerate()
+                .filter(|(i, id)| o.found.get(*i) == Some(id))
+                .count();
+        }
+        false_ours += o.found.iter().filter(|g| !expect.contains(g)).count();
+        if let Some(rows) = &peer_rows {
+            // The peer's answer: the nearest hash, accepted within 10 bits (imagehash's usual
+            // threshold); it names one source per image.
+            let r = &rows[k];
+            let hit = r["distance"].as_u64().unwrap_or(64) <= 10;
+            let best = r["best"].as_str().unwrap_or("").to_string();
+            if expect.is_empty() {
+                s.peer += usize::from(!hit);
+                false_peer += usize::from(hit);
+            } else if hit && expect.contains(&best) {
+                s.peer += 1;
+            } else if hit {
+                false_peer += 1;
+            }
+        }
+    }
+    let mut prepare: Vec<f64> = outcomes.iter().map(|o| o.prepare_ms).collect();
+    let mut matching_ms: Vec<f64> = outcomes.iter().map(|o| o.match_ms).collect();
+    let mut single: Vec<f64> = outcomes.iter().map(|o| o.prepare_ms + o.match_ms).collect();
+    let single_total_s = single.iter().sum::<f64>() / 1e3;
+
+    println!(
+        "\n{n} captures (index {build_s:.1} s to build; capture fingerprint median {fp_ms:.1} ms)"
+    );
+    println!(
+        "{:<22} {:>6} {:>12} {:>12} {:>12}",
+        "category", "panels", "ours", "imagehash", "match p50"
+    );
+    for (cat, s) in &mut by_cat {
+        let p50 = common::median(&mut s.match_ms);
+        println!(
+            "{cat:<22} {:>6} {:>11.1}% {:>11.1}% {:>9.2} ms",
+            s.total,
+            100.0 * s.ours as f64 / s.total as f64,
+            100.0 * s.peer as f64 / s.total as f64,
+            p50
+        );
+    }
+    println!("false matches: ours {false_ours}, imagehash {false_peer}");
+    let m50 = pct(&mut matching_ms, 0.5);
+    let m95 = pct(&mut matching_ms, 0.95);
+    let mmax = pct(&mut matching_ms, 1.0);
+    let p50 = pct(&mut prepare, 0.5);
+    let s50 = pct(&mut single, 0.5);
+    println!(
+        "ours: matching a prepared image against {n}: p50 {m50:.2} ms, p95 {m95:.2} ms, max {mmax:.1} ms; \
+         decode+prepare p50 {p50:.1} ms; per image end to end p50 {s50:.1} ms"
+    );
+    println!(
+        "ours: 1,000 images end to end: {single_total_s:.1} s on one thread, {all_2t_s:.1} s on 2 threads"
+    );
+    let mut summary = json!({
+        "captures": n,
+        "index_build_s": build_s,
+        "capture_fingerprint_ms_median": fp_ms,
+        "ours": {
+            "match_ms_p50": m50, "match_ms_p95": m95, "match_ms_max": mmax,
+            "prepare_ms_p50": p50, "end_to_end_ms_p50": s50,
+            "thousand_single_thread_s": single_total_s, "thousand_two_threads_s": all_2t_s,
+            "false_matches": false_ours,
+        },
+        "recall": by_cat.iter().map(|(c, s)| (c.clone(), json!({
+            "total": s.total,
+            "ours": s.ours as f64 / s.total as f64,
+            "imagehash": s.peer as f64 / s.total as f64,
+        }))).collect::<serde_json::Map<_, _>>(),
+    });
+    if let Some(p) = &peer {
+        let search = p["search_ms_p50"].as_f64().unwrap_or(f64::NAN);
+        let hash = p["hash_ms_p50"].as_f64().unwrap_or(f64::NAN);
+        let total = p["total_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "imagehash: pHash of a published image p50 {hash:.2} ms; brute-force scan of {n} p50 {search:.2} ms; \
+             1,000 images {total:.1} s on one thread; database hashing {:.0} s",
+            p["db_hash_s"].as_f64().unwrap_or(f64::NAN)
+        );
+        println!(
+            "ratio (imagehash / ours): matching {:.2}x, per image end to end {:.2}x, 1,000 images on one thread {:.2}x",
+            search / m50,
+            (hash + search) / s50,
+            total / single_total_s
+        );
+        println!("false matches: ours {false_ours}, imagehash {false_peer}");
+        summary["imagehash"] = p.clone();
+        summary["imagehash"]["false_matches"] = json!(false_peer);
+        summary["imagehash"]
+            .as_object_mut()
+            .unwrap()
+            .remove("queries");
+    } else {
+        println!("imagehash: not available (see the notice above)");
+    }
+    common::save_summary("review", &summary);
+}
