@@ -262,16 +262,21 @@ pub fn decode(
     };
     check_structure(bytes, kind, subject)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.image_format());
+    reader.limits(decoder_limits(limits));
+    reader.decode().map_err(|e| corrupt(e.to_string()))
+}
+
+/// The decoder's allocation limit for images within `limits`: the largest image at 4 channels
+/// × 16 bit, with room for the decoder's own buffers.
+pub fn decoder_limits(limits: &Limits) -> image::Limits {
     let mut l = image::Limits::default();
-    // 100 MP × 4 channels × 16 bit, with room for the decoder's own buffers.
     l.max_alloc = Some(
         limits
             .max_pixels()
             .saturating_mul(8)
             .saturating_add(1 << 28),
     );
-    reader.limits(l);
-    reader.decode().map_err(|e| corrupt(e.to_string()))
+    l
 }
 
 /// Check the container's structure without decoding pixels: a JPEG's segments, the markers

@@ -203,6 +203,27 @@ impl Working {
     }
 }
 
+/// The image reduced so its long side is at most `side` (borrowed when it already fits).
+///
+/// ```
+/// let img = image::RgbImage::new(4000, 3000);
+/// assert_eq!(sameframe::analysis::frame::fit_within(&img, 1600).dimensions(), (1600, 1200));
+/// let small = image::RgbImage::new(800, 600);
+/// assert!(matches!(sameframe::analysis::frame::fit_within(&small, 1600), std::borrow::Cow::Borrowed(_)));
+/// ```
+pub fn fit_within(img: &RgbImage, side: u32) -> Cow<'_, RgbImage> {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= side {
+        return Cow::Borrowed(img);
+    }
+    let k = f64::from(side) / f64::from(w.max(h));
+    Cow::Owned(resize_rgb(
+        img,
+        ((f64::from(w) * k).round() as u32).max(1),
+        ((f64::from(h) * k).round() as u32).max(1),
+    ))
+}
+
 /// Fast resampling: an integer box reduction to within 2× of the target, then bilinear.
 pub fn resize_rgb(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     let (w, h) = img.dimensions();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use egui::{ColorImage, TextureHandle, TextureId, TextureOptions};
 use image::RgbImage;
 
-use crate::analysis::frame::{Frame, resize_rgb};
+use crate::analysis::frame::{Frame, fit_within, resize_rgb};
 use crate::analysis::guides::{self, EdgeMap, Segment};
 use crate::analysis::lighting::{self, LightingConfig, LightingReport, LightingTracker};
 use crate::analysis::pose::face::{self, Landmarks};
@@ -127,21 +127,8 @@ pub fn preview_sink(
 ) -> crate::camera::Sink {
     let mut texture = texture;
     Box::new(move |f: &Arc<CameraFrame>| {
-        let img = &f.image;
-        let (w, h) = img.dimensions();
-        let reduced;
-        let src = if w.max(h) > PREVIEW_MAX_SIDE {
-            let k = f64::from(PREVIEW_MAX_SIDE) / f64::from(w.max(h));
-            reduced = resize_rgb(
-                img,
-                ((f64::from(w) * k) as u32).max(1),
-                ((f64::from(h) * k) as u32).max(1),
-            );
-            &reduced
-        } else {
-            img.as_ref()
-        };
-        texture.set(ghost.compose(src), PREVIEW_TEXTURE);
+        let src = fit_within(&f.image, PREVIEW_MAX_SIDE);
+        texture.set(ghost.compose(&src), PREVIEW_TEXTURE);
         slot.put(f.clone());
         ctx.request_repaint();
     })

@@ -28,7 +28,7 @@ use self::state::{
     BaselineState, CameraView, CompareState, ConfounderDraft, Forms, Gate, LoadedPair, State,
     StoreState, UiCommand,
 };
-use crate::analysis::frame::resize_rgb;
+use crate::analysis::frame::fit_within;
 use crate::analysis::readiness::{self, Inputs, Stability};
 use crate::calibration::{Calibration, store_calibration_dir};
 use crate::camera::{self, CameraStatus, CameraThread, SourceSpec};
@@ -39,18 +39,7 @@ pub const DISPLAY_SIDE: u32 = 1600;
 /// Reduce an image for display.
 pub fn display_image(img: &image::RgbImage) -> DisplayImage {
     let (w, h) = img.dimensions();
-    let reduced;
-    let src = if w.max(h) > DISPLAY_SIDE {
-        let k = f64::from(DISPLAY_SIDE) / f64::from(w.max(h));
-        reduced = resize_rgb(
-            img,
-            ((f64::from(w) * k).round() as u32).max(1),
-            ((f64::from(h) * k).round() as u32).max(1),
-        );
-        &reduced
-    } else {
-        img
-    };
+    let src = fit_within(img, DISPLAY_SIDE);
     DisplayImage {
         image: ColorImage::from_rgb([src.width() as usize, src.height() as usize], src.as_raw()),
         width: w,

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
@@ -181,13 +181,13 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
                 bail!("--purpose {purpose:?}: expected publication or teaching");
             }
             let bytes = read_input(&file)?;
-            let fmt = image::guess_format(&bytes)
-                .with_context(|| format!("{}: not an image file", file.display()))?;
-            let img = image::load_from_memory_with_format(&bytes, fmt)
-                .with_context(|| format!("{}: could not decode", file.display()))?;
-            let (exif, _) = sameframe::ingest::read_exif(&bytes);
-            let img = sameframe::ingest::apply_orientation(img, exif.and_then(|e| e.orientation))
-                .to_rgb8();
+            let limits = store.calibration().limits()?;
+            let img = sameframe::review::report::decode_published(
+                &bytes,
+                &file.display().to_string(),
+                &limits,
+            )
+            .map_err(anyhow::Error::msg)?;
             let index = store.review_index()?;
             let q = matching::prepare(&img);
             let sources = store.find_sources(&index, &q, &img)?;

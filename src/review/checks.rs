@@ -88,19 +88,8 @@ fn refine_at(
     sim: crate::analysis::pose::similarity::Sim,
     panel: &[u32; 4],
 ) -> Option<crate::analysis::pose::similarity::Sim> {
-    use crate::analysis::pose::refine::{GradImage, Template, refine};
-    let sg = GradImage::new(&super::fingerprint::luma(source));
-    let pg = GradImage::new(&super::fingerprint::luma(published));
-    let inside = |x: f32, y: f32| {
-        let p = sim.apply([f64::from(x), f64::from(y)]);
-        p[0] >= f64::from(panel[0])
-            && p[1] >= f64::from(panel[1])
-            && p[0] < f64::from(panel[0] + panel[2])
-            && p[1] < f64::from(panel[1] + panel[3])
-    };
-    let t = Template::new(&sg, 4000, &inside);
-    let r = refine(&t, &pg, sim, 30)?;
-    (r.ncc > 0.6).then_some(r.sim)
+    let pg = crate::analysis::pose::refine::GradImage::new(&super::fingerprint::luma(published));
+    super::matching::refine_onto(source, &pg, sim, panel, 4000, 30, 0.6)
 }
 
 /// The caption of a published image: `NAME.txt` beside it, or in `caption_dir`.

@@ -41,21 +41,7 @@ pub fn luma(img: &RgbImage) -> GrayImage {
     image::DynamicImage::ImageRgb8(img.clone()).to_luma8()
 }
 
-/// Reduce so the long side is at most `side`.
-pub fn fit(img: &RgbImage, side: u32) -> RgbImage {
-    let (w, h) = img.dimensions();
-    if w.max(h) <= side {
-        return img.clone();
-    }
-    let k = f64::from(side) / f64::from(w.max(h));
-    let (nw, nh) = (
-        ((f64::from(w) * k).round() as u32).max(1),
-        ((f64::from(h) * k).round() as u32).max(1),
-    );
-    resize_rgb(img, nw, nh)
-}
-
-pub use crate::analysis::frame::resize_rgb;
+pub use crate::analysis::frame::{fit_within, resize_rgb};
 
 /// 64-bit DCT hash: the signs of the 8×8 lowest frequencies of the 32×32 luma against their
 /// median.
@@ -111,7 +97,7 @@ pub fn hamming64(a: u64, b: u64) -> u32 {
 impl Fingerprint {
     /// Fingerprint an upright image (reduced to [`SIDE`] first).
     pub fn of(img: &RgbImage) -> Self {
-        let img = fit(img, SIDE);
+        let img = fit_within(img, SIDE);
         let gray = luma(&img);
         let all = |_: f32, _: f32| true;
         let feats = features::extract_with(&gray, CAPTURE_KEYPOINTS * 2, &all, &CAPTURE_PYRAMID);

@@ -509,8 +509,23 @@ fn refine_alignment(
     sim: Sim,
     panel: &[u32; 4],
 ) -> Option<Sim> {
+    refine_onto(preview, qgrad, sim, panel, 2000, 25, 0.5)
+}
+
+/// Refine `sim` (source pixels → target pixels) by direct alignment of `points` template
+/// points of `source` whose image under `sim` falls inside `panel` (target pixels); None when
+/// the aligned correlation stays at or below `min_ncc`.
+pub(super) fn refine_onto(
+    source: &RgbImage,
+    target: &crate::analysis::pose::refine::GradImage,
+    sim: Sim,
+    panel: &[u32; 4],
+    points: usize,
+    iterations: usize,
+    min_ncc: f64,
+) -> Option<Sim> {
     use crate::analysis::pose::refine::{GradImage, Template, refine};
-    let pg = GradImage::new(&fingerprint::luma(preview));
+    let sg = GradImage::new(&fingerprint::luma(source));
     let inside = |x: f32, y: f32| {
         let p = sim.apply([f64::from(x), f64::from(y)]);
         p[0] >= f64::from(panel[0])
@@ -518,9 +533,9 @@ fn refine_alignment(
             && p[0] < f64::from(panel[0] + panel[2])
             && p[1] < f64::from(panel[1] + panel[3])
     };
-    let t = Template::new(&pg, 2000, &inside);
-    let r = refine(&t, qgrad, sim, 25)?;
-    (r.ncc > 0.5).then_some(r.sim)
+    let t = Template::new(&sg, points, &inside);
+    let r = refine(&t, target, sim, iterations)?;
+    (r.ncc > min_ncc).then_some(r.sim)
 }
 
 fn intersect(a: &[u32; 4], b: &[u32; 4]) -> [u32; 4] {
@@ -680,7 +695,7 @@ pub fn agreement(preview: &RgbImage, q: &Query, sim: &Sim, within: &[u32; 4]) ->
 
 /// A JPEG of `img` with its long side at most `side` (for reports).
 pub fn thumbnail_jpeg(img: &RgbImage, side: u32) -> Vec<u8> {
-    let small = fingerprint::fit(img, side);
+    let small = fingerprint::fit_within(img, side);
     let mut out = Vec::new();
     let _ = small.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
         &mut out, 80,

@@ -81,19 +81,18 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RecordError> {
     Ok(out)
 }
 
-/// Decode a published image (any supported format, upright).
-fn decode(bytes: &[u8], subject: &str, limits: &Limits) -> Result<image::RgbImage, String> {
-    let fmt = image::guess_format(bytes).map_err(|_| "not an image file".to_string())?;
+/// Decode a published image (any supported format, upright), within the store's decoder
+/// limits. Errors name `subject`.
+pub fn decode_published(
+    bytes: &[u8],
+    subject: &str,
+    limits: &Limits,
+) -> Result<image::RgbImage, String> {
+    let fmt = image::guess_format(bytes).map_err(|_| format!("{subject}: not an image file"))?;
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), fmt);
-    let mut l = image::Limits::default();
+    let mut l = crate::ingest::decoder_limits(limits);
     l.max_image_width = Some(40_000);
     l.max_image_height = Some(40_000);
-    l.max_alloc = Some(
-        limits
-            .max_pixels()
-            .saturating_mul(8)
-            .saturating_add(1 << 28),
-    );
     reader.limits(l);
     let img = reader.decode().map_err(|e| format!("{subject}: {e}"))?;
     let (exif, _) = crate::ingest::read_exif(bytes);
@@ -125,7 +124,7 @@ impl Store {
                     let r = std::fs::read(f)
                         .map_err(|e| format!("could not read: {e}"))
                         .and_then(|bytes| {
-                            let img = decode(&bytes, &f.display().to_string(), &limits)?;
+                            let img = decode_published(&bytes, &f.display().to_string(), &limits)?;
                             if img.width() < 16 || img.height() < 16 {
                                 return Err(format!(
                                     "{}×{} is too small to review",

@@ -107,6 +107,16 @@ pub struct Landmarks {
     pub presence: f32,
 }
 
+impl Landmarks {
+    /// The landmarks' bounding box in image pixels: [x0, y0, x1, y1].
+    pub fn bounds(&self) -> [f32; 4] {
+        self.points.iter().fold(
+            [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
+            |[x0, y0, x1, y1], p| [x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1])],
+        )
+    }
+}
+
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x.clamp(-80.0, 80.0)).exp())
 }
@@ -342,13 +352,7 @@ impl FaceModels {
 
 /// The square crop around landmarks: centre of their box, 1.5 × the long side, eyes level.
 pub fn roi_from_landmarks(l: &Landmarks) -> ([f32; 2], f32, f32) {
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for p in &l.points {
-        x0 = x0.min(p[0]);
-        y0 = y0.min(p[1]);
-        x1 = x1.max(p[0]);
-        y1 = y1.max(p[1]);
-    }
+    let [x0, y0, x1, y1] = l.bounds();
     let (re, le) = (l.points[33], l.points[263]);
     let angle = (le[1] - re[1]).atan2(le[0] - re[0]);
     (

@@ -237,13 +237,7 @@ impl Baseline {
                 (r[1] + r[3]) as f32,
             ]),
             (Some(l), None) => {
-                let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-                for p in &l.points {
-                    x0 = x0.min(p[0]);
-                    y0 = y0.min(p[1]);
-                    x1 = x1.max(p[0]);
-                    y1 = y1.max(p[1]);
-                }
+                let [x0, y0, x1, y1] = l.bounds();
                 let (w, h) = (x1 - x0, y1 - y0);
                 Some([x0 - 0.3 * w, y0 - 0.45 * h, x1 + 0.3 * w, y1 + 0.35 * h])
             }
