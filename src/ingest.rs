@@ -418,7 +418,8 @@ pub fn decode_preview(
     })
 }
 
-fn decode_jpeg_scaled(bytes: &[u8], side: u32) -> Result<DynamicImage, String> {
+/// Decode a JPEG with DCT scaling to the smallest size whose long side is at least `side`.
+pub(crate) fn decode_jpeg_scaled(bytes: &[u8], side: u32) -> Result<DynamicImage, String> {
     let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     d.read_info().map_err(|e| e.to_string())?;
     let info = d.info().ok_or("no JPEG frame header")?;

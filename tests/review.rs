@@ -564,12 +564,27 @@ fn pair_certificate_and_fingerprint_backfill() {
         &["unknown capture cap_0000000000000000"],
     );
 
+    // A published copy of a capture whose fingerprint is missing is not found, and the
+    // review says why; another is outdated (an older recipe) and is counted too.
+    let published = s.write("b0-published.jpg", &jpeg(&resize(&caps[0].3, 700, 525), 85));
     let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
-    db.execute("DELETE FROM fingerprint", []).unwrap();
+    db.execute(
+        "DELETE FROM fingerprint WHERE capture_id <> ?1",
+        [&caps[1].0],
+    )
+    .unwrap();
+    db.execute("UPDATE fingerprint SET version = 1", [])
+        .unwrap();
     drop(db);
+    let before = s.ok(&["review", published.to_str().unwrap()]);
+    assert_eq!(before["summary"]["captures_to_backfill"], 8, "{before}");
+    assert_eq!(before["images"][0]["sources"].as_array().unwrap().len(), 0);
     let r = s.ok(&["fingerprint", "backfill"]);
     assert_eq!(r["computed"], 8);
     let again = s.ok(&["fingerprint", "backfill"]);
     assert_eq!(again["computed"], 0);
     assert_eq!(again["already"], 8);
+    let after = s.ok(&["review", published.to_str().unwrap()]);
+    assert_eq!(after["summary"]["captures_to_backfill"], 0, "{after}");
+    assert_eq!(after["images"][0]["sources"][0]["capture_id"], b0.as_str());
 }

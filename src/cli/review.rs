@@ -123,6 +123,12 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
             "{} images: {} pass, {} warn, {} fail; {} without a source; {} unreadable",
             m.images, m.pass, m.warn, m.fail, m.without_source, m.unreadable
         );
+        if m.captures_to_backfill > 0 {
+            s += &format!(
+                "\n{} stored capture(s) have no current fingerprint and may be missed: run `sameframe fingerprint backfill`",
+                m.captures_to_backfill
+            );
+        }
         s
     })?;
     let worst = review

@@ -12,11 +12,17 @@ use crate::records::RecordError;
 use crate::store::Store;
 
 /// Bumped when the fingerprint recipe changes (older rows are recomputed by backfill).
-pub const VERSION: i64 = 1;
-/// Keypoints kept per capture.
-pub const CAPTURE_KEYPOINTS: usize = 48;
+/// Version 2 keeps 160 keypoints for verification (version 1 kept the 48 the index uses).
+pub const VERSION: i64 = 2;
+/// Keypoints kept per capture, strongest first: all of them verify a candidate.
+pub const CAPTURE_KEYPOINTS: usize = 160;
+/// The strongest keypoints of each capture go into the index; retrieval needs only a few
+/// of them to hit, verification then uses all of [`CAPTURE_KEYPOINTS`].
+pub const INDEX_KEYPOINTS: usize = 48;
 /// Long side of the image fingerprints are computed on.
 pub const SIDE: u32 = 512;
+/// Long side of the reduced preview a candidate's pixels are verified on.
+pub const VERIFY_SIDE: u32 = 128;
 
 /// The capture side's pyramid: full preview resolution, three levels.
 pub const CAPTURE_PYRAMID: Pyramid = Pyramid {
@@ -36,17 +42,61 @@ pub struct Fingerprint {
     pub descriptors: Vec<Descriptor>,
 }
 
-/// Luma of an RGB image.
+/// Luma (Rec. 709 weights, as `image`'s `to_luma8`) of an RGB image.
 pub fn luma(img: &RgbImage) -> GrayImage {
-    image::DynamicImage::ImageRgb8(img.clone()).to_luma8()
+    let raw: Vec<u8> = img
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| {
+            ((54 * u32::from(p[0]) + 183 * u32::from(p[1]) + 19 * u32::from(p[2]) + 128) >> 8) as u8
+        })
+        .collect();
+    GrayImage::from_raw(img.width(), img.height(), raw)
+        .unwrap_or_else(|| GrayImage::new(img.width(), img.height()))
 }
 
 pub use crate::analysis::frame::{fit_within, resize_rgb};
 
+/// Reduce to `nw × nh` by averaging the source pixels whose centres fall in each output
+/// pixel (every source pixel counts once; enlarging repeats pixels).
+pub fn area_resize(gray: &GrayImage, nw: u32, nh: u32) -> GrayImage {
+    let (w, h) = gray.dimensions();
+    if w == 0 || h == 0 || nw == 0 || nh == 0 {
+        return GrayImage::new(nw, nh);
+    }
+    let span = |i: u32, n: u32, len: u32| {
+        let a = (u64::from(i) * u64::from(len) / u64::from(n)) as u32;
+        let b = ((u64::from(i + 1) * u64::from(len) / u64::from(n)) as u32).max(a + 1);
+        (a.min(len - 1), b.min(len))
+    };
+    let cols: Vec<(u32, u32)> = (0..nw).map(|x| span(x, nw, w)).collect();
+    let raw = gray.as_raw();
+    let mut out = Vec::with_capacity((nw * nh) as usize);
+    let mut acc = vec![0u32; nw as usize];
+    for y in 0..nh {
+        let (y0, y1) = span(y, nh, h);
+        acc.iter_mut().for_each(|a| *a = 0);
+        for yy in y0..y1 {
+            let row = &raw[(yy * w) as usize..((yy + 1) * w) as usize];
+            for (a, &(x0, x1)) in acc.iter_mut().zip(&cols) {
+                *a += row[x0 as usize..x1 as usize]
+                    .iter()
+                    .map(|&v| u32::from(v))
+                    .sum::<u32>();
+            }
+        }
+        for (a, &(x0, x1)) in acc.iter().zip(&cols) {
+            let n = (x1 - x0) * (y1 - y0);
+            out.push(((a + n / 2) / n) as u8);
+        }
+    }
+    GrayImage::from_raw(nw, nh, out).unwrap_or_else(|| GrayImage::new(nw, nh))
+}
+
 /// 64-bit DCT hash: the signs of the 8×8 lowest frequencies of the 32×32 luma against their
 /// median.
 pub fn phash(gray: &GrayImage) -> u64 {
-    let small = image::imageops::resize(gray, 32, 32, image::imageops::FilterType::Triangle);
+    let small = area_resize(gray, 32, 32);
     let px: Vec<f64> = small.as_raw().iter().map(|&v| f64::from(v)).collect();
     let cos: Vec<f64> = (0..8 * 32)
         .map(|i| {
@@ -77,7 +127,7 @@ pub fn phash(gray: &GrayImage) -> u64 {
 
 /// 64-bit gradient hash: left-to-right brightness steps of a 9×8 luma.
 pub fn dhash(gray: &GrayImage) -> u64 {
-    let small = image::imageops::resize(gray, 9, 8, image::imageops::FilterType::Triangle);
+    let small = area_resize(gray, 9, 8);
     let mut h = 0u64;
     for y in 0..8 {
         for x in 0..8 {
@@ -173,6 +223,11 @@ impl Fingerprint {
     }
 }
 
+/// A preview JPEG decoded at about [`VERIFY_SIDE`] on its long side (DCT scaling), as luma.
+pub fn small_preview_of_jpeg(jpeg: &[u8]) -> Result<GrayImage, String> {
+    crate::ingest::decode_jpeg_scaled(jpeg, VERIFY_SIDE).map(|i| i.to_luma8())
+}
+
 /// Keep the `n` keypoints with the strongest response.
 fn strongest(f: Features, n: usize) -> Features {
     let mut idx: Vec<usize> = (0..f.keypoints.len()).collect();
@@ -228,6 +283,17 @@ impl Store {
             .optional()?)
     }
 
+    /// Captures with no fingerprint or one from an older recipe.
+    pub fn fingerprints_to_backfill(&self) -> Result<usize, RecordError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM capture LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
+             WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1",
+            [VERSION],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Fingerprint every capture that has none (or an older version).
     pub fn backfill_fingerprints(
         &self,
@@ -274,6 +340,16 @@ impl Store {
             )?;
         }
         Ok(report)
+    }
+
+    /// The capture's preview reduced to about [`VERIFY_SIDE`] on its long side, as luma: the
+    /// JPEG is decoded with DCT scaling, so this costs a fraction of a full decode.
+    pub fn small_preview(&self, capture_id: &str) -> Result<GrayImage, RecordError> {
+        let jpeg = self.thumbnail(capture_id)?;
+        small_preview_of_jpeg(&jpeg).map_err(|why| RecordError::Invalid {
+            what: format!("preview of capture {capture_id}"),
+            why,
+        })
     }
 
     /// The capture's upright preview (long side 512) as pixels.

@@ -1,12 +1,13 @@
 //! The in-memory index over every capture's fingerprint: whole-frame hashes scanned by popcount,
 //! and locality-sensitive hash tables over the keypoint descriptors (each table keys a
-//! descriptor by 16 fixed bits), so one published image is matched against 100,000 captures in
+//! descriptor by 20 fixed bits, so a bucket holds a handful of descriptors even at 100,000
+//! captures), so one published image is matched against 100,000 captures in
 //! a few milliseconds.
 
 use crate::analysis::pose::features::Descriptor;
 
-const TABLES: usize = 6;
-const KEY_BITS: usize = 16;
+const TABLES: usize = 8;
+const KEY_BITS: usize = 20;
 
 /// One capture in the index.
 #[derive(Clone, Debug)]
@@ -153,23 +154,15 @@ impl Index {
         self.entries.is_empty()
     }
 
-    /// Candidates for a query: captures hit by at least `min_votes` query descriptors, and
-    /// captures whose whole-frame hashes are within `max_hash` of any of `hashes` (pHash,
-    /// dHash pairs of the query and its panels). Best first, at most `limit`.
-    pub fn candidates(
-        &self,
-        descriptors: &[Descriptor],
-        hashes: &[(u64, u64)],
-        min_votes: u32,
-        max_hash: u32,
-        limit: usize,
-    ) -> Vec<Candidate> {
-        let n = self.entries.len();
-        let mut votes = vec![0u32; n];
-        let mut last = vec![u32::MAX; n];
-        // A bucket far fuller than average says nothing about which capture matches.
+    /// Which captures each query descriptor hits: `(query descriptor, entry)` pairs, each pair
+    /// once, in query order. A hit is a shared bucket in some table and a descriptor within
+    /// [`VOTE_DISTANCE`] bits; buckets far fuller than average are skipped (a descriptor that
+    /// looks like thousands of others says nothing about which capture it came from).
+    pub fn hits(&self, descriptors: &[Descriptor]) -> Vec<(u32, u32)> {
+        let mut last = vec![u32::MAX; self.entries.len()];
         let total = self.items.first().map_or(0, Vec::len);
         let crowded = (8 * total / (1usize << KEY_BITS)).max(48);
+        let mut out = Vec::new();
         for (qi, d) in descriptors.iter().enumerate() {
             for (t, tb) in self.bits.iter().enumerate() {
                 let k = key(d, tb);
@@ -184,18 +177,58 @@ impl Index {
                     {
                         continue;
                     }
-                    let e = self.owner[di] as usize;
-                    // Each query descriptor votes once per capture.
-                    if last[e] != qi as u32 {
-                        last[e] = qi as u32;
-                        votes[e] += 1;
+                    let e = self.owner[di];
+                    if last[e as usize] != qi as u32 {
+                        last[e as usize] = qi as u32;
+                        out.push((qi as u32, e));
                     }
                 }
             }
         }
-        let mut out: Vec<Candidate> = Vec::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            let pd = hashes
+        out
+    }
+
+    /// Candidates for a query: captures hit by at least `min_votes` query descriptors, and
+    /// captures whose whole-frame hashes are within `max_hash` of any of `hashes` (pHash,
+    /// dHash pairs of the query and its panels). Best first, at most `limit`.
+    pub fn candidates(
+        &self,
+        descriptors: &[Descriptor],
+        hashes: &[(u64, u64)],
+        min_votes: u32,
+        max_hash: u32,
+        limit: usize,
+    ) -> Vec<Candidate> {
+        let hits = self.hits(descriptors);
+        self.candidates_from(&hits, &|_| true, hashes, min_votes, max_hash, limit)
+    }
+
+    /// Candidates from precomputed [`Index::hits`], counting only the query descriptors
+    /// `counts(qi)` accepts (those inside one panel of the published image).
+    pub fn candidates_from(
+        &self,
+        hits: &[(u32, u32)],
+        counts: &dyn Fn(u32) -> bool,
+        hashes: &[(u64, u64)],
+        min_votes: u32,
+        max_hash: u32,
+        limit: usize,
+    ) -> Vec<Candidate> {
+        let mut voted: Vec<u32> = hits
+            .iter()
+            .filter(|&&(qi, _)| counts(qi))
+            .map(|&(_, e)| e)
+            .collect();
+        voted.sort_unstable();
+        let mut votes: Vec<(u32, u32)> = Vec::new();
+        for e in voted {
+            match votes.last_mut() {
+                Some((last, n)) if *last == e => *n += 1,
+                _ => votes.push((e, 1)),
+            }
+        }
+        let hash_distance = |e: &Entry| {
+            hashes
                 .iter()
                 .map(|&(p, d)| {
                     (p ^ e.phash)
@@ -203,13 +236,31 @@ impl Index {
                         .min((d ^ e.dhash).count_ones() + 4)
                 })
                 .min()
-                .unwrap_or(64);
-            if votes[i] >= min_votes || pd <= max_hash {
+                .unwrap_or(64)
+        };
+        let mut out: Vec<Candidate> = Vec::new();
+        for &(e, v) in &votes {
+            if v >= min_votes {
                 out.push(Candidate {
-                    index: i,
-                    votes: votes[i],
-                    phash_distance: pd,
+                    index: e as usize,
+                    votes: v,
+                    phash_distance: hash_distance(&self.entries[e as usize]),
                 });
+            }
+        }
+        if !hashes.is_empty() {
+            for (i, e) in self.entries.iter().enumerate() {
+                let pd = hash_distance(e);
+                if pd <= max_hash && !out.iter().any(|c| c.index == i) {
+                    let v = votes
+                        .binary_search_by_key(&(i as u32), |&(e, _)| e)
+                        .map_or(0, |k| votes[k].1);
+                    out.push(Candidate {
+                        index: i,
+                        votes: v,
+                        phash_distance: pd,
+                    });
+                }
             }
         }
         // Rank: hash near-duplicates first, then by votes.

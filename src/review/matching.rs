@@ -1,41 +1,52 @@
 //! Tracing a published image to its source captures, through resizing, crops, aspect changes,
 //! re-encoding, brightness, overlays and before/after composites.
 //!
-//! 1. The published image is normalised (upright, long side 640) and split at gutters when it
-//!    has them (uniform bands between panels).
-//! 2. Candidates come from the index: keypoint descriptors voting in hash tables, plus
-//!    whole-frame hash near-duplicates of the image and of each panel.
-//! 3. Each candidate is verified geometrically (RANSAC similarity from the capture's preview to
-//!    the published image); its frame, mapped into the published image, gives its panel.
-//! 4. Before and after photos of one patient look alike, so panels claimed by several verified
-//!    captures go to the one whose pixels agree best after alignment.
+//! 1. The published image is normalised once (upright, about 640×480 pixels of area, so each
+//!    panel of a side-by-side composite keeps about a preview's resolution), its keypoints
+//!    extracted, and it is split at gutters when it has them (uniform bands between panels).
+//! 2. Every query descriptor is looked up once in the index; the hits are then counted per
+//!    panel (the whole image, gutter panels, or the halves of a composite without gutters),
+//!    together with whole-frame hash near-duplicates of the panel.
+//! 3. Each candidate is verified geometrically: a RANSAC similarity from the capture's indexed
+//!    keypoints, then guided matching of all its stored keypoints and a least-squares refit.
+//! 4. Its pixels are then compared with the published panel: the capture's preview, decoded at
+//!    a quarter of its size (DCT scaling), against the published image reduced to the same
+//!    scale, block by block. The agreeing blocks give the panel; the residual after one gain
+//!    and offset tells the exact source from another session of the same patient, which looks
+//!    alike but leaves its local changes and different light behind.
 
 use image::{GrayImage, RgbImage};
 use rusqlite::params;
 
 use super::fingerprint::{self, Fingerprint};
 use super::index::{Entry, Index};
-use crate::analysis::pose::features::{self, Features, Pyramid};
+use crate::analysis::pose::features::{self, Features, LEVEL_SCALE, Pyramid};
 use crate::analysis::pose::similarity::{self, Sim};
 use crate::records::RecordError;
 use crate::store::Store;
 
-/// Published images are compared at this long side.
-pub const QUERY_SIDE: u32 = 640;
+/// Published images are compared at about this many pixels…
+pub const QUERY_AREA: u32 = 640 * 480;
+/// …and at most this long side (very wide or tall images).
+pub const QUERY_LONG_MAX: u32 = 1280;
+/// Keypoints extracted from a published image.
+pub const QUERY_FEATURES: usize = 800;
 
-/// The published side's pyramid: four levels cover captures shown from half to twice the
-/// preview's size.
+/// The published side's pyramid: five levels (1× to 2.4×) cover captures shown from about
+/// two thirds of the preview's size (a panel of a composite) to two and a half times it (a
+/// crop of a crop).
 pub const QUERY_PYRAMID: Pyramid = Pyramid {
     base_scale: 1.0,
-    shares: &[0.3, 0.27, 0.23, 0.2],
+    shares: &[0.24, 0.22, 0.2, 0.18, 0.16],
 };
 
 /// A published image prepared for matching.
 #[derive(Clone, Debug)]
 pub struct Query {
-    /// Upright, long side [`QUERY_SIDE`].
-    pub image: RgbImage,
+    /// Upright luma at the working size.
     pub gray: GrayImage,
+    /// `gray` reduced 2×, 4× and 8× (box filter), to compare with reduced previews.
+    pub reduced: Vec<GrayImage>,
     /// Published pixels per query pixel.
     pub to_original: f64,
     pub features: Features,
@@ -51,12 +62,16 @@ pub struct SourceMatch {
     pub capture_id: String,
     /// The capture's region in the published image (published pixels).
     pub panel: [u32; 4],
-    /// Capture preview pixels → published pixels.
+    /// Capture preview pixels → published pixels: the fitted affine map (published images
+    /// are often stretched to another aspect ratio as well as cropped and resized)…
+    pub transform: Affine,
+    /// …and the closest similarity.
     pub sim: Sim,
     pub inliers: usize,
     /// Correlation of the aligned preview with the published pixels over the panel.
     pub ncc: f64,
-    /// RMS difference after a whole-panel gain and offset (8-bit levels).
+    /// RMS difference after a whole-panel gain and offset (8-bit levels), at the reduced
+    /// preview's scale.
     pub residual: f64,
 }
 
@@ -67,33 +82,161 @@ impl SourceMatch {
     }
 }
 
+/// An affine map `p' = m·p + t`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine {
+    pub m: [[f64; 2]; 2],
+    pub t: [f64; 2],
+}
+
+impl Affine {
+    pub fn from_sim(s: &Sim) -> Self {
+        Affine {
+            m: [[s.a[0], -s.a[1]], [s.a[1], s.a[0]]],
+            t: s.b,
+        }
+    }
+
+    #[inline]
+    pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
+        [
+            self.m[0][0] * p[0] + self.m[0][1] * p[1] + self.t[0],
+            self.m[1][0] * p[0] + self.m[1][1] * p[1] + self.t[1],
+        ]
+    }
+
+    /// Geometric-mean scale: √|det m|.
+    pub fn scale(&self) -> f64 {
+        (self.m[0][0] * self.m[1][1] - self.m[0][1] * self.m[1][0])
+            .abs()
+            .sqrt()
+    }
+
+    /// The ratio of the largest to the smallest stretch (1 for a similarity).
+    pub fn anisotropy(&self) -> f64 {
+        let [[a, b], [c, d]] = self.m;
+        let e = (a * a + b * b + c * c + d * d) / 2.0;
+        let det = (a * d - b * c).abs();
+        let r = (e * e - det * det).max(0.0).sqrt();
+        let (s1, s2) = ((e + r).sqrt(), (e - r).max(0.0).sqrt());
+        if s2 <= 1e-12 { f64::INFINITY } else { s1 / s2 }
+    }
+
+    /// `self` followed by a uniform scale `k`.
+    pub fn scaled(&self, k: f64) -> Self {
+        Affine {
+            m: self.m.map(|r| r.map(|v| v * k)),
+            t: self.t.map(|v| v * k),
+        }
+    }
+
+    /// Least-squares fit mapping `src` onto `dst`.
+    pub fn fit(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Self> {
+        let n = src.len();
+        if n < 3 || dst.len() != n {
+            return None;
+        }
+        let ms = src
+            .iter()
+            .fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]])
+            .map(|v| v / n as f64);
+        let md = dst
+            .iter()
+            .fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]])
+            .map(|v| v / n as f64);
+        // Normal equations on centred points: m = (Σ d sᵀ)(Σ s sᵀ)⁻¹.
+        let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+        let mut ds = [[0.0f64; 2]; 2];
+        for (p, q) in src.iter().zip(dst) {
+            let (x, y) = (p[0] - ms[0], p[1] - ms[1]);
+            let (u, v) = (q[0] - md[0], q[1] - md[1]);
+            sxx += x * x;
+            sxy += x * y;
+            syy += y * y;
+            ds[0][0] += u * x;
+            ds[0][1] += u * y;
+            ds[1][0] += v * x;
+            ds[1][1] += v * y;
+        }
+        let det = sxx * syy - sxy * sxy;
+        if det.abs() < 1e-9 {
+            return None;
+        }
+        let inv = [[syy / det, -sxy / det], [-sxy / det, sxx / det]];
+        let m = [
+            [
+                ds[0][0] * inv[0][0] + ds[0][1] * inv[1][0],
+                ds[0][0] * inv[0][1] + ds[0][1] * inv[1][1],
+            ],
+            [
+                ds[1][0] * inv[0][0] + ds[1][1] * inv[1][0],
+                ds[1][0] * inv[0][1] + ds[1][1] * inv[1][1],
+            ],
+        ];
+        let t = [
+            md[0] - (m[0][0] * ms[0] + m[0][1] * ms[1]),
+            md[1] - (m[1][0] * ms[0] + m[1][1] * ms[1]),
+        ];
+        Some(Affine { m, t })
+    }
+}
+
+/// Luma of `img` at `nw × nh`: averaged over whole source pixels when shrinking by 2× or more
+/// (no aliasing), bilinear otherwise.
+fn working_gray(img: &RgbImage, nw: u32, nh: u32) -> GrayImage {
+    let full = fingerprint::luma(img);
+    if full.dimensions() == (nw, nh) {
+        full
+    } else if full.width() >= 2 * nw && full.height() >= 2 * nh {
+        fingerprint::area_resize(&full, nw, nh)
+    } else {
+        features::resize(&full, full.width() as f32 / nw.max(1) as f32)
+    }
+}
+
+/// Halve an image with a 2×2 box.
+fn half(g: &GrayImage) -> GrayImage {
+    fingerprint::area_resize(g, (g.width() / 2).max(1), (g.height() / 2).max(1))
+}
+
 /// Prepare a published image.
 pub fn prepare(img: &RgbImage) -> Query {
     let (w, h) = img.dimensions();
-    let long = w.max(h).max(1);
-    let k = f64::from(QUERY_SIDE) / f64::from(long);
+    let (fw, fh) = (f64::from(w.max(1)), f64::from(h.max(1)));
+    let k = (f64::from(QUERY_AREA) / (fw * fh))
+        .sqrt()
+        .min(f64::from(QUERY_LONG_MAX) / fw.max(fh));
     let (nw, nh) = (
-        ((f64::from(w) * k).round() as u32).max(1),
-        ((f64::from(h) * k).round() as u32).max(1),
+        ((fw * k).round() as u32).max(1),
+        ((fh * k).round() as u32).max(1),
     );
-    let image = fingerprint::resize_rgb(img, nw, nh);
-    let gray = fingerprint::luma(&image);
+    let gray = working_gray(img, nw, nh);
+    let mut reduced: Vec<GrayImage> = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let next = half(reduced.last().unwrap_or(&gray));
+        reduced.push(next);
+    }
     let all = |_: f32, _: f32| true;
-    let features = features::extract_with(&gray, 600, &all, &QUERY_PYRAMID);
+    let features = features::extract_with(&gray, QUERY_FEATURES, &all, &QUERY_PYRAMID);
     let gutters = find_panels(&gray);
     let mut hashes = vec![(fingerprint::phash(&gray), fingerprint::dhash(&gray))];
     for p in &gutters {
-        let sub = image::imageops::crop_imm(&gray, p[0], p[1], p[2], p[3]).to_image();
-        hashes.push((fingerprint::phash(&sub), fingerprint::dhash(&sub)));
+        hashes.push(region_hashes(&gray, p));
     }
     Query {
-        image,
+        to_original: fw / f64::from(gray.width().max(1)),
         gray,
-        to_original: 1.0 / k,
+        reduced,
         features,
         gutters,
         hashes,
     }
+}
+
+/// (pHash, dHash) of one region of an image.
+fn region_hashes(gray: &GrayImage, p: &[u32; 4]) -> (u64, u64) {
+    let sub = image::imageops::crop_imm(gray, p[0], p[1], p[2], p[3]).to_image();
+    (fingerprint::phash(&sub), fingerprint::dhash(&sub))
 }
 
 /// Panels separated by uniform gutters (vertical or horizontal bands at least 2 % wide whose
@@ -168,6 +311,7 @@ impl Store {
             });
             descs.push(
                 ds.chunks_exact(32)
+                    .take(fingerprint::INDEX_KEYPOINTS)
                     .map(|c| {
                         std::array::from_fn(|w| {
                             u64::from_le_bytes(c[w * 8..w * 8 + 8].try_into().unwrap_or([0; 8]))
@@ -225,11 +369,16 @@ impl Store {
     }
 }
 
-/// Where matching reads a candidate's stored fingerprint and preview: the store, or an
-/// in-memory set (benchmarks, tests).
+/// Where matching reads a candidate's stored fingerprint and reduced preview: the store, or
+/// an in-memory set (benchmarks, tests).
 pub trait Sources {
     fn fingerprint_of(&self, capture_id: &str) -> Result<Option<Fingerprint>, RecordError>;
-    fn preview_of(&self, capture_id: &str) -> Result<RgbImage, RecordError>;
+    /// The capture's preview reduced to about [`fingerprint::VERIFY_SIDE`], as luma.
+    fn small_preview_of(&self, capture_id: &str) -> Result<GrayImage, RecordError>;
+    /// Captures that look like this one: the same patient's other sessions of the same area
+    /// and view. When one verifies, these are verified too (the index may rank them low), and
+    /// the exact source is the one that leaves the least difference.
+    fn look_alikes_of(&self, capture_id: &str) -> Result<Vec<String>, RecordError>;
 }
 
 impl Sources for Store {
@@ -237,50 +386,92 @@ impl Sources for Store {
         self.fingerprint(capture_id)
     }
 
-    fn preview_of(&self, capture_id: &str) -> Result<RgbImage, RecordError> {
-        self.preview(capture_id)
+    fn small_preview_of(&self, capture_id: &str) -> Result<GrayImage, RecordError> {
+        self.small_preview(capture_id)
     }
+
+    fn look_alikes_of(&self, capture_id: &str) -> Result<Vec<String>, RecordError> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT o.id FROM capture c JOIN capture o
+               ON o.patient_id = c.patient_id AND o.area = c.area AND o.view = c.view AND o.id <> c.id
+             WHERE c.id = ?1 ORDER BY o.captured_at",
+        )?;
+        let ids = st
+            .query_map([capture_id], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+}
+
+/// Minimum index votes for a candidate (hash near-duplicates need none).
+const MIN_VOTES: u32 = 3;
+/// Whole-frame hash distance of a near-duplicate.
+const MAX_HASH: u32 = 10;
+/// Candidates verified per panel, at most.
+const CANDIDATES: usize = 8;
+/// Geometric verification: correspondences after guided matching.
+const MIN_INLIERS: usize = 10;
+/// Pixel verification: mean block correlation over the agreeing region.
+const MIN_NCC: f64 = 0.5;
+
+/// What one search shares across its panels.
+struct Search<'a, S: Sources + ?Sized> {
+    src: &'a S,
+    index: &'a Index,
+    q: &'a Query,
+    /// (query descriptor, index entry) hits of every query descriptor.
+    hits: Vec<(u32, u32)>,
 }
 
 /// Find the source captures of a published image (`original`, prepared as `q`): each
 /// gutter panel on its own; without gutters, the whole image, and when that does not
-/// explain it, its halves side by side or stacked (before/after composites). Panels are
-/// matched as images of their own, at full query resolution. Panels and transforms are in
-/// published pixels.
+/// explain it, its halves side by side or stacked (before/after composites). Panels and
+/// transforms are in published pixels.
 pub fn find_sources<S: Sources + ?Sized>(
     src: &S,
     index: &Index,
     q: &Query,
     original: &RgbImage,
 ) -> Result<Vec<SourceMatch>, RecordError> {
+    let search = Search {
+        src,
+        index,
+        q,
+        hits: index.hits(&q.features.descriptors),
+    };
     let (qw, qh) = q.gray.dimensions();
     let mut found: Vec<SourceMatch> = Vec::new();
     if !q.gutters.is_empty() {
-        found = match_panels(src, index, q, original, &q.gutters)?;
-    } else {
-        let whole = match_region(src, index, q, &[0, 0, qw, qh], &q.hashes[..1])?;
-        let w = whole
+        let hashes: Vec<(u64, u64)> = q.hashes[1..].to_vec();
+        found = match_panels(&search, &q.gutters, &hashes)?;
+    }
+    // A flat band in a photo can pass for a gutter: when the gutter panels do not explain
+    // the image, it is matched as if it had none.
+    if found.len() < q.gutters.len().max(1) {
+        let whole = match_region(&search, &[0, 0, qw, qh], &q.hashes[..1])?
             .into_iter()
-            .next()
-            .map(|m| to_published(m, q.to_original, [0.0, 0.0]));
-        let area = f64::from(original.width()) * f64::from(original.height());
-        match w {
+            .next();
+        let area = f64::from(qw) * f64::from(qh);
+        let mut other: Vec<SourceMatch> = Vec::new();
+        match whole {
             Some(m) if f64::from(m.panel[2]) * f64::from(m.panel[3]) >= 0.65 * area => {
-                found.push(m)
+                other.push(m)
             }
             // Halves are worth matching on their own only when some capture shares
             // descriptors with the image at all: an unrelated image stops here.
             None if index
-                .candidates(&q.features.descriptors, &q.hashes[..1], 3, 10, 1)
+                .candidates_from(&search.hits, &|_| true, &[], MIN_VOTES, 0, 1)
                 .is_empty() => {}
-            w => {
+            whole => {
                 let splits = [
-                    vec![[0, 0, qw / 2, qh], [qw / 2, 0, qw - qw / 2, qh]],
-                    vec![[0, 0, qw, qh / 2], [0, qh / 2, qw, qh - qh / 2]],
+                    [[0, 0, qw / 2, qh], [qw / 2, 0, qw - qw / 2, qh]],
+                    [[0, 0, qw, qh / 2], [0, qh / 2, qw, qh - qh / 2]],
                 ];
                 let mut best: Option<(f64, Vec<SourceMatch>)> = None;
                 for split in &splits {
-                    let got = match_panels(src, index, q, original, split)?;
+                    let hashes: Vec<(u64, u64)> =
+                        split.iter().map(|p| region_hashes(&q.gray, p)).collect();
+                    let got = match_panels(&search, split, &hashes)?;
                     if got.len() == 2 {
                         let score = got.iter().map(|m| m.residual).sum::<f64>();
                         if best.as_ref().is_none_or(|(s, _)| score < *s) {
@@ -288,54 +479,58 @@ pub fn find_sources<S: Sources + ?Sized>(
                         }
                     }
                 }
-                match (best, w) {
-                    (Some((_, two)), _) => found = two,
-                    (None, Some(m)) => found.push(m),
+                match (best, whole) {
+                    (Some((_, two)), _) => other = two,
+                    (None, Some(m)) => other.push(m),
                     (None, None) => {}
                 }
             }
         }
+        if other.len() > found.len() {
+            found = other;
+        }
     }
+    let mut found: Vec<SourceMatch> = found
+        .into_iter()
+        .map(|m| to_published(m, q.to_original, original))
+        .collect();
     let h = original.height().max(1);
     found.sort_by_key(|m| (m.panel[1] / (h / 3 + 1), m.panel[0]));
     Ok(found)
 }
 
-/// Match each panel (query pixels) as an image of its own; assign captures to panels by
-/// least residual, each capture to one panel.
+/// Match each panel (query pixels) on its own; assign captures to panels by least residual,
+/// each capture to one panel.
 fn match_panels<S: Sources + ?Sized>(
-    src: &S,
-    index: &Index,
-    q: &Query,
-    original: &RgbImage,
+    search: &Search<'_, S>,
     panels: &[[u32; 4]],
+    hashes: &[(u64, u64)],
 ) -> Result<Vec<SourceMatch>, RecordError> {
-    let k = q.to_original;
     let mut options: Vec<(usize, SourceMatch)> = Vec::new();
     for (pi, p) in panels.iter().enumerate() {
-        let (ox, oy) = (
-            (f64::from(p[0]) * k).round() as u32,
-            (f64::from(p[1]) * k).round() as u32,
-        );
-        let (ow, oh) = (
-            (f64::from(p[2]) * k).round() as u32,
-            (f64::from(p[3]) * k).round() as u32,
-        );
-        let (ow, oh) = (
-            ow.min(original.width().saturating_sub(ox)),
-            oh.min(original.height().saturating_sub(oy)),
-        );
-        if ow < 32 || oh < 32 {
+        if p[2] < 24 || p[3] < 24 {
             continue;
         }
-        let sub = image::imageops::crop_imm(original, ox, oy, ow, oh).to_image();
-        let sq = prepare(&sub);
-        let (sw, sh) = sq.gray.dimensions();
-        for m in match_region(src, index, &sq, &[0, 0, sw, sh], &sq.hashes[..1])? {
-            options.push((
-                pi,
-                to_published(m, sq.to_original, [f64::from(ox), f64::from(oy)]),
-            ));
+        for m in match_region(search, p, &hashes[pi..=pi])? {
+            options.push((pi, m));
+        }
+    }
+    // Two panels (a before/after pair): the assignment with the least total residual, since
+    // each session also verifies, less exactly, in the other's panel.
+    if panels.len() == 2 {
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (i, (pa, a)) in options.iter().enumerate() {
+            for (j, (pb, b)) in options.iter().enumerate() {
+                if *pa == 0 && *pb == 1 && a.capture_id != b.capture_id {
+                    let r = a.residual + b.residual;
+                    if best.is_none_or(|(s, ..)| r < s) {
+                        best = Some((r, i, j));
+                    }
+                }
+            }
+        }
+        if let Some((_, i, j)) = best {
+            return Ok(vec![options[i].1.clone(), options[j].1.clone()]);
         }
     }
     options.sort_by(|a, b| a.1.residual.total_cmp(&b.1.residual));
@@ -350,166 +545,468 @@ fn match_panels<S: Sources + ?Sized>(
     Ok(out)
 }
 
+fn inside(region: &[u32; 4], x: f64, y: f64) -> bool {
+    x >= f64::from(region[0])
+        && y >= f64::from(region[1])
+        && x < f64::from(region[0] + region[2])
+        && y < f64::from(region[1] + region[3])
+}
+
 /// Verified sources for one region of the query, best (least residual) first, in query
 /// pixels.
 fn match_region<S: Sources + ?Sized>(
-    src: &S,
-    index: &Index,
-    q: &Query,
+    search: &Search<'_, S>,
     region: &[u32; 4],
     hashes: &[(u64, u64)],
 ) -> Result<Vec<SourceMatch>, RecordError> {
-    let inside = |x: f32, y: f32| {
-        let (x, y) = (x as u32, y as u32);
-        x >= region[0] && x < region[0] + region[2] && y >= region[1] && y < region[1] + region[3]
-    };
-    let keep: Vec<usize> = (0..q.features.keypoints.len())
-        .filter(|&i| inside(q.features.keypoints[i].x, q.features.keypoints[i].y))
+    let q = search.q;
+    let kps = &q.features.keypoints;
+    let keep: Vec<usize> = (0..kps.len())
+        .filter(|&i| inside(region, f64::from(kps[i].x), f64::from(kps[i].y)))
         .collect();
     if keep.len() < 20 {
         return Ok(Vec::new());
     }
     let sub = Features {
-        keypoints: keep.iter().map(|&i| q.features.keypoints[i]).collect(),
+        keypoints: keep.iter().map(|&i| kps[i]).collect(),
         descriptors: keep.iter().map(|&i| q.features.descriptors[i]).collect(),
     };
-    let cands = index.candidates(&sub.descriptors, hashes, 4, 10, 8);
-    let mut qgrad = None;
+    let in_region = |qi: u32| {
+        let k = &kps[qi as usize];
+        inside(region, f64::from(k.x), f64::from(k.y))
+    };
+    let cands = search.index.candidates_from(
+        &search.hits,
+        &in_region,
+        hashes,
+        MIN_VOTES,
+        MAX_HASH,
+        CANDIDATES,
+    );
+    let grid = Grid::new(&sub, region);
     let mut out: Vec<SourceMatch> = Vec::new();
-    for c in cands {
-        let id = &index.entries[c.index].capture_id;
-        let Some(fp) = src.fingerprint_of(id)? else {
+    let mut tried: Vec<String> = Vec::new();
+    let mut best_votes = 0;
+    let mut queue: std::collections::VecDeque<(String, Option<u32>)> = cands
+        .iter()
+        .map(|c| {
+            let id = search.index.entries[c.index].capture_id.clone();
+            // Once a source is verified, only look-alikes are worth verifying: as many votes,
+            // a hash near-duplicate, or another session of the same patient.
+            let strong = (c.phash_distance <= MAX_HASH).then_some(u32::MAX);
+            (id, strong.or(Some(c.votes)))
+        })
+        .collect();
+    while let Some((id, votes)) = queue.pop_front() {
+        if tried.contains(&id) {
             continue;
-        };
-        let Some((panel, sim, inliers)) = verify(&fp, &sub, q) else {
-            continue;
-        };
-        let preview = src.preview_of(id)?;
-        // Precise alignment before the pixels are compared.
-        let qgrad =
-            qgrad.get_or_insert_with(|| crate::analysis::pose::refine::GradImage::new(&q.gray));
-        let sim = refine_alignment(&preview, qgrad, sim, &intersect(&panel, region)).unwrap_or(sim);
-        let Some(ag) = agreement(&preview, q, &sim, &intersect(&panel, region)) else {
-            continue;
-        };
-        if ag.ncc > 0.45 {
-            out.push(SourceMatch {
-                capture_id: id.clone(),
-                panel: intersect(&ag.extent, region),
-                sim,
-                inliers,
-                ncc: ag.ncc,
-                residual: ag.residual,
-            });
         }
+        if let Some(v) = votes
+            && !out.is_empty()
+            && 2 * v < best_votes
+        {
+            continue;
+        }
+        let thorough = tried.len() < 2 || votes.is_none();
+        tried.push(id.clone());
+        let Some(m) = verify_candidate(search, &id, &sub, &grid, region, thorough)? else {
+            continue;
+        };
+        best_votes = best_votes.max(votes.unwrap_or(0).min(u32::MAX / 2));
+        for other in search.src.look_alikes_of(&id)? {
+            if !tried.contains(&other) {
+                queue.push_front((other, None));
+            }
+        }
+        out.push(m);
     }
     // Among verified look-alikes, the exact source leaves the least difference.
     out.sort_by(|a, b| a.residual.total_cmp(&b.residual));
     Ok(out)
 }
 
-/// A match in query pixels → published pixels (`k` published pixels per query pixel, the
-/// query's origin at `off`).
-fn to_published(m: SourceMatch, k: f64, off: [f64; 2]) -> SourceMatch {
+/// Verify one candidate against a region: geometry, then pixels.
+fn verify_candidate<S: Sources + ?Sized>(
+    search: &Search<'_, S>,
+    id: &str,
+    sub: &Features,
+    grid: &Grid,
+    region: &[u32; 4],
+    thorough: bool,
+) -> Result<Option<SourceMatch>, RecordError> {
+    let Some(fp) = search.src.fingerprint_of(id)? else {
+        return Ok(None);
+    };
+    let Some((transform, sim, inliers)) = verify(&fp, sub, grid, region, thorough) else {
+        return Ok(None);
+    };
+    let small = search.src.small_preview_of(id)?;
+    let Some(ag) = agreement(&small, fp.width, search.q, &transform, region) else {
+        return Ok(None);
+    };
+    Ok((ag.ncc > MIN_NCC).then(|| SourceMatch {
+        capture_id: id.to_string(),
+        panel: ag.extent,
+        transform,
+        sim,
+        inliers,
+        ncc: ag.ncc,
+        residual: ag.residual,
+    }))
+}
+
+/// A match in query pixels → published pixels (`k` published pixels per query pixel), its
+/// panel clipped to the published image.
+fn to_published(m: SourceMatch, k: f64, original: &RgbImage) -> SourceMatch {
+    let (w, h) = original.dimensions();
+    let x = ((f64::from(m.panel[0]) * k).round() as u32).min(w);
+    let y = ((f64::from(m.panel[1]) * k).round() as u32).min(h);
     SourceMatch {
         panel: [
-            (off[0] + f64::from(m.panel[0]) * k).round() as u32,
-            (off[1] + f64::from(m.panel[1]) * k).round() as u32,
-            (f64::from(m.panel[2]) * k).round() as u32,
-            (f64::from(m.panel[3]) * k).round() as u32,
+            x,
+            y,
+            ((f64::from(m.panel[2]) * k).round() as u32).min(w - x),
+            ((f64::from(m.panel[3]) * k).round() as u32).min(h - y),
         ],
         sim: Sim {
             a: [m.sim.a[0] * k, m.sim.a[1] * k],
-            b: [m.sim.b[0] * k + off[0], m.sim.b[1] * k + off[1]],
+            b: [m.sim.b[0] * k, m.sim.b[1] * k],
         },
+        transform: m.transform.scaled(k),
         ..m
     }
 }
 
-/// Geometric verification against some of the query's features: the panel (query pixels), the
-/// transform and its inlier count.
-fn verify(fp: &Fingerprint, qf: &Features, q: &Query) -> Option<([u32; 4], Sim, usize)> {
-    let cf = fp.features();
-    let matches = features::match_features(&cf, qf, 0.9, 96);
-    if matches.len() < 8 {
-        return None;
-    }
-    let src: Vec<[f64; 2]> = matches
-        .iter()
-        .map(|m| {
-            [
-                f64::from(cf.keypoints[m.0].x),
-                f64::from(cf.keypoints[m.0].y),
-            ]
-        })
-        .collect();
-    let dst: Vec<[f64; 2]> = matches
-        .iter()
-        .map(|m| {
-            [
-                f64::from(qf.keypoints[m.1].x),
-                f64::from(qf.keypoints[m.1].y),
-            ]
-        })
-        .collect();
-    let c = similarity::ransac(&src, &dst, 5.0, (0.15, 6.0), 0xC0FFEE)?;
-    if c.inliers.len() < 8 || (c.inliers.len() as f64) < 0.25 * matches.len() as f64 {
-        return None;
-    }
-    // The capture's frame in the published image, clipped; snapped to a gutter panel when the
-    // published image has them.
-    let corners = [
-        [0.0, 0.0],
-        [f64::from(fp.width), 0.0],
-        [f64::from(fp.width), f64::from(fp.height)],
-        [0.0, f64::from(fp.height)],
-    ]
-    .map(|p| c.sim.apply(p));
-    let (qw, qh) = (f64::from(q.image.width()), f64::from(q.image.height()));
-    let x0 = corners
-        .iter()
-        .map(|p| p[0])
-        .fold(f64::INFINITY, f64::min)
-        .clamp(0.0, qw);
-    let x1 = corners
-        .iter()
-        .map(|p| p[0])
-        .fold(f64::NEG_INFINITY, f64::max)
-        .clamp(0.0, qw);
-    let y0 = corners
-        .iter()
-        .map(|p| p[1])
-        .fold(f64::INFINITY, f64::min)
-        .clamp(0.0, qh);
-    let y1 = corners
-        .iter()
-        .map(|p| p[1])
-        .fold(f64::NEG_INFINITY, f64::max)
-        .clamp(0.0, qh);
-    if x1 - x0 < 16.0 || y1 - y0 < 16.0 {
-        return None;
-    }
-    let mut panel = [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32];
-    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-    if let Some(g) = q.gutters.iter().find(|g| {
-        cx >= f64::from(g[0])
-            && cx < f64::from(g[0] + g[2])
-            && cy >= f64::from(g[1])
-            && cy < f64::from(g[1] + g[3])
-    }) {
-        panel = intersect(&panel, g);
-    }
-    Some((panel, c.sim, c.inliers.len()))
+/// The query keypoints of a region bucketed in cells, for guided matching.
+struct Grid {
+    cell: f64,
+    origin: [f64; 2],
+    cols: usize,
+    rows: usize,
+    /// Per cell, indices into the region's features.
+    cells: Vec<Vec<u32>>,
 }
 
-/// Sub-pixel alignment of the preview onto the published image over a panel.
-fn refine_alignment(
-    preview: &RgbImage,
-    qgrad: &crate::analysis::pose::refine::GradImage,
-    sim: Sim,
-    panel: &[u32; 4],
-) -> Option<Sim> {
-    refine_onto(preview, qgrad, sim, panel, 2000, 25, 0.5)
+impl Grid {
+    const CELL: f64 = 16.0;
+
+    fn new(f: &Features, region: &[u32; 4]) -> Self {
+        let cols = (f64::from(region[2]) / Self::CELL).ceil().max(1.0) as usize;
+        let rows = (f64::from(region[3]) / Self::CELL).ceil().max(1.0) as usize;
+        let origin = [f64::from(region[0]), f64::from(region[1])];
+        let mut cells = vec![Vec::new(); cols * rows];
+        for (i, k) in f.keypoints.iter().enumerate() {
+            let cx = ((f64::from(k.x) - origin[0]) / Self::CELL) as usize;
+            let cy = ((f64::from(k.y) - origin[1]) / Self::CELL) as usize;
+            if cx < cols && cy < rows {
+                cells[cy * cols + cx].push(i as u32);
+            }
+        }
+        Grid {
+            cell: Self::CELL,
+            origin,
+            cols,
+            rows,
+            cells,
+        }
+    }
+
+    /// Features within `r` of `p`.
+    fn near(&self, p: [f64; 2], r: f64, mut each: impl FnMut(usize)) {
+        let lo = |v: f64, o: f64| (((v - r - o) / self.cell).floor().max(0.0)) as usize;
+        let hi =
+            |v: f64, o: f64, n: usize| ((((v + r - o) / self.cell).floor()) as usize).min(n - 1);
+        if p[0] + r < self.origin[0] || p[1] + r < self.origin[1] {
+            return;
+        }
+        let (x0, x1) = (
+            lo(p[0], self.origin[0]),
+            hi(p[0], self.origin[0], self.cols),
+        );
+        let (y0, y1) = (
+            lo(p[1], self.origin[1]),
+            hi(p[1], self.origin[1], self.rows),
+        );
+        for cy in y0..=y1 {
+            for cx in x0..=x1 {
+                for &i in &self.cells[cy * self.cols + cx] {
+                    each(i as usize);
+                }
+            }
+        }
+    }
+}
+
+/// Geometric verification against a region's features (`qf`, bucketed in `grid`): a RANSAC
+/// similarity from the capture's indexed keypoints, then guided matching of all its stored
+/// keypoints near where the transform puts them (at a compatible pyramid level) and a
+/// least-squares affine refit (an aspect change is a stretch no similarity explains). The
+/// transform (capture preview → query pixels), its closest similarity and its inlier count.
+fn verify(
+    fp: &Fingerprint,
+    qf: &Features,
+    grid: &Grid,
+    region: &[u32; 4],
+    thorough: bool,
+) -> Option<(Affine, Sim, usize)> {
+    let indexed = fp.descriptors.len().min(fingerprint::INDEX_KEYPOINTS);
+    verify_from(fp, indexed, qf, grid, region).or_else(|| {
+        // A crop may leave too few of the indexed keypoints for a first estimate; the best
+        // candidates get one more try from all the stored keypoints.
+        (thorough && fp.descriptors.len() > indexed)
+            .then(|| verify_from(fp, fp.descriptors.len(), qf, grid, region))
+            .flatten()
+    })
+}
+
+/// [`verify`] with a first estimate from the `n_index` strongest keypoints.
+fn verify_from(
+    fp: &Fingerprint,
+    n_index: usize,
+    qf: &Features,
+    grid: &Grid,
+    region: &[u32; 4],
+) -> Option<(Affine, Sim, usize)> {
+    let cf = Features {
+        keypoints: fp.keypoints[..n_index].to_vec(),
+        descriptors: fp.descriptors[..n_index].to_vec(),
+    };
+    let matches = features::match_features(&cf, qf, 0.9, 96);
+    if matches.len() < 4 {
+        return None;
+    }
+    let pt = |k: &features::Keypoint| [f64::from(k.x), f64::from(k.y)];
+    let src: Vec<[f64; 2]> = matches.iter().map(|m| pt(&cf.keypoints[m.0])).collect();
+    let dst: Vec<[f64; 2]> = matches.iter().map(|m| pt(&qf.keypoints[m.1])).collect();
+    let c = similarity::ransac(&src, &dst, 10.0, (0.25, 4.0), 0xC0FFEE)?;
+    if c.inliers.len() < 4 {
+        return None;
+    }
+    let mut t = Affine::from_sim(&c.sim);
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for round in 0..3 {
+        let scale = t.scale();
+        let radius = f64::max(if round == 0 { 10.0 } else { 3.0 }, 1.5 * scale);
+        // The query level whose keypoint size best matches each capture level.
+        let level_of = |capture_level: u8| {
+            let size = f64::from(LEVEL_SCALE).powi(i32::from(capture_level)) * scale;
+            (size.ln() / f64::from(LEVEL_SCALE).ln()).round()
+        };
+        // Best capture keypoint per query keypoint.
+        let mut best: std::collections::HashMap<usize, (usize, u32)> =
+            std::collections::HashMap::new();
+        for (ci, (k, d)) in fp.keypoints.iter().zip(&fp.descriptors).enumerate() {
+            let p = t.apply(pt(k));
+            if !inside(region, p[0], p[1]) {
+                continue;
+            }
+            let want = level_of(k.level);
+            let mut pick: Option<(usize, u32)> = None;
+            grid.near(p, radius, |qi| {
+                let qk = &qf.keypoints[qi];
+                if (f64::from(qk.level) - want).abs() > 1.0 {
+                    return;
+                }
+                let (dx, dy) = (f64::from(qk.x) - p[0], f64::from(qk.y) - p[1]);
+                if dx * dx + dy * dy > radius * radius {
+                    return;
+                }
+                let h = features::hamming(d, &qf.descriptors[qi]);
+                if h <= 72 && pick.is_none_or(|(_, b)| h < b) {
+                    pick = Some((qi, h));
+                }
+            });
+            if let Some((qi, h)) = pick
+                && best.get(&qi).is_none_or(|&(_, b)| h < b)
+            {
+                best.insert(qi, (ci, h));
+            }
+        }
+        pairs = best.into_iter().map(|(qi, (ci, _))| (ci, qi)).collect();
+        if pairs.len() < MIN_INLIERS {
+            return None;
+        }
+        let s: Vec<[f64; 2]> = pairs.iter().map(|&(ci, _)| pt(&fp.keypoints[ci])).collect();
+        let d: Vec<[f64; 2]> = pairs.iter().map(|&(_, qi)| pt(&qf.keypoints[qi])).collect();
+        t = Affine::fit(&s, &d)?;
+        if t.anisotropy() > 1.6 {
+            return None;
+        }
+    }
+    let s: Vec<[f64; 2]> = pairs.iter().map(|&(ci, _)| pt(&fp.keypoints[ci])).collect();
+    let d: Vec<[f64; 2]> = pairs.iter().map(|&(_, qi)| pt(&qf.keypoints[qi])).collect();
+    let sim = similarity::fit(&s, &d, None)?;
+    Some((t, sim, pairs.len()))
+}
+
+/// How well an aligned preview explains the published pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct Agreement {
+    /// Mean block correlation inside the agreeing region.
+    pub ncc: f64,
+    /// RMS difference (8-bit levels) inside the agreeing region after one whole-region gain and
+    /// offset: the exact source leaves only re-encoding noise, another session of the same
+    /// patient leaves its local changes and its different light.
+    pub residual: f64,
+    /// The agreeing region (query pixels).
+    pub extent: [u32; 4],
+}
+
+/// Compare a reduced preview (`small`, of a preview `preview_width` pixels wide, aligned by
+/// `t` from preview to query pixels) with the published pixels inside `region`, in 8×8
+/// blocks of the reduced preview, sampling the query at the reduction closest to its scale.
+pub fn agreement(
+    small: &GrayImage,
+    preview_width: u32,
+    q: &Query,
+    t: &Affine,
+    region: &[u32; 4],
+) -> Option<Agreement> {
+    const B: u32 = 8;
+    let (sw, sh) = small.dimensions();
+    if sw < B || sh < B {
+        return None;
+    }
+    let f = f64::from(preview_width) / f64::from(sw);
+    let per_small = t.scale() * f;
+    let mut level = 0usize;
+    while level < q.reduced.len() && f64::from(1u32 << (level + 1)) <= per_small * 1.2 {
+        level += 1;
+    }
+    let img = if level == 0 {
+        &q.gray
+    } else {
+        &q.reduced[level - 1]
+    };
+    let d = f64::from(1u32 << level);
+    let (lw, lh) = (f64::from(img.width()), f64::from(img.height()));
+    let lraw = img.as_raw();
+    let lwu = img.width() as usize;
+    let sraw = small.as_raw();
+    // Small preview pixel → query pixel.
+    let to_query = |x: f64, y: f64| t.apply([(x + 0.5) * f - 0.5, (y + 0.5) * f - 0.5]);
+    // Per block: (x, y, [n, Σa, Σb, Σa², Σb², Σab]) with a published, b preview.
+    let mut blocks: Vec<(u32, u32, [f64; 6])> = Vec::new();
+    for by in (0..sh / B).map(|i| i * B) {
+        for bx in (0..sw / B).map(|i| i * B) {
+            let mut st = [0f64; 6];
+            for y in by..by + B {
+                for x in bx..bx + B {
+                    let p = to_query(f64::from(x), f64::from(y));
+                    if !inside(region, p[0], p[1]) {
+                        continue;
+                    }
+                    let (lx, ly) = ((p[0] + 0.5) / d - 0.5, (p[1] + 0.5) / d - 0.5);
+                    if lx < 0.0 || ly < 0.0 || lx >= lw - 1.0 || ly >= lh - 1.0 {
+                        continue;
+                    }
+                    let (x0, y0) = (lx as usize, ly as usize);
+                    let (fx, fy) = (lx - x0 as f64, ly - y0 as f64);
+                    let g = |xx: usize, yy: usize| f64::from(lraw[yy * lwu + xx]);
+                    let a = (g(x0, y0) * (1.0 - fx) + g(x0 + 1, y0) * fx) * (1.0 - fy)
+                        + (g(x0, y0 + 1) * (1.0 - fx) + g(x0 + 1, y0 + 1) * fx) * fy;
+                    let v = f64::from(sraw[(y * sw + x) as usize]);
+                    st[0] += 1.0;
+                    st[1] += a;
+                    st[2] += v;
+                    st[3] += a * a;
+                    st[4] += v * v;
+                    st[5] += a * v;
+                }
+            }
+            if st[0] >= f64::from(B * B) * 0.75 {
+                blocks.push((bx, by, st));
+            }
+        }
+    }
+    let ncc_of = |st: &[f64; 6]| {
+        let n = st[0];
+        let va = st[3] / n - (st[1] / n).powi(2);
+        let vb = st[4] / n - (st[2] / n).powi(2);
+        (va > 9.0 && vb > 9.0).then(|| (st[5] / n - st[1] / n * st[2] / n) / (va * vb).sqrt())
+    };
+    let agree: Vec<&(u32, u32, [f64; 6])> = blocks
+        .iter()
+        .filter(|b| ncc_of(&b.2).is_some_and(|c| c >= 0.5))
+        .collect();
+    // A capture that explains the panel agrees over most of where it overlaps it; one that
+    // shares a few textures with it does not.
+    if agree.len() < 8 || agree.len() * 10 < blocks.len() * 3 {
+        return None;
+    }
+    let x0 = agree.iter().map(|b| b.0).min().unwrap_or(0);
+    let y0 = agree.iter().map(|b| b.1).min().unwrap_or(0);
+    let x1 = agree.iter().map(|b| b.0 + B).max().unwrap_or(0);
+    let y1 = agree.iter().map(|b| b.1 + B).max().unwrap_or(0);
+    let within: Vec<&(u32, u32, [f64; 6])> = blocks
+        .iter()
+        .filter(|b| b.0 >= x0 && b.0 < x1 && b.1 >= y0 && b.1 < y1)
+        .collect();
+    let nccs: Vec<f64> = within.iter().filter_map(|b| ncc_of(&b.2)).collect();
+    let ncc = nccs.iter().sum::<f64>() / nccs.len().max(1) as f64;
+    // One gain and offset over the region (whole-frame colour is allowed), then the residual.
+    let t = within.iter().fold([0f64; 6], |mut acc, b| {
+        for (a, v) in acc.iter_mut().zip(&b.2) {
+            *a += v;
+        }
+        acc
+    });
+    let n = t[0].max(1.0);
+    let vb = t[4] / n - (t[2] / n).powi(2);
+    let gain = if vb > 1e-6 {
+        (t[5] / n - t[1] / n * t[2] / n) / vb
+    } else {
+        1.0
+    };
+    let off = t[1] / n - gain * t[2] / n;
+    // Per block, the squared difference left by the region's gain and offset; the residual
+    // is over the best 90 % of blocks, so an overlay (text, a watermark, a label) on part of
+    // the panel does not drown the difference between the exact source and a look-alike.
+    let mut sse: Vec<(f64, f64)> = within
+        .iter()
+        .map(|b| {
+            let st = &b.2;
+            let ss = st[3] - 2.0 * gain * st[5] - 2.0 * off * st[1]
+                + gain * gain * st[4]
+                + 2.0 * gain * off * st[2]
+                + st[0] * off * off;
+            (ss.max(0.0) / st[0].max(1.0), st[0])
+        })
+        .collect();
+    sse.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let keep = (sse.len() * 9).div_ceil(10).max(1);
+    let (num, den) = sse[..keep.min(sse.len())]
+        .iter()
+        .fold((0.0, 0.0), |(s, m), &(e, k)| (s + e * k, m + k));
+    let residual = (num / den.max(1.0)).sqrt();
+    // The agreeing blocks' corners in the query, clipped to the region.
+    let corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        .map(|(x, y)| to_query(f64::from(x) - 0.5, f64::from(y) - 0.5));
+    let (mut ex0, mut ey0, mut ex1, mut ey1) = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for p in corners {
+        ex0 = ex0.min(p[0]);
+        ey0 = ey0.min(p[1]);
+        ex1 = ex1.max(p[0]);
+        ey1 = ey1.max(p[1]);
+    }
+    let r = region.map(f64::from);
+    let (ex0, ey0) = (ex0.clamp(r[0], r[0] + r[2]), ey0.clamp(r[1], r[1] + r[3]));
+    let (ex1, ey1) = (ex1.clamp(r[0], r[0] + r[2]), ey1.clamp(r[1], r[1] + r[3]));
+    Some(Agreement {
+        ncc,
+        residual,
+        extent: [
+            ex0.round() as u32,
+            ey0.round() as u32,
+            (ex1 - ex0).round() as u32,
+            (ey1 - ey0).round() as u32,
+        ],
+    })
 }
 
 /// Refine `sim` (source pixels → target pixels) by direct alignment of `points` template
@@ -552,145 +1049,6 @@ pub fn iou(a: &[u32; 4], b: &[u32; 4]) -> f64 {
     let inter = f64::from(i[2]) * f64::from(i[3]);
     let union = f64::from(a[2]) * f64::from(a[3]) + f64::from(b[2]) * f64::from(b[3]) - inter;
     inter / union.max(1.0)
-}
-
-/// Warp the capture preview into the query frame over a panel: returns (query luma, warped
-/// luma) pairs for pixels covered by both.
-pub fn aligned_pairs(
-    preview: &RgbImage,
-    q: &Query,
-    sim: &Sim,
-    panel: &[u32; 4],
-    step: u32,
-) -> Vec<(f32, f32)> {
-    let inv = sim.inverse();
-    let pg = fingerprint::luma(preview);
-    let (pw, ph) = (f64::from(pg.width()), f64::from(pg.height()));
-    let mut out = Vec::new();
-    for y in (panel[1]..panel[1] + panel[3]).step_by(step as usize) {
-        for x in (panel[0]..panel[0] + panel[2]).step_by(step as usize) {
-            if x >= q.gray.width() || y >= q.gray.height() {
-                continue;
-            }
-            let p = inv.apply([f64::from(x) + 0.5, f64::from(y) + 0.5]);
-            let (sx, sy) = (p[0] - 0.5, p[1] - 0.5);
-            if sx < 0.0 || sy < 0.0 || sx >= pw - 1.0 || sy >= ph - 1.0 {
-                continue;
-            }
-            let (x0, y0) = (sx as u32, sy as u32);
-            let (fx, fy) = ((sx - f64::from(x0)) as f32, (sy - f64::from(y0)) as f32);
-            let g = |xx: u32, yy: u32| f32::from(pg.get_pixel(xx, yy).0[0]);
-            let v = (g(x0, y0) * (1.0 - fx) + g(x0 + 1, y0) * fx) * (1.0 - fy)
-                + (g(x0, y0 + 1) * (1.0 - fx) + g(x0 + 1, y0 + 1) * fx) * fy;
-            out.push((f32::from(q.gray.get_pixel(x, y).0[0]), v));
-        }
-    }
-    out
-}
-
-/// How well an aligned preview explains the published pixels.
-#[derive(Clone, Copy, Debug)]
-pub struct Agreement {
-    /// Mean block correlation inside the agreeing region.
-    pub ncc: f64,
-    /// RMS difference (8-bit levels) inside the agreeing region after one whole-region gain and
-    /// offset: the exact source leaves only re-encoding noise, another session of the same
-    /// patient leaves its local changes and its different light.
-    pub residual: f64,
-    /// The agreeing region (query pixels).
-    pub extent: [u32; 4],
-}
-
-/// Compare the aligned preview with the published pixels block by block (16×16 query pixels).
-pub fn agreement(preview: &RgbImage, q: &Query, sim: &Sim, within: &[u32; 4]) -> Option<Agreement> {
-    const B: u32 = 16;
-    let inv = sim.inverse();
-    let pg = fingerprint::luma(preview);
-    let (pw, ph) = (f64::from(pg.width()), f64::from(pg.height()));
-    let (qw, qh) = q.gray.dimensions();
-    // Per block: (x, y, n, Σa, Σb, Σa², Σb², Σab) with a published, b preview.
-    let mut blocks: Vec<(u32, u32, [f64; 6])> = Vec::new();
-    let mut by = within[1];
-    while by + B <= (within[1] + within[3]).min(qh) {
-        let mut bx = within[0];
-        while bx + B <= (within[0] + within[2]).min(qw) {
-            let mut st = [0f64; 6];
-            for y in (by..by + B).step_by(2) {
-                for x in (bx..bx + B).step_by(2) {
-                    let p = inv.apply([f64::from(x) + 0.5, f64::from(y) + 0.5]);
-                    let (sx, sy) = (p[0] - 0.5, p[1] - 0.5);
-                    if sx < 0.0 || sy < 0.0 || sx >= pw - 1.0 || sy >= ph - 1.0 {
-                        continue;
-                    }
-                    let (x0, y0) = (sx as u32, sy as u32);
-                    let (fx, fy) = (sx - f64::from(x0), sy - f64::from(y0));
-                    let g = |xx: u32, yy: u32| f64::from(pg.get_pixel(xx, yy).0[0]);
-                    let v = (g(x0, y0) * (1.0 - fx) + g(x0 + 1, y0) * fx) * (1.0 - fy)
-                        + (g(x0, y0 + 1) * (1.0 - fx) + g(x0 + 1, y0 + 1) * fx) * fy;
-                    let a = f64::from(q.gray.get_pixel(x, y).0[0]);
-                    st[0] += 1.0;
-                    st[1] += a;
-                    st[2] += v;
-                    st[3] += a * a;
-                    st[4] += v * v;
-                    st[5] += a * v;
-                }
-            }
-            if st[0] >= f64::from(B * B / 4) * 0.75 {
-                blocks.push((bx, by, st));
-            }
-            bx += B;
-        }
-        by += B;
-    }
-    let ncc_of = |st: &[f64; 6]| {
-        let n = st[0];
-        let va = st[3] / n - (st[1] / n).powi(2);
-        let vb = st[4] / n - (st[2] / n).powi(2);
-        (va > 9.0 && vb > 9.0).then(|| (st[5] / n - st[1] / n * st[2] / n) / (va * vb).sqrt())
-    };
-    let agree: Vec<&(u32, u32, [f64; 6])> = blocks
-        .iter()
-        .filter(|b| ncc_of(&b.2).is_some_and(|c| c >= 0.5))
-        .collect();
-    if agree.len() < 6 {
-        return None;
-    }
-    let x0 = agree.iter().map(|b| b.0).min().unwrap_or(0);
-    let y0 = agree.iter().map(|b| b.1).min().unwrap_or(0);
-    let x1 = agree.iter().map(|b| b.0 + B).max().unwrap_or(0);
-    let y1 = agree.iter().map(|b| b.1 + B).max().unwrap_or(0);
-    let inside: Vec<&(u32, u32, [f64; 6])> = blocks
-        .iter()
-        .filter(|b| b.0 >= x0 && b.0 < x1 && b.1 >= y0 && b.1 < y1)
-        .collect();
-    let nccs: Vec<f64> = inside.iter().filter_map(|b| ncc_of(&b.2)).collect();
-    let ncc = nccs.iter().sum::<f64>() / nccs.len().max(1) as f64;
-    // One gain and offset over the region (whole-frame colour is allowed), then the residual.
-    let t = inside.iter().fold([0f64; 6], |mut acc, b| {
-        for (a, v) in acc.iter_mut().zip(&b.2) {
-            *a += v;
-        }
-        acc
-    });
-    let n = t[0].max(1.0);
-    let vb = t[4] / n - (t[2] / n).powi(2);
-    let gain = if vb > 1e-6 {
-        (t[5] / n - t[1] / n * t[2] / n) / vb
-    } else {
-        1.0
-    };
-    let off = t[1] / n - gain * t[2] / n;
-    let ss = t[3] - 2.0 * gain * t[5] - 2.0 * off * t[1]
-        + gain * gain * t[4]
-        + 2.0 * gain * off * t[2]
-        + n * off * off;
-    let residual = (ss.max(0.0) / n).sqrt();
-    Some(Agreement {
-        ncc,
-        residual,
-        extent: [x0, y0, x1 - x0, y1 - y0],
-    })
 }
 
 /// A JPEG of `img` with its long side at most `side` (for reports).

@@ -30,6 +30,10 @@ pub struct Summary {
     pub takedowns: usize,
     pub edits_flagged: usize,
     pub captures_indexed: usize,
+    /// Captures with no fingerprint, or one from an older recipe (`sameframe fingerprint
+    /// backfill` brings them up to date): images made from them may be missed.
+    #[serde(default)]
+    pub captures_to_backfill: usize,
 }
 
 /// The review.
@@ -113,6 +117,7 @@ impl Store {
         let mut images = Vec::with_capacity(files.len());
         let mut summary = Summary {
             captures_indexed: index.len(),
+            captures_to_backfill: self.fingerprints_to_backfill()?,
             ..Default::default()
         };
         // Decoding and feature extraction in parallel, a few files at a time; the store's
@@ -297,7 +302,7 @@ ul.f{margin:8px 0 0;padding-left:18px}ul.f li{margin:3px 0}</style></head><body>
     h += &format!(
         "<table class=\"sum\"><tr><td>images</td><td>{}</td><td>pass</td><td>{}</td><td>warn</td><td>{}</td><td>fail</td><td>{}</td></tr>\
 <tr><td>without a source</td><td>{}</td><td>consent failures</td><td>{}</td><td>take-downs</td><td>{}</td><td>edits flagged</td><td>{}</td></tr>\
-<tr><td>unreadable files</td><td>{}</td><td>captures indexed</td><td>{}</td><td></td><td></td><td></td><td></td></tr></table>",
+<tr><td>unreadable files</td><td>{}</td><td>captures indexed</td><td>{}</td><td>captures to backfill</td><td>{}</td><td></td><td></td></tr></table>",
         s.images,
         s.pass,
         s.warn,
@@ -307,7 +312,8 @@ ul.f{margin:8px 0 0;padding-left:18px}ul.f li{margin:3px 0}</style></head><body>
         s.takedowns,
         s.edits_flagged,
         s.unreadable,
-        s.captures_indexed
+        s.captures_indexed,
+        s.captures_to_backfill
     );
     for i in &r.images {
         let v = match i.verdict {

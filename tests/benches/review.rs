@@ -34,16 +34,24 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use image::{Rgb, RgbImage};
+use image::{GrayImage, Rgb, RgbImage};
 use published::*;
 use sameframe::records::RecordError;
-use sameframe::review::fingerprint::Fingerprint;
+use sameframe::review::fingerprint::{self, Fingerprint};
 use sameframe::review::index::{Entry, Index};
 use sameframe::review::matching::{self, Sources};
 use sameframe::testkit::Rng;
 use serde_json::json;
 
-use common::PHOTOS;
+/// The photo scenes: those the unrelated images are not made from (`unrelated` crops and
+/// warps grass, gravel, retina, camera and Hubble photos, which must not be in the store).
+const PHOTOS: [&str; 5] = [
+    "faces/astronaut.jpg",
+    "textures/coffee.jpg",
+    "textures/chelsea.jpg",
+    "textures/rocket.jpg",
+    "textures/brick.jpg",
+];
 const PHOTO_CAPTURES: usize = 2 * PHOTOS.len();
 
 fn capture_count() -> usize {
@@ -197,9 +205,20 @@ impl Sources for Collection {
         Ok(self.fingerprints.get(capture_id).cloned())
     }
 
-    fn preview_of(&self, capture_id: &str) -> Result<RgbImage, RecordError> {
-        let p = self.dir.join(format!("{capture_id}.jpg"));
-        Ok(image::open(p).unwrap().to_rgb8())
+    fn small_preview_of(&self, capture_id: &str) -> Result<GrayImage, RecordError> {
+        let bytes = std::fs::read(self.dir.join(format!("{capture_id}.jpg"))).unwrap();
+        Ok(fingerprint::small_preview_of_jpeg(&bytes).unwrap())
+    }
+
+    fn look_alikes_of(&self, capture_id: &str) -> Result<Vec<String>, RecordError> {
+        // A photo scene's baseline and later session are one patient's; every procedural
+        // capture is a patient of its own.
+        let i: usize = capture_id.trim_start_matches("cap_").parse().unwrap();
+        Ok(if i < PHOTO_CAPTURES {
+            vec![id_of(i ^ 1)]
+        } else {
+            Vec::new()
+        })
     }
 }
 
@@ -242,7 +261,7 @@ fn collection(n: usize) -> (Collection, f64) {
     let root = common::work_dir("review");
     let dir = root.join("captures");
     std::fs::create_dir_all(&dir).unwrap();
-    let fp_path = root.join("fingerprints.bin");
+    let fp_path = root.join(format!("fingerprints-v{}.bin", fingerprint::VERSION));
     let mut cached: HashMap<usize, Fingerprint> = std::fs::File::open(&fp_path)
         .ok()
         .map(|mut f| {
@@ -275,9 +294,15 @@ fn collection(n: usize) -> (Collection, f64) {
                 let (out, times, done, dir) = (&out, &times, &done, &dir);
                 s.spawn(move || {
                     for &i in part {
-                        let img = capture_preview(i);
-                        let bytes = jpeg(&img, 88);
-                        std::fs::write(dir.join(format!("{}.jpg", id_of(i))), &bytes).unwrap();
+                        let file = dir.join(format!("{}.jpg", id_of(i)));
+                        let bytes = match std::fs::read(&file) {
+                            Ok(b) => b,
+                            Err(_) => {
+                                let bytes = jpeg(&capture_preview(i), 88);
+                                std::fs::write(&file, &bytes).unwrap();
+                                bytes
+                            }
+                        };
                         // Fingerprint what is stored, as import does.
                         let stored = image::load_from_memory(&bytes).unwrap().to_rgb8();
                         let t = Instant::now();
@@ -315,7 +340,7 @@ fn collection(n: usize) -> (Collection, f64) {
 
 /// The published images: (category, file, expected sources in reading order).
 fn queries(n_captures: usize) -> Vec<(String, PathBuf, Vec<String>)> {
-    let dir = common::work_dir("review").join(format!("queries-{n_captures}"));
+    let dir = common::work_dir("review").join(format!("queries-{n_captures}-v2"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = Rng(4242);
     let mut out = Vec::new();
@@ -472,12 +497,22 @@ fn main() {
         .collect();
     let descriptors: Vec<_> = ids
         .iter()
-        .map(|id| coll.fingerprints[id].descriptors.clone())
+        .map(|id| {
+            let d = &coll.fingerprints[id].descriptors;
+            d[..d.len().min(fingerprint::INDEX_KEYPOINTS)].to_vec()
+        })
         .collect();
     let index = Index::build(entries, &descriptors);
     let build_s = t.elapsed().as_secs_f64();
     eprintln!("index built in {build_s:.2} s");
-    let qs = queries(n);
+    let mut qs = queries(n);
+    if let Ok(only) = std::env::var("SAMEFRAME_BENCH_ONLY") {
+        let only: Vec<String> = only.split(',').map(str::to_string).collect();
+        qs.retain(|(_, p, _)| {
+            only.iter()
+                .any(|o| p.file_stem().is_some_and(|s| s == o.as_str()))
+        });
+    }
 
     // Ours, one thread, per query.
     let mut outcomes = Vec::new();
@@ -524,7 +559,7 @@ fn main() {
                     list.display().to_string(),
                     qlist.display().to_string(),
                     common::work_dir("review")
-                        .join(format!("imagehash-{n}.npy"))
+                        .join(format!("imagehash-{n}-v2.npy"))
                         .display()
                         .to_string(),
                 ],
@@ -556,7 +591,16 @@ fn main() {
                 .filter(|(i, id)| o.found.get(*i) == Some(id))
                 .count();
         }
-        false_ours += o.found.iter().filter(|g| !expect.contains(g)).count();
+        let wrong = o.found.iter().filter(|g| !expect.contains(g)).count();
+        if wrong > 0 || std::env::var_os("SAMEFRAME_BENCH_VERBOSE").is_some() && o.found != *expect
+        {
+            eprintln!(
+                "{cat}: {} expected {expect:?}, found {:?}",
+                qs[k].1.display(),
+                o.found
+            );
+        }
+        false_ours += wrong;
         if let Some(rows) = &peer_rows {
             // The peer's answer: the nearest hash, accepted within 10 bits (imagehash's usual
             // threshold); it names one source per image.

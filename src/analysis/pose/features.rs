@@ -90,7 +90,8 @@ fn patterns() -> &'static Vec<Pattern> {
     })
 }
 
-/// Downscale by `1 / scale` (scale ≥ 1) with area-weighted bilinear sampling.
+/// Resample by `1 / scale` with bilinear sampling (no prefilter: pyramid levels are 1.25×
+/// apart, and larger reductions box-filter first).
 pub fn resize(img: &GrayImage, scale: f32) -> GrayImage {
     let (w, h) = img.dimensions();
     let (nw, nh) = (
@@ -99,31 +100,46 @@ pub fn resize(img: &GrayImage, scale: f32) -> GrayImage {
     );
     let src = img.as_raw();
     let wu = w as usize;
+    // Per output column: the two source columns and the weight of the second (8-bit fixed
+    // point), computed once.
+    let cols: Vec<(usize, usize, u32)> = (0..nw as usize)
+        .map(|x| {
+            let sx = ((x as f32 + 0.5) * scale - 0.5).clamp(0.0, (w - 1) as f32);
+            let x0 = sx as usize;
+            (
+                x0,
+                (x0 + 1).min(wu - 1),
+                ((sx - x0 as f32) * 256.0).round() as u32,
+            )
+        })
+        .collect();
     let mut out = vec![0u8; (nw * nh) as usize];
-    for y in 0..nh as usize {
+    let mut row = vec![0u32; nw as usize];
+    for (y, out_row) in out.chunks_exact_mut(nw as usize).enumerate() {
         let sy = ((y as f32 + 0.5) * scale - 0.5).clamp(0.0, (h - 1) as f32);
         let y0 = sy as usize;
         let y1 = (y0 + 1).min(h as usize - 1);
-        let fy = sy - y0 as f32;
-        for x in 0..nw as usize {
-            let sx = ((x as f32 + 0.5) * scale - 0.5).clamp(0.0, (w - 1) as f32);
-            let x0 = sx as usize;
-            let x1 = (x0 + 1).min(wu - 1);
-            let fx = sx - x0 as f32;
-            let p = |xx: usize, yy: usize| f32::from(src[yy * wu + xx]);
-            let v = (p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx) * (1.0 - fy)
-                + (p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx) * fy;
-            out[y * nw as usize + x] = (v + 0.5) as u8;
+        let fy = ((sy - y0 as f32) * 256.0).round() as u32;
+        let (r0, r1) = (&src[y0 * wu..(y0 + 1) * wu], &src[y1 * wu..(y1 + 1) * wu]);
+        for (v, &(x0, x1, fx)) in row.iter_mut().zip(&cols) {
+            let top = u32::from(r0[x0]) * (256 - fx) + u32::from(r0[x1]) * fx;
+            let bottom = u32::from(r1[x0]) * (256 - fx) + u32::from(r1[x1]) * fx;
+            *v = top * (256 - fy) + bottom * fy;
+        }
+        for (o, &v) in out_row.iter_mut().zip(&row) {
+            *o = ((v + (1 << 15)) >> 16) as u8;
         }
     }
     GrayImage::from_raw(nw, nh, out).unwrap_or_else(|| GrayImage::new(nw, nh))
 }
 
-/// 5×5 box smoothing (for descriptor sampling), with running sums.
+/// 5×5 box smoothing (for descriptor sampling), with running sums; the window shrinks at the
+/// borders.
 pub fn box5(img: &GrayImage) -> GrayImage {
     let (w, h) = img.dimensions();
     let (wu, hu) = (w as usize, h as usize);
     let src = img.as_raw();
+    // Horizontal: five times the mean over the window (the plain sum inside).
     let mut tmp = vec![0u16; wu * hu];
     for y in 0..hu {
         let row = &src[y * wu..(y + 1) * wu];
@@ -131,7 +147,11 @@ pub fn box5(img: &GrayImage) -> GrayImage {
         let mut sum: u32 = row[..3.min(wu)].iter().map(|&v| u32::from(v)).sum();
         let mut count = 3.min(wu) as u32;
         for x in 0..wu {
-            out[x] = ((sum * 5 + count / 2) / count) as u16;
+            out[x] = if count == 5 {
+                sum as u16
+            } else {
+                ((sum * 5 + count / 2) / count) as u16
+            };
             if x + 3 < wu {
                 sum += u32::from(row[x + 3]);
                 count += 1;
@@ -146,24 +166,31 @@ pub fn box5(img: &GrayImage) -> GrayImage {
     let mut sums = vec![0u32; wu];
     let mut count = 0u32;
     for y in 0..3.min(hu) {
-        for x in 0..wu {
-            sums[x] += u32::from(tmp[y * wu + x]);
+        for (s, &t) in sums.iter_mut().zip(&tmp[y * wu..(y + 1) * wu]) {
+            *s += u32::from(t);
         }
         count += 1;
     }
     for y in 0..hu {
-        for x in 0..wu {
-            out[y * wu + x] = ((sums[x] + count * 5 / 2) / (count * 5)).min(255) as u8;
+        let o = &mut out[y * wu..(y + 1) * wu];
+        if count == 5 {
+            for (o, &s) in o.iter_mut().zip(&sums) {
+                *o = ((s + 12) / 25).min(255) as u8;
+            }
+        } else {
+            for (o, &s) in o.iter_mut().zip(&sums) {
+                *o = ((s + count * 5 / 2) / (count * 5)).min(255) as u8;
+            }
         }
         if y + 3 < hu {
-            for x in 0..wu {
-                sums[x] += u32::from(tmp[(y + 3) * wu + x]);
+            for (s, &t) in sums.iter_mut().zip(&tmp[(y + 3) * wu..(y + 4) * wu]) {
+                *s += u32::from(t);
             }
             count += 1;
         }
         if y >= 2 {
-            for x in 0..wu {
-                sums[x] -= u32::from(tmp[(y - 2) * wu + x]);
+            for (s, &t) in sums.iter_mut().zip(&tmp[(y - 2) * wu..(y - 1) * wu]) {
+                *s -= u32::from(t);
             }
             count -= 1;
         }
