@@ -14,10 +14,11 @@ use crate::store::Store;
 /// Bumped when the fingerprint recipe changes (older rows are recomputed by backfill).
 /// Version 2 keeps 160 keypoints for verification (version 1 kept the 48 the index uses).
 pub const VERSION: i64 = 2;
-/// Keypoints kept per capture, strongest first: all of them verify a candidate.
+/// Keypoints kept per capture: all of them verify a candidate.
 pub const CAPTURE_KEYPOINTS: usize = 160;
-/// The strongest keypoints of each capture go into the index; retrieval needs only a few
-/// of them to hit, verification then uses all of [`CAPTURE_KEYPOINTS`].
+/// The first keypoints of each capture, spread over the frame and the pyramid, go into the
+/// index; retrieval needs only a few of them to hit (a crop keeps some of them),
+/// verification then uses all of [`CAPTURE_KEYPOINTS`].
 pub const INDEX_KEYPOINTS: usize = 48;
 /// Long side of the image fingerprints are computed on.
 pub const SIDE: u32 = 512;
@@ -150,8 +151,12 @@ impl Fingerprint {
         let img = fit_within(img, SIDE);
         let gray = luma(&img);
         let all = |_: f32, _: f32| true;
-        let feats = features::extract_with(&gray, CAPTURE_KEYPOINTS * 2, &all, &CAPTURE_PYRAMID);
-        let feats = strongest(feats, CAPTURE_KEYPOINTS);
+        // The indexed keypoints are spread over the frame and the pyramid as the extractor
+        // spreads them (a crop keeps some of them); the rest follow, as spread, up to
+        // CAPTURE_KEYPOINTS.
+        let indexed = features::extract_with(&gray, INDEX_KEYPOINTS, &all, &CAPTURE_PYRAMID);
+        let more = features::extract_with(&gray, CAPTURE_KEYPOINTS, &all, &CAPTURE_PYRAMID);
+        let feats = spread_first(indexed, more, CAPTURE_KEYPOINTS);
         Fingerprint {
             phash: phash(&gray),
             dhash: dhash(&gray),
@@ -228,15 +233,23 @@ pub fn small_preview_of_jpeg(jpeg: &[u8]) -> Result<GrayImage, String> {
     crate::ingest::decode_jpeg_scaled(jpeg, VERIFY_SIDE).map(|i| i.to_luma8())
 }
 
-/// Keep the `n` keypoints with the strongest response.
-fn strongest(f: Features, n: usize) -> Features {
-    let mut idx: Vec<usize> = (0..f.keypoints.len()).collect();
-    idx.sort_by(|&a, &b| f.keypoints[b].response.total_cmp(&f.keypoints[a].response));
-    idx.truncate(n);
-    Features {
-        keypoints: idx.iter().map(|&i| f.keypoints[i]).collect(),
-        descriptors: idx.iter().map(|&i| f.descriptors[i]).collect(),
+/// `first`, then the keypoints of `more` it does not already have, up to `n` in all.
+fn spread_first(first: Features, more: Features, n: usize) -> Features {
+    let mut out = first;
+    for (k, d) in more.keypoints.into_iter().zip(more.descriptors) {
+        if out.keypoints.len() >= n {
+            break;
+        }
+        let dup = out
+            .keypoints
+            .iter()
+            .any(|o| o.level == k.level && o.x == k.x && o.y == k.y);
+        if !dup {
+            out.keypoints.push(k);
+            out.descriptors.push(d);
+        }
     }
+    out
 }
 
 /// What a backfill did.

@@ -20,7 +20,11 @@ use rusqlite::params;
 
 use super::fingerprint::{self, Fingerprint};
 use super::index::{Entry, Index};
+use std::sync::OnceLock;
+
+pub use crate::analysis::pose::affine::Affine;
 use crate::analysis::pose::features::{self, Features, LEVEL_SCALE, Pyramid};
+use crate::analysis::pose::refine::{self, GradImage, Template};
 use crate::analysis::pose::similarity::{self, Sim};
 use crate::records::RecordError;
 use crate::store::Store;
@@ -54,6 +58,33 @@ pub struct Query {
     pub gutters: Vec<[u32; 4]>,
     /// (pHash, dHash) of the whole image and of each gutter panel.
     pub hashes: Vec<(u64, u64)>,
+    /// `gray` and each of `reduced` with gradients, made when a candidate is first aligned
+    /// at that level.
+    grads: Vec<OnceLock<GradImage>>,
+}
+
+impl Query {
+    /// The level (0 = `gray`, then `reduced`) whose pixels are closest to `per_pixel` query
+    /// pixels, and its image.
+    fn level_for(&self, per_pixel: f64) -> (usize, &GrayImage) {
+        let mut level = 0usize;
+        while level < self.reduced.len() && f64::from(1u32 << (level + 1)) <= per_pixel * 1.2 {
+            level += 1;
+        }
+        (level, self.level(level))
+    }
+
+    fn level(&self, level: usize) -> &GrayImage {
+        if level == 0 {
+            &self.gray
+        } else {
+            &self.reduced[level - 1]
+        }
+    }
+
+    fn grad(&self, level: usize) -> &GradImage {
+        self.grads[level].get_or_init(|| GradImage::new(self.level(level)))
+    }
 }
 
 /// A verified source.
@@ -79,105 +110,6 @@ impl SourceMatch {
     /// A 0–1 distance: the residual difference in tenths of the 8-bit range.
     pub fn distance(&self) -> f64 {
         (self.residual / 25.5).clamp(0.0, 1.0)
-    }
-}
-
-/// An affine map `p' = m·p + t`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Affine {
-    pub m: [[f64; 2]; 2],
-    pub t: [f64; 2],
-}
-
-impl Affine {
-    pub fn from_sim(s: &Sim) -> Self {
-        Affine {
-            m: [[s.a[0], -s.a[1]], [s.a[1], s.a[0]]],
-            t: s.b,
-        }
-    }
-
-    #[inline]
-    pub fn apply(&self, p: [f64; 2]) -> [f64; 2] {
-        [
-            self.m[0][0] * p[0] + self.m[0][1] * p[1] + self.t[0],
-            self.m[1][0] * p[0] + self.m[1][1] * p[1] + self.t[1],
-        ]
-    }
-
-    /// Geometric-mean scale: √|det m|.
-    pub fn scale(&self) -> f64 {
-        (self.m[0][0] * self.m[1][1] - self.m[0][1] * self.m[1][0])
-            .abs()
-            .sqrt()
-    }
-
-    /// The ratio of the largest to the smallest stretch (1 for a similarity).
-    pub fn anisotropy(&self) -> f64 {
-        let [[a, b], [c, d]] = self.m;
-        let e = (a * a + b * b + c * c + d * d) / 2.0;
-        let det = (a * d - b * c).abs();
-        let r = (e * e - det * det).max(0.0).sqrt();
-        let (s1, s2) = ((e + r).sqrt(), (e - r).max(0.0).sqrt());
-        if s2 <= 1e-12 { f64::INFINITY } else { s1 / s2 }
-    }
-
-    /// `self` followed by a uniform scale `k`.
-    pub fn scaled(&self, k: f64) -> Self {
-        Affine {
-            m: self.m.map(|r| r.map(|v| v * k)),
-            t: self.t.map(|v| v * k),
-        }
-    }
-
-    /// Least-squares fit mapping `src` onto `dst`.
-    pub fn fit(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Self> {
-        let n = src.len();
-        if n < 3 || dst.len() != n {
-            return None;
-        }
-        let ms = src
-            .iter()
-            .fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]])
-            .map(|v| v / n as f64);
-        let md = dst
-            .iter()
-            .fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]])
-            .map(|v| v / n as f64);
-        // Normal equations on centred points: m = (Σ d sᵀ)(Σ s sᵀ)⁻¹.
-        let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
-        let mut ds = [[0.0f64; 2]; 2];
-        for (p, q) in src.iter().zip(dst) {
-            let (x, y) = (p[0] - ms[0], p[1] - ms[1]);
-            let (u, v) = (q[0] - md[0], q[1] - md[1]);
-            sxx += x * x;
-            sxy += x * y;
-            syy += y * y;
-            ds[0][0] += u * x;
-            ds[0][1] += u * y;
-            ds[1][0] += v * x;
-            ds[1][1] += v * y;
-        }
-        let det = sxx * syy - sxy * sxy;
-        if det.abs() < 1e-9 {
-            return None;
-        }
-        let inv = [[syy / det, -sxy / det], [-sxy / det, sxx / det]];
-        let m = [
-            [
-                ds[0][0] * inv[0][0] + ds[0][1] * inv[1][0],
-                ds[0][0] * inv[0][1] + ds[0][1] * inv[1][1],
-            ],
-            [
-                ds[1][0] * inv[0][0] + ds[1][1] * inv[1][0],
-                ds[1][0] * inv[0][1] + ds[1][1] * inv[1][1],
-            ],
-        ];
-        let t = [
-            md[0] - (m[0][0] * ms[0] + m[0][1] * ms[1]),
-            md[1] - (m[1][0] * ms[0] + m[1][1] * ms[1]),
-        ];
-        Some(Affine { m, t })
     }
 }
 
@@ -224,6 +156,7 @@ pub fn prepare(img: &RgbImage) -> Query {
         hashes.push(region_hashes(&gray, p));
     }
     Query {
+        grads: (0..=reduced.len()).map(|_| OnceLock::new()).collect(),
         to_original: fw / f64::from(gray.width().max(1)),
         gray,
         reduced,
@@ -472,7 +405,17 @@ pub fn find_sources<S: Sources + ?Sized>(
                     let hashes: Vec<(u64, u64)> =
                         split.iter().map(|p| region_hashes(&q.gray, p)).collect();
                     let got = match_panels(&search, split, &hashes)?;
-                    if got.len() == 2 {
+                    // Each source must fill most of its half: a side-by-side pair split
+                    // across the other way puts half of each session in each half.
+                    let fills = got.len() == 2
+                        && split.iter().all(|p| {
+                            got.iter().any(|m| {
+                                let i = intersect(&m.panel, p);
+                                f64::from(i[2]) * f64::from(i[3])
+                                    >= 0.6 * f64::from(p[2]) * f64::from(p[3])
+                            })
+                        });
+                    if fills {
                         let score = got.iter().map(|m| m.residual).sum::<f64>();
                         if best.as_ref().is_none_or(|(s, _)| score < *s) {
                             best = Some((score, got));
@@ -515,9 +458,16 @@ fn match_panels<S: Sources + ?Sized>(
             options.push((pi, m));
         }
     }
-    // Two panels (a before/after pair): the assignment with the least total residual, since
-    // each session also verifies, less exactly, in the other's panel.
+    // Two panels (a before/after pair): each session also verifies, less exactly, in the
+    // other's panel. Each panel's winner (see `match_region`) when they differ, else the
+    // assignment with the least total residual.
     if panels.len() == 2 {
+        let first = |p: usize| options.iter().find(|(pi, _)| *pi == p);
+        if let (Some((_, a)), Some((_, b))) = (first(0), first(1))
+            && a.capture_id != b.capture_id
+        {
+            return Ok(vec![a.clone(), b.clone()]);
+        }
         let mut best: Option<(f64, usize, usize)> = None;
         for (i, (pa, a)) in options.iter().enumerate() {
             for (j, (pb, b)) in options.iter().enumerate() {
@@ -584,7 +534,7 @@ fn match_region<S: Sources + ?Sized>(
         CANDIDATES,
     );
     let grid = Grid::new(&sub, region);
-    let mut out: Vec<SourceMatch> = Vec::new();
+    let mut out: Vec<Verified> = Vec::new();
     let mut tried: Vec<String> = Vec::new();
     let mut best_votes = 0;
     let mut queue: std::collections::VecDeque<(String, Option<u32>)> = cands
@@ -620,9 +570,130 @@ fn match_region<S: Sources + ?Sized>(
         }
         out.push(m);
     }
-    // Among verified look-alikes, the exact source leaves the least difference.
-    out.sort_by(|a, b| a.residual.total_cmp(&b.residual));
-    Ok(out)
+    // Among verified look-alikes, the exact source leaves the least difference: first by
+    // residual, then the leader is challenged by each other candidate where the two differ.
+    out.sort_by(|a, b| a.0.residual.total_cmp(&b.0.residual));
+    for i in 1..out.len() {
+        if duel(search.q, region, &out[i], &out[0]).is_some_and(|d| d < 0.0) {
+            out.swap(0, i);
+        }
+    }
+    Ok(out.into_iter().map(|c| c.0).collect())
+}
+
+/// A verified candidate with what its pixels were checked on: the reduced preview and the
+/// width of the frame its transform starts from.
+type Verified = (SourceMatch, GrayImage, u32);
+
+/// Which of two verified candidates explains a region of the query better, compared on the
+/// same query pixels (those both cover), block by block after each one's whole-region gain
+/// and offset: negative when `a` does. Where the two look alike (most of a before/after
+/// pair) both explain the query equally; where the query was overlaid (a label, a watermark)
+/// neither does; the blocks where one session differs from the other decide.
+fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> Option<f64> {
+    const B: usize = 8;
+    let per_small = |v: &Verified| v.0.transform.scale() * f64::from(v.2) / f64::from(v.1.width());
+    let (level, img) = q.level_for(per_small(a).min(per_small(b)));
+    let d = f64::from(1u32 << level);
+    let (lw, lh) = (img.width() as usize, img.height() as usize);
+    let x0 = (f64::from(region[0]) / d).ceil() as usize;
+    let y0 = (f64::from(region[1]) / d).ceil() as usize;
+    let x1 = ((f64::from(region[0] + region[2]) / d).floor() as usize).min(lw);
+    let y1 = ((f64::from(region[1] + region[3]) / d).floor() as usize).min(lh);
+    if x1 <= x0 + B || y1 <= y0 + B {
+        return None;
+    }
+    // Query pixel → reduced-preview pixel, per candidate.
+    let maps: Vec<(Affine, f64, &GrayImage)> = [a, b]
+        .iter()
+        .map(|v| {
+            Some((
+                v.0.transform.inverse()?,
+                f64::from(v.2) / f64::from(v.1.width()),
+                &v.1,
+            ))
+        })
+        .collect::<Option<_>>()?;
+    let sample = |(inv, f, small): &(Affine, f64, &GrayImage), qx: f64, qy: f64| -> Option<f64> {
+        let p = inv.apply([qx, qy]);
+        let (sx, sy) = ((p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5);
+        let (sw, sh) = (f64::from(small.width()), f64::from(small.height()));
+        if sx < 0.0 || sy < 0.0 || sx >= sw - 1.0 || sy >= sh - 1.0 {
+            return None;
+        }
+        let (ix, iy) = (sx as usize, sy as usize);
+        let (fx, fy) = (sx - ix as f64, sy - iy as f64);
+        let raw = small.as_raw();
+        let w = small.width() as usize;
+        let g = |xx: usize, yy: usize| f64::from(raw[yy * w + xx]);
+        Some(
+            (g(ix, iy) * (1.0 - fx) + g(ix + 1, iy) * fx) * (1.0 - fy)
+                + (g(ix, iy + 1) * (1.0 - fx) + g(ix + 1, iy + 1) * fx) * fy,
+        )
+    };
+    let raw = img.as_raw();
+    // Per block and candidate: [n, Σq, Σc, Σq², Σc², Σqc].
+    let mut blocks: Vec<[[f64; 6]; 2]> = Vec::new();
+    for by in (y0..y1 - B).step_by(B) {
+        for bx in (x0..x1 - B).step_by(B) {
+            let mut st = [[0f64; 6]; 2];
+            for y in by..by + B {
+                for x in bx..bx + B {
+                    let (qx, qy) = ((x as f64 + 0.5) * d - 0.5, (y as f64 + 0.5) * d - 0.5);
+                    let (Some(ca), Some(cb)) = (sample(&maps[0], qx, qy), sample(&maps[1], qx, qy))
+                    else {
+                        continue;
+                    };
+                    let v = f64::from(raw[y * lw + x]);
+                    for (s, c) in st.iter_mut().zip([ca, cb]) {
+                        s[0] += 1.0;
+                        s[1] += v;
+                        s[2] += c;
+                        s[3] += v * v;
+                        s[4] += c * c;
+                        s[5] += v * c;
+                    }
+                }
+            }
+            if st[0][0] >= (B * B) as f64 * 0.75 {
+                blocks.push(st);
+            }
+        }
+    }
+    if blocks.len() < 8 {
+        return None;
+    }
+    // Each candidate's gain and offset over the blocks both cover, then per-block RMS.
+    let rms: Vec<Vec<f64>> = (0..2)
+        .map(|k| {
+            let t = blocks.iter().fold([0f64; 6], |mut acc, b| {
+                for (x, v) in acc.iter_mut().zip(&b[k]) {
+                    *x += v;
+                }
+                acc
+            });
+            let n = t[0].max(1.0);
+            let vc = t[4] / n - (t[2] / n).powi(2);
+            let gain = if vc > 1e-6 {
+                (t[5] / n - t[1] / n * t[2] / n) / vc
+            } else {
+                1.0
+            };
+            let off = t[1] / n - gain * t[2] / n;
+            blocks
+                .iter()
+                .map(|b| {
+                    let st = &b[k];
+                    let ss = st[3] - 2.0 * gain * st[5] - 2.0 * off * st[1]
+                        + gain * gain * st[4]
+                        + 2.0 * gain * off * st[2]
+                        + st[0] * off * off;
+                    (ss.max(0.0) / st[0].max(1.0)).sqrt()
+                })
+                .collect()
+        })
+        .collect();
+    Some(rms[0].iter().zip(&rms[1]).map(|(x, y)| x - y).sum::<f64>() / blocks.len() as f64)
 }
 
 /// Verify one candidate against a region: geometry, then pixels.
@@ -633,7 +704,7 @@ fn verify_candidate<S: Sources + ?Sized>(
     grid: &Grid,
     region: &[u32; 4],
     thorough: bool,
-) -> Result<Option<SourceMatch>, RecordError> {
+) -> Result<Option<Verified>, RecordError> {
     let Some(fp) = search.src.fingerprint_of(id)? else {
         return Ok(None);
     };
@@ -641,17 +712,37 @@ fn verify_candidate<S: Sources + ?Sized>(
         return Ok(None);
     };
     let small = search.src.small_preview_of(id)?;
-    let Some(ag) = agreement(&small, fp.width, search.q, &transform, region) else {
-        return Ok(None);
+    // Keypoints place the capture to a pixel or two, and a stretched crop can leave a
+    // guided fit a few pixels off at its edges; direct alignment of the reduced preview
+    // makes the pixel comparison exact. The refined transform is kept when it explains the
+    // panel better.
+    let refined = align(search.q, &small, fp.width, &transform, region);
+    let plain = agreement(&small, fp.width, search.q, &transform, region);
+    let (transform, ag) = match (refined, plain) {
+        (Some(r), plain) => match agreement(&small, fp.width, search.q, &r, region) {
+            Some(ra) if plain.as_ref().is_none_or(|p| ra.residual < p.residual) => (r, ra),
+            _ => match plain {
+                Some(p) => (transform, p),
+                None => return Ok(None),
+            },
+        },
+        (None, Some(p)) => (transform, p),
+        (None, None) => return Ok(None),
     };
-    Ok((ag.ncc > MIN_NCC).then(|| SourceMatch {
-        capture_id: id.to_string(),
-        panel: ag.extent,
-        transform,
-        sim,
-        inliers,
-        ncc: ag.ncc,
-        residual: ag.residual,
+    Ok((ag.ncc > MIN_NCC).then(|| {
+        (
+            SourceMatch {
+                capture_id: id.to_string(),
+                panel: ag.extent,
+                transform,
+                sim,
+                inliers,
+                ncc: ag.ncc,
+                residual: ag.residual,
+            },
+            small,
+            fp.width,
+        )
     }))
 }
 
@@ -783,7 +874,7 @@ fn verify_from(
         return None;
     }
     let mut t = Affine::from_sim(&c.sim);
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let (mut s, mut d): (Vec<[f64; 2]>, Vec<[f64; 2]>) = (Vec::new(), Vec::new());
     for round in 0..3 {
         let scale = t.scale();
         let radius = f64::max(if round == 0 { 10.0 } else { 3.0 }, 1.5 * scale);
@@ -792,9 +883,9 @@ fn verify_from(
             let size = f64::from(LEVEL_SCALE).powi(i32::from(capture_level)) * scale;
             (size.ln() / f64::from(LEVEL_SCALE).ln()).round()
         };
-        // Best capture keypoint per query keypoint.
-        let mut best: std::collections::HashMap<usize, (usize, u32)> =
-            std::collections::HashMap::new();
+        // Best capture keypoint per query keypoint (in the order first matched, so the fit
+        // is deterministic).
+        let mut best: Vec<(usize, usize, u32)> = Vec::new();
         for (ci, (k, d)) in fp.keypoints.iter().zip(&fp.descriptors).enumerate() {
             let p = t.apply(pt(k));
             if !inside(region, p[0], p[1]) {
@@ -816,27 +907,67 @@ fn verify_from(
                     pick = Some((qi, h));
                 }
             });
-            if let Some((qi, h)) = pick
-                && best.get(&qi).is_none_or(|&(_, b)| h < b)
-            {
-                best.insert(qi, (ci, h));
+            if let Some((qi, h)) = pick {
+                match best.iter_mut().find(|b| b.0 == qi) {
+                    Some(b) if h < b.2 => *b = (qi, ci, h),
+                    Some(_) => {}
+                    None => best.push((qi, ci, h)),
+                }
             }
         }
-        pairs = best.into_iter().map(|(qi, (ci, _))| (ci, qi)).collect();
-        if pairs.len() < MIN_INLIERS {
+        if best.len() < MIN_INLIERS {
             return None;
         }
-        let s: Vec<[f64; 2]> = pairs.iter().map(|&(ci, _)| pt(&fp.keypoints[ci])).collect();
-        let d: Vec<[f64; 2]> = pairs.iter().map(|&(_, qi)| pt(&qf.keypoints[qi])).collect();
+        (s, d) = best
+            .iter()
+            .map(|&(qi, ci, _)| (pt(&fp.keypoints[ci]), pt(&qf.keypoints[qi])))
+            .unzip();
         t = Affine::fit(&s, &d)?;
         if t.anisotropy() > 1.6 {
             return None;
         }
     }
-    let s: Vec<[f64; 2]> = pairs.iter().map(|&(ci, _)| pt(&fp.keypoints[ci])).collect();
-    let d: Vec<[f64; 2]> = pairs.iter().map(|&(_, qi)| pt(&qf.keypoints[qi])).collect();
     let sim = similarity::fit(&s, &d, None)?;
-    Some((t, sim, pairs.len()))
+    Some((t, sim, s.len()))
+}
+
+/// Direct affine alignment of a reduced preview (`small`, of a frame `frame_width` wide,
+/// placed by `t` from frame to query pixels) on the query level of the same scale, over the
+/// part of `region` it covers; the refined frame → query transform.
+fn align(
+    q: &Query,
+    small: &GrayImage,
+    frame_width: u32,
+    t: &Affine,
+    region: &[u32; 4],
+) -> Option<Affine> {
+    let f = f64::from(frame_width) / f64::from(small.width().max(1));
+    let (level, _) = q.level_for(t.scale() * f);
+    let d = f64::from(1u32 << level);
+    let small_to_frame = Affine::from_resampled(f);
+    let query_to_level = Affine::from_resampled(d).inverse()?;
+    let init = small_to_frame.then(t).then(&query_to_level);
+    let sg = GradImage::new(small);
+    let small_to_query = small_to_frame.then(t);
+    let inside_region = |x: f32, y: f32| {
+        let p = small_to_query.apply([f64::from(x), f64::from(y)]);
+        inside(region, p[0], p[1])
+    };
+    let template = Template::new(&sg, 800, &inside_region);
+    let r = refine::refine_affine(&template, q.grad(level), init, 20)?;
+    let out = small_to_frame
+        .inverse()?
+        .then(&r.transform)
+        .then(&Affine::from_resampled(d));
+    // A refinement that wandered (a stretch no publication makes, or the frame moved by more
+    // than a few reduced pixels) is not kept.
+    let c = [
+        f64::from(frame_width) / 2.0,
+        f64::from(small.height()) * f / 2.0,
+    ];
+    let (a, b) = (t.apply(c), out.apply(c));
+    let moved = (a[0] - b[0]).hypot(a[1] - b[1]);
+    (r.ncc > MIN_NCC && out.anisotropy() <= 1.6 && moved <= 4.0 * d).then_some(out)
 }
 
 /// How well an aligned preview explains the published pixels.
@@ -868,16 +999,7 @@ pub fn agreement(
         return None;
     }
     let f = f64::from(preview_width) / f64::from(sw);
-    let per_small = t.scale() * f;
-    let mut level = 0usize;
-    while level < q.reduced.len() && f64::from(1u32 << (level + 1)) <= per_small * 1.2 {
-        level += 1;
-    }
-    let img = if level == 0 {
-        &q.gray
-    } else {
-        &q.reduced[level - 1]
-    };
+    let (level, img) = q.level_for(t.scale() * f);
     let d = f64::from(1u32 << level);
     let (lw, lh) = (f64::from(img.width()), f64::from(img.height()));
     let lraw = img.as_raw();

@@ -20,6 +20,7 @@
 //! assert!(!r.within_tolerance && r.confidence < 0.5);
 //! ```
 
+pub mod affine;
 pub mod face;
 pub mod features;
 pub mod head;

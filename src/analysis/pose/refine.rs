@@ -4,6 +4,7 @@
 
 use image::GrayImage;
 
+use super::affine::Affine;
 use super::similarity::Sim;
 
 /// A float image with precomputed gradients.
@@ -125,40 +126,126 @@ pub struct Refined {
 
 /// Refine `init` (template → frame, working coordinates).
 pub fn refine(t: &Template, frame: &GradImage, init: Sim, max_iter: usize) -> Option<Refined> {
+    let r = refine_motion(
+        t,
+        frame,
+        Affine::from_sim(&init),
+        Motion::Similarity,
+        max_iter,
+    )?;
+    Some(Refined {
+        sim: Sim {
+            a: [r.0.m[0][0], r.0.m[1][0]],
+            b: r.0.t,
+        },
+        ncc: r.1,
+        used: r.2,
+        iterations: r.3,
+    })
+}
+
+/// An affine refinement: the transform, the template's correlation with the warped frame and
+/// the template points used.
+#[derive(Clone, Debug)]
+pub struct RefinedAffine {
+    pub transform: Affine,
+    pub ncc: f64,
+    pub used: usize,
+}
+
+/// Refine an affine `init` (template → frame): all six parameters (a published image may be
+/// stretched as well as scaled).
+pub fn refine_affine(
+    t: &Template,
+    frame: &GradImage,
+    init: Affine,
+    max_iter: usize,
+) -> Option<RefinedAffine> {
+    let r = refine_motion(t, frame, init, Motion::Affine, max_iter)?;
+    Some(RefinedAffine {
+        transform: r.0,
+        ncc: r.1,
+        used: r.2,
+    })
+}
+
+/// Which parameters a refinement moves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Motion {
+    /// Scale, rotation, translation.
+    Similarity,
+    /// Any linear part and translation.
+    Affine,
+}
+
+/// Parameters: the centred linear part (m00, m01, m10, m11), translation, gain, bias.
+const PARAMS: usize = 8;
+
+impl Motion {
+    /// The affine parameter change per parameter of the motion (columns of a basis).
+    fn basis(self) -> Vec<[f64; PARAMS]> {
+        let e = |i: usize| {
+            let mut v = [0.0; PARAMS];
+            v[i] = 1.0;
+            v
+        };
+        match self {
+            // a0 (scale·cos) on both diagonal terms, a1 (scale·sin) on the off-diagonals.
+            Motion::Similarity => vec![
+                [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+                [0.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                e(4),
+                e(5),
+                e(6),
+                e(7),
+            ],
+            Motion::Affine => (0..PARAMS).map(e).collect(),
+        }
+    }
+}
+
+/// Forward additive Gauss–Newton on the motion's parameters about the template's centroid,
+/// with a gain and bias and Huber weights: (transform, ncc, points used, iterations).
+fn refine_motion(
+    t: &Template,
+    frame: &GradImage,
+    init: Affine,
+    motion: Motion,
+    max_iter: usize,
+) -> Option<(Affine, f64, usize, usize)> {
     if t.points.len() < 12 {
         return None;
     }
-    // Work about the template's centroid for conditioning.
+    let basis = motion.basis();
+    let k = basis.len();
+    // Work about the template's centroid for conditioning: W(p) = m·(p − c) + b + c.
     let n = t.points.len() as f64;
     let c = [
         t.points.iter().map(|p| f64::from(p.0)).sum::<f64>() / n,
         t.points.iter().map(|p| f64::from(p.1)).sum::<f64>() / n,
     ];
-    let mut a = init.a;
-    // In centred coordinates W(p) = a·(p − c) + b + c, so b = b_init + a·c − c.
-    let mut b = [
-        init.b[0] + init.a[0] * c[0] - init.a[1] * c[1] - c[0],
-        init.b[1] + init.a[1] * c[0] + init.a[0] * c[1] - c[1],
-    ];
+    let mut m = init.m;
+    let centre = init.apply(c);
+    let mut b = [centre[0] - c[0], centre[1] - c[1]];
     let (mut gain, mut bias) = (1.0f64, 0.0f64);
     let mut iterations = 0;
     let mut resid = Vec::with_capacity(t.points.len());
+    let mut rows: Vec<([f64; PARAMS], f64)> = Vec::with_capacity(t.points.len());
     for it in 0..max_iter {
         iterations = it + 1;
         // Residuals and the robust scale.
         resid.clear();
-        let mut rows: Vec<([f64; 6], f64)> = Vec::with_capacity(t.points.len());
+        rows.clear();
         for &(px, py, tv) in &t.points {
             let (x, y) = (f64::from(px) - c[0], f64::from(py) - c[1]);
-            let wx = a[0] * x - a[1] * y + b[0] + c[0];
-            let wy = a[1] * x + a[0] * y + b[1] + c[1];
+            let wx = m[0][0] * x + m[0][1] * y + b[0] + c[0];
+            let wy = m[1][0] * x + m[1][1] * y + b[1] + c[1];
             let Some((iv, ix, iy)) = frame.sample(wx, wy) else {
                 continue;
             };
             let (ix, iy, tv) = (f64::from(ix), f64::from(iy), f64::from(tv));
             let r = f64::from(iv) - (gain * tv + bias);
-            let j = [ix * x + iy * y, -ix * y + iy * x, ix, iy, -tv, -1.0];
-            rows.push((j, r));
+            rows.push(([ix * x, ix * y, iy * x, iy * y, ix, iy, -tv, -1.0], r));
             resid.push(r.abs());
         }
         if rows.len() < 12 {
@@ -166,38 +253,70 @@ pub fn refine(t: &Template, frame: &GradImage, init: Sim, max_iter: usize) -> Op
         }
         let mid = resid.len() / 2;
         let mad = *resid.select_nth_unstable_by(mid, f64::total_cmp).1;
-        let k = (1.345 * 1.4826 * mad).max(1.0);
-        let mut jtj = nalgebra::Matrix6::<f64>::zeros();
-        let mut jtr = nalgebra::Vector6::<f64>::zeros();
+        let huber = (1.345 * 1.4826 * mad).max(1.0);
+        // Normal equations in the affine parameters (upper triangle), then projected on the
+        // motion's basis.
+        let mut jtj = [[0f64; PARAMS]; PARAMS];
+        let mut jtr = [0f64; PARAMS];
         for (j, r) in &rows {
-            let w = if r.abs() <= k { 1.0 } else { k / r.abs() };
-            let jv = nalgebra::Vector6::from_row_slice(j);
-            jtj += w * jv * jv.transpose();
-            jtr += w * *r * jv;
+            let w = if r.abs() <= huber {
+                1.0
+            } else {
+                huber / r.abs()
+            };
+            for a in 0..PARAMS {
+                let wa = w * j[a];
+                jtr[a] += wa * r;
+                for bb in a..PARAMS {
+                    jtj[a][bb] += wa * j[bb];
+                }
+            }
         }
-        let delta = jtj.lu().solve(&(-jtr))?;
-        a[0] += delta[0];
-        a[1] += delta[1];
-        b[0] += delta[2];
-        b[1] += delta[3];
-        gain += delta[4];
-        bias += delta[5];
-        let step = delta[2].hypot(delta[3]) + (delta[0].hypot(delta[1])) * 200.0;
-        if step < 1e-3 {
+        let full = |a: usize, bb: usize| if a <= bb { jtj[a][bb] } else { jtj[bb][a] };
+        let mut h = nalgebra::DMatrix::<f64>::zeros(k, k);
+        let mut g = nalgebra::DVector::<f64>::zeros(k);
+        for (p, u) in basis.iter().enumerate() {
+            g[p] = (0..PARAMS).map(|a| u[a] * jtr[a]).sum();
+            for (q, v) in basis.iter().enumerate() {
+                h[(p, q)] = (0..PARAMS)
+                    .flat_map(|a| (0..PARAMS).map(move |bb| (a, bb)))
+                    .map(|(a, bb)| u[a] * full(a, bb) * v[bb])
+                    .sum();
+            }
+        }
+        let step = h.lu().solve(&(-g))?;
+        let mut delta = [0f64; PARAMS];
+        for (p, u) in basis.iter().enumerate() {
+            for a in 0..PARAMS {
+                delta[a] += u[a] * step[p];
+            }
+        }
+        m[0][0] += delta[0];
+        m[0][1] += delta[1];
+        m[1][0] += delta[2];
+        m[1][1] += delta[3];
+        b[0] += delta[4];
+        b[1] += delta[5];
+        gain += delta[6];
+        bias += delta[7];
+        let size =
+            delta[4].hypot(delta[5]) + delta[..4].iter().map(|v| v.abs()).sum::<f64>() * 100.0;
+        if size < 1e-3 {
             break;
         }
     }
     // Back to the image origin and the correlation.
-    let sim = Sim {
-        a,
-        b: [
-            b[0] + c[0] - (a[0] * c[0] - a[1] * c[1]),
-            b[1] + c[1] - (a[1] * c[0] + a[0] * c[1]),
+    let transform = Affine {
+        m,
+        t: [
+            b[0] + c[0] - (m[0][0] * c[0] + m[0][1] * c[1]),
+            b[1] + c[1] - (m[1][0] * c[0] + m[1][1] * c[1]),
         ],
     };
-    let (mut st, mut si, mut stt, mut sii, mut sti, mut m) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+    let (mut st, mut si, mut stt, mut sii, mut sti, mut used) =
+        (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
     for &(px, py, tv) in &t.points {
-        let p = sim.apply([f64::from(px), f64::from(py)]);
+        let p = transform.apply([f64::from(px), f64::from(py)]);
         if let Some((iv, _, _)) = frame.sample(p[0], p[1]) {
             let (tv, iv) = (f64::from(tv), f64::from(iv));
             st += tv;
@@ -205,16 +324,11 @@ pub fn refine(t: &Template, frame: &GradImage, init: Sim, max_iter: usize) -> Op
             stt += tv * tv;
             sii += iv * iv;
             sti += tv * iv;
-            m += 1.0;
+            used += 1.0;
         }
     }
-    let cov = sti / m - (st / m) * (si / m);
-    let vt = (stt / m - (st / m).powi(2)).max(1e-9);
-    let vi = (sii / m - (si / m).powi(2)).max(1e-9);
-    Some(Refined {
-        sim,
-        ncc: cov / (vt * vi).sqrt(),
-        used: m as usize,
-        iterations,
-    })
+    let cov = sti / used - (st / used) * (si / used);
+    let vt = (stt / used - (st / used).powi(2)).max(1e-9);
+    let vi = (sii / used - (si / used).powi(2)).max(1e-9);
+    Some((transform, cov / (vt * vi).sqrt(), used as usize, iterations))
 }
