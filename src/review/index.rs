@@ -31,17 +31,37 @@ pub struct Candidate {
 #[derive(Clone, Debug, Default)]
 pub struct Index {
     pub entries: Vec<Entry>,
-    /// Every stored descriptor, and the entry it belongs to.
-    descriptors: Vec<Descriptor>,
-    owner: Vec<u32>,
-    /// Per table: bucket offsets (CSR) into `items` (descriptor indices).
+    /// Per entry: (pHash, dHash), scanned for near-duplicates.
+    hashes: Vec<(u64, u64)>,
+    /// Per table: bucket offsets (CSR) into `items`.
     offsets: Vec<Vec<u32>>,
-    items: Vec<Vec<u32>>,
+    /// Per table: each stored descriptor as (entry << [`SLOT_BITS`] | its place among the
+    /// entry's descriptors, its check bits), grouped by bucket.
+    items: Vec<Vec<[u32; 2]>>,
     bits: Vec<[u8; KEY_BITS]>,
 }
 
-/// A bucket hit counts as a vote only when the descriptors are this close (of 256 bits).
-const VOTE_DISTANCE: u32 = 64;
+/// Each stored descriptor's place among its entry's descriptors takes the low bits of its
+/// item (at most 64 descriptors per entry are indexed; 2^26 entries).
+const SLOT_BITS: u32 = 6;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+/// Entries whose descriptors are indexed (any more are found by their hashes only).
+const MAX_ENTRIES: usize = 1 << (32 - SLOT_BITS);
+
+/// A bucket hit counts as a vote only when the descriptors also agree on the table's 32 check
+/// bits (a 32-bit word of the descriptor that the table's key does not use) to within this
+/// many bits: a descriptor of the same point differs in about a sixth of its bits, an
+/// unrelated one in half, and 9 of 32 or fewer happens to about 1 % of unrelated pairs. The
+/// check needs no read of the stored descriptor (at 100,000 captures that read, a cache miss
+/// per bucket member, was most of a query's time).
+const CHECK_DISTANCE: u32 = 9;
+
+/// The check bits of `d` for table `t`: its `t`-th 32-bit word (of 8).
+#[inline]
+fn check_bits(d: &Descriptor, t: usize) -> u32 {
+    let w = t % 8;
+    (d[w / 2] >> (32 * (w % 2))) as u32
+}
 
 fn key(d: &Descriptor, bits: &[u8; KEY_BITS]) -> usize {
     let mut k = 0usize;
@@ -74,11 +94,13 @@ fn table_bits(descriptors: &[Vec<Descriptor>]) -> Vec<[u8; KEY_BITS]> {
             fa.total_cmp(&fb)
         });
     }
-    // The fairest 128 bits form the pool each table draws from.
+    // The fairest 128 bits form the pool each table draws from, leaving out the table's check
+    // word (see `check_bits`).
     let pool = &order[..128];
     let mut state = 0x9E37_79B9_u64;
     (0..TABLES)
-        .map(|_| {
+        .map(|t| {
+            let check = (t % 8) * 32..(t % 8) * 32 + 32;
             let mut chosen = [0u8; KEY_BITS];
             let mut used = [false; 128];
             let mut i = 0;
@@ -87,7 +109,7 @@ fn table_bits(descriptors: &[Vec<Descriptor>]) -> Vec<[u8; KEY_BITS]> {
                 state ^= state >> 7;
                 state ^= state << 17;
                 let k = (state % 128) as usize;
-                if !used[k] {
+                if !used[k] && !check.contains(&pool[k]) {
                     used[k] = true;
                     chosen[i] = pool[k] as u8;
                     i += 1;
@@ -102,48 +124,39 @@ impl Index {
     /// Build from entries and each entry's descriptors.
     pub fn build(entries: Vec<Entry>, descriptors: &[Vec<Descriptor>]) -> Self {
         let bits = table_bits(descriptors);
-        let flat: Vec<Descriptor> = descriptors.iter().flatten().copied().collect();
-        let owner: Vec<u32> = descriptors
-            .iter()
-            .enumerate()
-            .flat_map(|(e, ds)| std::iter::repeat_n(e as u32, ds.len()))
-            .collect();
         let buckets = 1usize << KEY_BITS;
         let mut offsets = Vec::with_capacity(TABLES);
         let mut items = Vec::with_capacity(TABLES);
-        for tb in &bits {
+        for (t, tb) in bits.iter().enumerate() {
             let mut counts = vec![0u32; buckets + 1];
-            for d in &flat {
-                counts[key(d, tb) + 1] += 1;
+            for ds in descriptors.iter().take(MAX_ENTRIES) {
+                for d in ds.iter().take(SLOT_MASK as usize + 1) {
+                    counts[key(d, tb) + 1] += 1;
+                }
             }
             for i in 1..=buckets {
                 counts[i] += counts[i - 1];
             }
             let mut fill = counts.clone();
-            let mut it = vec![0u32; counts[buckets] as usize];
-            for (i, d) in flat.iter().enumerate() {
-                let k = key(d, tb);
-                it[fill[k] as usize] = i as u32;
-                fill[k] += 1;
+            let mut it = vec![[0u32; 2]; counts[buckets] as usize];
+            for (e, ds) in descriptors.iter().take(MAX_ENTRIES).enumerate() {
+                for (slot, d) in ds.iter().take(SLOT_MASK as usize + 1).enumerate() {
+                    let k = key(d, tb);
+                    it[fill[k] as usize] =
+                        [(e as u32) << SLOT_BITS | slot as u32, check_bits(d, t)];
+                    fill[k] += 1;
+                }
             }
             offsets.push(counts);
             items.push(it);
         }
         Self {
+            hashes: entries.iter().map(|e| (e.phash, e.dhash)).collect(),
             entries,
-            descriptors: flat,
-            owner,
             offsets,
             items,
             bits,
         }
-    }
-
-    /// The stored descriptors of entry `e`.
-    pub fn descriptors_of(&self, e: usize) -> impl Iterator<Item = &Descriptor> {
-        let start = self.owner.partition_point(|&o| (o as usize) < e);
-        let end = self.owner.partition_point(|&o| (o as usize) <= e);
-        self.descriptors[start..end].iter()
     }
 
     pub fn len(&self) -> usize {
@@ -154,34 +167,35 @@ impl Index {
         self.entries.is_empty()
     }
 
-    /// Which captures each query descriptor hits: `(query descriptor, entry)` pairs, each pair
-    /// once, in query order. A hit is a shared bucket in some table and a descriptor within
-    /// [`VOTE_DISTANCE`] bits; buckets far fuller than average are skipped (a descriptor that
+    /// Which captures each query descriptor hits: `(query descriptor, entry, stored
+    /// descriptor)`, each (query descriptor, entry) pair once, in query order. A hit is a shared bucket in some table and check bits within
+    /// [`CHECK_DISTANCE`]; buckets far fuller than average are skipped (a descriptor that
     /// looks like thousands of others says nothing about which capture it came from).
-    pub fn hits(&self, descriptors: &[Descriptor]) -> Vec<(u32, u32)> {
-        let mut last = vec![u32::MAX; self.entries.len()];
+    pub fn hits(&self, descriptors: &[Descriptor]) -> Vec<(u32, u32, u8)> {
         let total = self.items.first().map_or(0, Vec::len);
         let crowded = (8 * total / (1usize << KEY_BITS)).max(48);
-        let mut out = Vec::new();
+        // In two loops of independent memory reads (bucket bounds, then bucket members), so
+        // the reads of many probes are in flight at once: at 100,000 captures the tables are
+        // far larger than the caches.
+        let mut probes: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(descriptors.len() * TABLES);
         for (qi, d) in descriptors.iter().enumerate() {
             for (t, tb) in self.bits.iter().enumerate() {
                 let k = key(d, tb);
-                let (a, b) = (self.offsets[t][k] as usize, self.offsets[t][k + 1] as usize);
-                if b - a > crowded {
-                    continue;
+                let (a, b) = (self.offsets[t][k], self.offsets[t][k + 1]);
+                if b > a && ((b - a) as usize) <= crowded {
+                    probes.push((qi as u32, t as u32, a, b));
                 }
-                for &di in &self.items[t][a..b] {
-                    let di = di as usize;
-                    if crate::analysis::pose::features::hamming(d, &self.descriptors[di])
-                        > VOTE_DISTANCE
-                    {
-                        continue;
-                    }
-                    let e = self.owner[di];
-                    if last[e as usize] != qi as u32 {
-                        last[e as usize] = qi as u32;
-                        out.push((qi as u32, e));
-                    }
+            }
+        }
+        let mut last = vec![u32::MAX; self.entries.len()];
+        let mut out = Vec::new();
+        for (qi, t, a, b) in probes {
+            let check = check_bits(&descriptors[qi as usize], t as usize);
+            for &[packed, c] in &self.items[t as usize][a as usize..b as usize] {
+                let e = packed >> SLOT_BITS;
+                if (c ^ check).count_ones() <= CHECK_DISTANCE && last[e as usize] != qi {
+                    last[e as usize] = qi;
+                    out.push((qi, e, (packed & SLOT_MASK) as u8));
                 }
             }
         }
@@ -207,7 +221,7 @@ impl Index {
     /// `counts(qi)` accepts (those inside one panel of the published image).
     pub fn candidates_from(
         &self,
-        hits: &[(u32, u32)],
+        hits: &[(u32, u32, u8)],
         counts: &dyn Fn(u32) -> bool,
         hashes: &[(u64, u64)],
         min_votes: u32,
@@ -216,8 +230,8 @@ impl Index {
     ) -> Vec<Candidate> {
         let mut voted: Vec<u32> = hits
             .iter()
-            .filter(|&&(qi, _)| counts(qi))
-            .map(|&(_, e)| e)
+            .filter(|&&(qi, ..)| counts(qi))
+            .map(|&(_, e, _)| e)
             .collect();
         voted.sort_unstable();
         let mut votes: Vec<(u32, u32)> = Vec::new();
@@ -227,14 +241,10 @@ impl Index {
                 _ => votes.push((e, 1)),
             }
         }
-        let hash_distance = |e: &Entry| {
+        let hash_distance = |phash: u64, dhash: u64| {
             hashes
                 .iter()
-                .map(|&(p, d)| {
-                    (p ^ e.phash)
-                        .count_ones()
-                        .min((d ^ e.dhash).count_ones() + 4)
-                })
+                .map(|&(p, d)| (p ^ phash).count_ones().min((d ^ dhash).count_ones() + 4))
                 .min()
                 .unwrap_or(64)
         };
@@ -244,13 +254,16 @@ impl Index {
                 out.push(Candidate {
                     index: e as usize,
                     votes: v,
-                    phash_distance: hash_distance(&self.entries[e as usize]),
+                    phash_distance: {
+                        let (p, d) = self.hashes[e as usize];
+                        hash_distance(p, d)
+                    },
                 });
             }
         }
         if !hashes.is_empty() {
-            for (i, e) in self.entries.iter().enumerate() {
-                let pd = hash_distance(e);
+            for (i, &(ph, dh)) in self.hashes.iter().enumerate() {
+                let pd = hash_distance(ph, dh);
                 if pd <= max_hash && !out.iter().any(|c| c.index == i) {
                     let v = votes
                         .binary_search_by_key(&(i as u32), |&(e, _)| e)

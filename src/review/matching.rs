@@ -20,6 +20,9 @@ use rusqlite::params;
 
 use super::fingerprint::{self, Fingerprint};
 use super::index::{Entry, Index};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 pub use crate::analysis::pose::affine::Affine;
@@ -179,11 +182,27 @@ pub fn find_panels(gray: &GrayImage) -> Vec<[u32; 4]> {
     if w < 40 || h < 40 {
         return Vec::new();
     }
-    let flat = |values: &mut dyn Iterator<Item = u8>| -> bool {
-        let v: Vec<f32> = values.map(f32::from).collect();
-        let m = v.iter().sum::<f32>() / v.len() as f32;
-        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / v.len() as f32).sqrt();
-        sd < 4.0
+    // Per column and per row: Σv and Σv² in one pass; flat when the standard deviation
+    // along it is under 4 levels.
+    let raw = gray.as_raw();
+    let (wu, hu) = (w as usize, h as usize);
+    let mut col = vec![(0u64, 0u64); wu];
+    let mut rowf = Vec::with_capacity(hu);
+    for r in raw.chunks_exact(wu) {
+        let (mut s, mut s2) = (0u64, 0u64);
+        for (c, &v) in col.iter_mut().zip(r) {
+            let v = u64::from(v);
+            c.0 += v;
+            c.1 += v * v;
+            s += v;
+            s2 += v * v;
+        }
+        rowf.push((s, s2));
+    }
+    let flat = |(s, s2): (u64, u64), n: usize| -> bool {
+        let n = n as f64;
+        let m = s as f64 / n;
+        (s2 as f64 / n - m * m) < 16.0
     };
     let runs = |flags: &[bool], len: u32| -> Option<(u32, u32)> {
         let (lo, hi) = ((len as f32 * 0.2) as usize, (len as f32 * 0.8) as usize);
@@ -204,15 +223,11 @@ pub fn find_panels(gray: &GrayImage) -> Vec<[u32; 4]> {
         }
         best
     };
-    let cols: Vec<bool> = (0..w)
-        .map(|x| flat(&mut (0..h).map(|y| gray.get_pixel(x, y).0[0])))
-        .collect();
+    let cols: Vec<bool> = col.iter().map(|&c| flat(c, hu)).collect();
     if let Some((a, b)) = runs(&cols, w) {
         return vec![[0, 0, a, h], [b, 0, w - b, h]];
     }
-    let rows: Vec<bool> = (0..h)
-        .map(|y| flat(&mut (0..w).map(|x| gray.get_pixel(x, y).0[0])))
-        .collect();
+    let rows: Vec<bool> = rowf.iter().map(|&r| flat(r, wu)).collect();
     if let Some((a, b)) = runs(&rows, h) {
         return vec![[0, 0, w, a], [0, b, w, h - b]];
     }
@@ -352,8 +367,36 @@ struct Search<'a, S: Sources + ?Sized> {
     src: &'a S,
     index: &'a Index,
     q: &'a Query,
-    /// (query descriptor, index entry) hits of every query descriptor.
-    hits: Vec<(u32, u32)>,
+    /// (query descriptor, index entry, stored descriptor) hits of every query descriptor…
+    hits: Vec<(u32, u32, u8)>,
+    /// …and the same sorted by entry.
+    by_entry: Vec<(u32, u32, u8)>,
+    /// Fingerprints and reduced previews read so far: a capture is often verified in more
+    /// than one panel (the whole image, then its halves).
+    fingerprints: RefCell<HashMap<String, Option<Rc<Fingerprint>>>>,
+    smalls: RefCell<HashMap<String, Rc<GrayImage>>>,
+}
+
+impl<S: Sources + ?Sized> Search<'_, S> {
+    fn fingerprint(&self, id: &str) -> Result<Option<Rc<Fingerprint>>, RecordError> {
+        if let Some(f) = self.fingerprints.borrow().get(id) {
+            return Ok(f.clone());
+        }
+        let f = self.src.fingerprint_of(id)?.map(Rc::new);
+        self.fingerprints
+            .borrow_mut()
+            .insert(id.to_string(), f.clone());
+        Ok(f)
+    }
+
+    fn small_preview(&self, id: &str) -> Result<Rc<GrayImage>, RecordError> {
+        if let Some(g) = self.smalls.borrow().get(id) {
+            return Ok(g.clone());
+        }
+        let g = Rc::new(self.src.small_preview_of(id)?);
+        self.smalls.borrow_mut().insert(id.to_string(), g.clone());
+        Ok(g)
+    }
 }
 
 /// Find the source captures of a published image (`original`, prepared as `q`): each
@@ -366,11 +409,17 @@ pub fn find_sources<S: Sources + ?Sized>(
     q: &Query,
     original: &RgbImage,
 ) -> Result<Vec<SourceMatch>, RecordError> {
+    let hits = index.hits(&q.features.descriptors);
+    let mut by_entry = hits.clone();
+    by_entry.sort_unstable_by_key(|h| (h.1, h.0));
     let search = Search {
         src,
         index,
         q,
-        hits: index.hits(&q.features.descriptors),
+        hits,
+        by_entry,
+        fingerprints: RefCell::default(),
+        smalls: RefCell::default(),
     };
     let (qw, qh) = q.gray.dimensions();
     let mut found: Vec<SourceMatch> = Vec::new();
@@ -537,17 +586,17 @@ fn match_region<S: Sources + ?Sized>(
     let mut out: Vec<Verified> = Vec::new();
     let mut tried: Vec<String> = Vec::new();
     let mut best_votes = 0;
-    let mut queue: std::collections::VecDeque<(String, Option<u32>)> = cands
+    let mut queue: std::collections::VecDeque<(String, Option<u32>, Option<u32>)> = cands
         .iter()
         .map(|c| {
             let id = search.index.entries[c.index].capture_id.clone();
             // Once a source is verified, only look-alikes are worth verifying: as many votes,
             // a hash near-duplicate, or another session of the same patient.
             let strong = (c.phash_distance <= MAX_HASH).then_some(u32::MAX);
-            (id, strong.or(Some(c.votes)))
+            (id, strong.or(Some(c.votes)), Some(c.index as u32))
         })
         .collect();
-    while let Some((id, votes)) = queue.pop_front() {
+    while let Some((id, votes, entry)) = queue.pop_front() {
         if tried.contains(&id) {
             continue;
         }
@@ -559,13 +608,13 @@ fn match_region<S: Sources + ?Sized>(
         }
         let thorough = tried.len() < 2 || votes.is_none();
         tried.push(id.clone());
-        let Some(m) = verify_candidate(search, &id, &sub, &grid, region, thorough)? else {
+        let Some(m) = verify_candidate(search, &id, entry, &sub, &grid, region, thorough)? else {
             continue;
         };
         best_votes = best_votes.max(votes.unwrap_or(0).min(u32::MAX / 2));
         for other in search.src.look_alikes_of(&id)? {
             if !tried.contains(&other) {
-                queue.push_front((other, None));
+                queue.push_front((other, None, None));
             }
         }
         out.push(m);
@@ -583,7 +632,7 @@ fn match_region<S: Sources + ?Sized>(
 
 /// A verified candidate with what its pixels were checked on: the reduced preview and the
 /// width of the frame its transform starts from.
-type Verified = (SourceMatch, GrayImage, u32);
+type Verified = (SourceMatch, Rc<GrayImage>, u32);
 
 /// Which of two verified candidates explains a region of the query better, compared on the
 /// same query pixels (those both cover), block by block after each one's whole-region gain
@@ -610,7 +659,7 @@ fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> Option<f64>
             Some((
                 v.0.transform.inverse()?,
                 f64::from(v.2) / f64::from(v.1.width()),
-                &v.1,
+                &*v.1,
             ))
         })
         .collect::<Option<_>>()?;
@@ -700,18 +749,39 @@ fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> Option<f64>
 fn verify_candidate<S: Sources + ?Sized>(
     search: &Search<'_, S>,
     id: &str,
+    entry: Option<u32>,
     sub: &Features,
     grid: &Grid,
     region: &[u32; 4],
     thorough: bool,
 ) -> Result<Option<Verified>, RecordError> {
-    let Some(fp) = search.src.fingerprint_of(id)? else {
+    let Some(fp) = search.fingerprint(id)? else {
         return Ok(None);
     };
-    let Some((transform, sim, inliers)) = verify(&fp, sub, grid, region, thorough) else {
+    let seeds: Vec<([f64; 2], [f64; 2])> = entry
+        .map(|e| {
+            let kps = &search.q.features.keypoints;
+            let lo = search.by_entry.partition_point(|h| h.1 < e);
+            search.by_entry[lo..]
+                .iter()
+                .take_while(|h| h.1 == e)
+                .filter_map(|&(qi, _, slot)| {
+                    let k = &kps[qi as usize];
+                    let c = fp.keypoints.get(slot as usize)?;
+                    inside(region, f64::from(k.x), f64::from(k.y)).then_some((
+                        [f64::from(c.x), f64::from(c.y)],
+                        [f64::from(k.x), f64::from(k.y)],
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some((transform, sim, inliers)) =
+        verify(&fp, &seeds, entry.is_some(), sub, grid, region, thorough)
+    else {
         return Ok(None);
     };
-    let small = search.src.small_preview_of(id)?;
+    let small = search.small_preview(id)?;
     // Keypoints place the capture to a pixel or two, and a stretched crop can leave a
     // guided fit a few pixels off at its edges; direct alignment of the reduced preview
     // makes the pixel comparison exact. The refined transform is kept when it explains the
@@ -835,23 +905,36 @@ impl Grid {
 /// transform (capture preview → query pixels), its closest similarity and its inlier count.
 fn verify(
     fp: &Fingerprint,
+    seeds: &[([f64; 2], [f64; 2])],
+    from_index: bool,
     qf: &Features,
     grid: &Grid,
     region: &[u32; 4],
     thorough: bool,
 ) -> Option<(Affine, Sim, usize)> {
     let indexed = fp.descriptors.len().min(fingerprint::INDEX_KEYPOINTS);
-    verify_from(fp, indexed, qf, grid, region).or_else(|| {
+    // The index already paired query descriptors with this capture's indexed ones: those
+    // pairs seed the first estimate without matching descriptors again (three pairs are too
+    // few to seed from). A capture reached otherwise (a look-alike) is matched on its
+    // indexed keypoints.
+    let first = if seeds.len() >= 4 {
+        guided(fp, seeds, qf, grid, region)
+    } else if !from_index {
+        seeded_by_matching(fp, indexed, qf, grid, region)
+    } else {
+        None
+    };
+    first.or_else(|| {
         // A crop may leave too few of the indexed keypoints for a first estimate; the best
         // candidates get one more try from all the stored keypoints.
         (thorough && fp.descriptors.len() > indexed)
-            .then(|| verify_from(fp, fp.descriptors.len(), qf, grid, region))
+            .then(|| seeded_by_matching(fp, fp.descriptors.len(), qf, grid, region))
             .flatten()
     })
 }
 
-/// [`verify`] with a first estimate from the `n_index` strongest keypoints.
-fn verify_from(
+/// [`verify`] seeded by matching the capture's first `n_index` keypoints to the region's.
+fn seeded_by_matching(
     fp: &Fingerprint,
     n_index: usize,
     qf: &Features,
@@ -862,17 +945,32 @@ fn verify_from(
         keypoints: fp.keypoints[..n_index].to_vec(),
         descriptors: fp.descriptors[..n_index].to_vec(),
     };
-    let matches = features::match_features(&cf, qf, 0.9, 96);
-    if matches.len() < 4 {
+    let pt = |k: &features::Keypoint| [f64::from(k.x), f64::from(k.y)];
+    let seeds: Vec<([f64; 2], [f64; 2])> = features::match_features(&cf, qf, 0.9, 96)
+        .iter()
+        .map(|m| (pt(&cf.keypoints[m.0]), pt(&qf.keypoints[m.1])))
+        .collect();
+    guided(fp, &seeds, qf, grid, region)
+}
+
+/// From putative (capture, query) point pairs: a RANSAC similarity, then guided matching of
+/// all the capture's stored keypoints and a least-squares affine refit.
+fn guided(
+    fp: &Fingerprint,
+    seeds: &[([f64; 2], [f64; 2])],
+    qf: &Features,
+    grid: &Grid,
+    region: &[u32; 4],
+) -> Option<(Affine, Sim, usize)> {
+    if seeds.len() < 4 {
         return None;
     }
-    let pt = |k: &features::Keypoint| [f64::from(k.x), f64::from(k.y)];
-    let src: Vec<[f64; 2]> = matches.iter().map(|m| pt(&cf.keypoints[m.0])).collect();
-    let dst: Vec<[f64; 2]> = matches.iter().map(|m| pt(&qf.keypoints[m.1])).collect();
+    let (src, dst): (Vec<[f64; 2]>, Vec<[f64; 2]>) = seeds.iter().copied().unzip();
     let c = similarity::ransac(&src, &dst, 10.0, (0.25, 4.0), 0xC0FFEE)?;
     if c.inliers.len() < 4 {
         return None;
     }
+    let pt = |k: &features::Keypoint| [f64::from(k.x), f64::from(k.y)];
     let mut t = Affine::from_sim(&c.sim);
     let (mut s, mut d): (Vec<[f64; 2]>, Vec<[f64; 2]>) = (Vec::new(), Vec::new());
     for round in 0..3 {

@@ -19,7 +19,9 @@
 //! false matches, per-query times (p50, p95, max) and the ratio.
 //!
 //! Run: `cargo bench --bench review` (first run: about 15 minutes to build the collection;
-//! `SAMEFRAME_BENCH_CAPTURES=N` for a smaller one).
+//! `SAMEFRAME_BENCH_CAPTURES=N` for a smaller one). `SAMEFRAME_BENCH_ONLY=q0013,q0031` or
+//! `SAMEFRAME_BENCH_ONLY="crop / photo"` runs chosen queries or categories;
+//! `SAMEFRAME_BENCH_VERBOSE=1` lists every miss.
 
 #![allow(clippy::unwrap_used)]
 
@@ -508,9 +510,9 @@ fn main() {
     let mut qs = queries(n);
     if let Ok(only) = std::env::var("SAMEFRAME_BENCH_ONLY") {
         let only: Vec<String> = only.split(',').map(str::to_string).collect();
-        qs.retain(|(_, p, _)| {
+        qs.retain(|(cat, p, _)| {
             only.iter()
-                .any(|o| p.file_stem().is_some_and(|s| s == o.as_str()))
+                .any(|o| cat == o || p.file_stem().is_some_and(|s| s == o.as_str()))
         });
     }
 

@@ -149,10 +149,23 @@ pub fn ransac(
     let mut best: Option<(usize, Sim)> = None;
     let mut iters = 0usize;
     let mut max_iters = 2000usize;
-    while iters < max_iters {
+    // Few correspondences: every pair is drawn once, in order (cheaper than the random
+    // draws the adaptive stop would allow, and the best consensus for certain).
+    let pairs = n * (n - 1) / 2;
+    let exhaustive = pairs <= 300;
+    let (mut pi, mut pj) = (0usize, 0usize);
+    while iters < if exhaustive { pairs } else { max_iters } {
         iters += 1;
-        let i = rand(n);
-        let j = rand(n);
+        let (i, j) = if exhaustive {
+            pj += 1;
+            if pj >= n {
+                pi += 1;
+                pj = pi + 1;
+            }
+            (pi, pj)
+        } else {
+            (rand(n), rand(n))
+        };
         if i == j {
             continue;
         }
