@@ -1,8 +1,8 @@
 //! The in-memory index over every capture's fingerprint: whole-frame hashes scanned by popcount,
 //! and locality-sensitive hash tables over the keypoint descriptors (each table keys a
 //! descriptor by 20 fixed bits, so a bucket holds a handful of descriptors even at 100,000
-//! captures), so one published image is matched against 100,000 captures in
-//! a few milliseconds.
+//! captures, and checks a hit on 32 other bits kept beside it), so one published image is
+//! matched against 100,000 captures in a few milliseconds.
 
 use crate::analysis::pose::features::Descriptor;
 

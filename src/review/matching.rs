@@ -7,13 +7,18 @@
 //! 2. Every query descriptor is looked up once in the index; the hits are then counted per
 //!    panel (the whole image, gutter panels, or the halves of a composite without gutters),
 //!    together with whole-frame hash near-duplicates of the panel.
-//! 3. Each candidate is verified geometrically: a RANSAC similarity from the capture's indexed
-//!    keypoints, then guided matching of all its stored keypoints and a least-squares refit.
+//! 3. Each candidate is verified geometrically: a RANSAC similarity seeded by the index's own
+//!    pairs of query and stored descriptors, then guided matching of all the capture's stored
+//!    keypoints and a least-squares affine refit (a crop shown at another aspect ratio is a
+//!    stretch).
 //! 4. Its pixels are then compared with the published panel: the capture's preview, decoded at
-//!    a quarter of its size (DCT scaling), against the published image reduced to the same
-//!    scale, block by block. The agreeing blocks give the panel; the residual after one gain
-//!    and offset tells the exact source from another session of the same patient, which looks
-//!    alike but leaves its local changes and different light behind.
+//!    a quarter of its size (DCT scaling), is aligned directly (affine Gauss–Newton) on the
+//!    published image reduced to the same scale and compared block by block. The agreeing
+//!    blocks give the panel.
+//! 5. Once a capture verifies, the same patient's other sessions of that area and view are
+//!    verified too (they look alike). The exact source is the one that explains the pixels
+//!    where the sessions differ: the other leaves its local changes and different light
+//!    behind.
 
 use image::{GrayImage, RgbImage};
 use rusqlite::params;
