@@ -25,6 +25,9 @@ use rusqlite::params;
 
 use super::fingerprint::{self, Fingerprint};
 use super::index::{Entry, Index};
+pub(super) use super::pixels::refine_onto;
+pub use super::pixels::{Agreement, agreement};
+use super::pixels::{Verified, align, duel};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -32,7 +35,7 @@ use std::sync::OnceLock;
 
 pub use crate::analysis::pose::affine::Affine;
 use crate::analysis::pose::features::{self, Features, LEVEL_SCALE, Pyramid};
-use crate::analysis::pose::refine::{self, GradImage, Template};
+use crate::analysis::pose::refine::GradImage;
 use crate::analysis::pose::similarity::{self, Sim};
 use crate::records::RecordError;
 use crate::store::Store;
@@ -74,7 +77,7 @@ pub struct Query {
 impl Query {
     /// The level (0 = `gray`, then `reduced`) whose pixels are closest to `per_pixel` query
     /// pixels, and its image.
-    fn level_for(&self, per_pixel: f64) -> (usize, &GrayImage) {
+    pub(super) fn level_for(&self, per_pixel: f64) -> (usize, &GrayImage) {
         let mut level = 0usize;
         while level < self.reduced.len() && f64::from(1u32 << (level + 1)) <= per_pixel * 1.2 {
             level += 1;
@@ -90,7 +93,7 @@ impl Query {
         }
     }
 
-    fn grad(&self, level: usize) -> &GradImage {
+    pub(super) fn grad(&self, level: usize) -> &GradImage {
         self.grads[level].get_or_init(|| GradImage::new(self.level(level)))
     }
 }
@@ -365,7 +368,7 @@ const CANDIDATES: usize = 8;
 /// Geometric verification: correspondences after guided matching.
 const MIN_INLIERS: usize = 10;
 /// Pixel verification: mean block correlation over the agreeing region.
-const MIN_NCC: f64 = 0.5;
+pub(super) const MIN_NCC: f64 = 0.5;
 
 /// What one search shares across its panels.
 struct Search<'a, S: Sources + ?Sized> {
@@ -549,7 +552,7 @@ fn match_panels<S: Sources + ?Sized>(
     Ok(out)
 }
 
-fn inside(region: &[u32; 4], x: f64, y: f64) -> bool {
+pub(super) fn inside(region: &[u32; 4], x: f64, y: f64) -> bool {
     x >= f64::from(region[0])
         && y >= f64::from(region[1])
         && x < f64::from(region[0] + region[2])
@@ -633,121 +636,6 @@ fn match_region<S: Sources + ?Sized>(
         }
     }
     Ok(out.into_iter().map(|c| c.0).collect())
-}
-
-/// A verified candidate with what its pixels were checked on: the reduced preview and the
-/// width of the frame its transform starts from.
-type Verified = (SourceMatch, Rc<GrayImage>, u32);
-
-/// Which of two verified candidates explains a region of the query better, compared on the
-/// same query pixels (those both cover), block by block after each one's whole-region gain
-/// and offset: negative when `a` does. Where the two look alike (most of a before/after
-/// pair) both explain the query equally; where the query was overlaid (a label, a watermark)
-/// neither does; the blocks where one session differs from the other decide.
-fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> Option<f64> {
-    const B: usize = 8;
-    let per_small = |v: &Verified| v.0.transform.scale() * f64::from(v.2) / f64::from(v.1.width());
-    let (level, img) = q.level_for(per_small(a).min(per_small(b)));
-    let d = f64::from(1u32 << level);
-    let (lw, lh) = (img.width() as usize, img.height() as usize);
-    let x0 = (f64::from(region[0]) / d).ceil() as usize;
-    let y0 = (f64::from(region[1]) / d).ceil() as usize;
-    let x1 = ((f64::from(region[0] + region[2]) / d).floor() as usize).min(lw);
-    let y1 = ((f64::from(region[1] + region[3]) / d).floor() as usize).min(lh);
-    if x1 <= x0 + B || y1 <= y0 + B {
-        return None;
-    }
-    // Query pixel → reduced-preview pixel, per candidate.
-    let maps: Vec<(Affine, f64, &GrayImage)> = [a, b]
-        .iter()
-        .map(|v| {
-            Some((
-                v.0.transform.inverse()?,
-                f64::from(v.2) / f64::from(v.1.width()),
-                &*v.1,
-            ))
-        })
-        .collect::<Option<_>>()?;
-    let sample = |(inv, f, small): &(Affine, f64, &GrayImage), qx: f64, qy: f64| -> Option<f64> {
-        let p = inv.apply([qx, qy]);
-        let (sx, sy) = ((p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5);
-        let (sw, sh) = (f64::from(small.width()), f64::from(small.height()));
-        if sx < 0.0 || sy < 0.0 || sx >= sw - 1.0 || sy >= sh - 1.0 {
-            return None;
-        }
-        let (ix, iy) = (sx as usize, sy as usize);
-        let (fx, fy) = (sx - ix as f64, sy - iy as f64);
-        let raw = small.as_raw();
-        let w = small.width() as usize;
-        let g = |xx: usize, yy: usize| f64::from(raw[yy * w + xx]);
-        Some(
-            (g(ix, iy) * (1.0 - fx) + g(ix + 1, iy) * fx) * (1.0 - fy)
-                + (g(ix, iy + 1) * (1.0 - fx) + g(ix + 1, iy + 1) * fx) * fy,
-        )
-    };
-    let raw = img.as_raw();
-    // Per block and candidate: [n, Σq, Σc, Σq², Σc², Σqc].
-    let mut blocks: Vec<[[f64; 6]; 2]> = Vec::new();
-    for by in (y0..y1 - B).step_by(B) {
-        for bx in (x0..x1 - B).step_by(B) {
-            let mut st = [[0f64; 6]; 2];
-            for y in by..by + B {
-                for x in bx..bx + B {
-                    let (qx, qy) = ((x as f64 + 0.5) * d - 0.5, (y as f64 + 0.5) * d - 0.5);
-                    let (Some(ca), Some(cb)) = (sample(&maps[0], qx, qy), sample(&maps[1], qx, qy))
-                    else {
-                        continue;
-                    };
-                    let v = f64::from(raw[y * lw + x]);
-                    for (s, c) in st.iter_mut().zip([ca, cb]) {
-                        s[0] += 1.0;
-                        s[1] += v;
-                        s[2] += c;
-                        s[3] += v * v;
-                        s[4] += c * c;
-                        s[5] += v * c;
-                    }
-                }
-            }
-            if st[0][0] >= (B * B) as f64 * 0.75 {
-                blocks.push(st);
-            }
-        }
-    }
-    if blocks.len() < 8 {
-        return None;
-    }
-    // Each candidate's gain and offset over the blocks both cover, then per-block RMS.
-    let rms: Vec<Vec<f64>> = (0..2)
-        .map(|k| {
-            let t = blocks.iter().fold([0f64; 6], |mut acc, b| {
-                for (x, v) in acc.iter_mut().zip(&b[k]) {
-                    *x += v;
-                }
-                acc
-            });
-            let n = t[0].max(1.0);
-            let vc = t[4] / n - (t[2] / n).powi(2);
-            let gain = if vc > 1e-6 {
-                (t[5] / n - t[1] / n * t[2] / n) / vc
-            } else {
-                1.0
-            };
-            let off = t[1] / n - gain * t[2] / n;
-            blocks
-                .iter()
-                .map(|b| {
-                    let st = &b[k];
-                    let ss = st[3] - 2.0 * gain * st[5] - 2.0 * off * st[1]
-                        + gain * gain * st[4]
-                        + 2.0 * gain * off * st[2]
-                        + st[0] * off * off;
-                    (ss.max(0.0) / st[0].max(1.0)).sqrt()
-                })
-                .collect()
-        })
-        .collect();
-    Some(rms[0].iter().zip(&rms[1]).map(|(x, y)| x - y).sum::<f64>() / blocks.len() as f64)
 }
 
 /// Verify one candidate against a region: geometry, then pixels.
@@ -1032,232 +920,6 @@ fn guided(
     }
     let sim = similarity::fit(&s, &d, None)?;
     Some((t, sim, s.len()))
-}
-
-/// Direct affine alignment of a reduced preview (`small`, of a frame `frame_width` wide,
-/// placed by `t` from frame to query pixels) on the query level of the same scale, over the
-/// part of `region` it covers; the refined frame → query transform.
-fn align(
-    q: &Query,
-    small: &GrayImage,
-    frame_width: u32,
-    t: &Affine,
-    region: &[u32; 4],
-) -> Option<Affine> {
-    let f = f64::from(frame_width) / f64::from(small.width().max(1));
-    let (level, _) = q.level_for(t.scale() * f);
-    let d = f64::from(1u32 << level);
-    let small_to_frame = Affine::from_resampled(f);
-    let query_to_level = Affine::from_resampled(d).inverse()?;
-    let init = small_to_frame.then(t).then(&query_to_level);
-    let sg = GradImage::new(small);
-    let small_to_query = small_to_frame.then(t);
-    let inside_region = |x: f32, y: f32| {
-        let p = small_to_query.apply([f64::from(x), f64::from(y)]);
-        inside(region, p[0], p[1])
-    };
-    let template = Template::new(&sg, 800, &inside_region);
-    let r = refine::refine_affine(&template, q.grad(level), init, 20)?;
-    let out = small_to_frame
-        .inverse()?
-        .then(&r.transform)
-        .then(&Affine::from_resampled(d));
-    // A refinement that wandered (a stretch no publication makes, or the frame moved by more
-    // than a few reduced pixels) is not kept.
-    let c = [
-        f64::from(frame_width) / 2.0,
-        f64::from(small.height()) * f / 2.0,
-    ];
-    let (a, b) = (t.apply(c), out.apply(c));
-    let moved = (a[0] - b[0]).hypot(a[1] - b[1]);
-    (r.ncc > MIN_NCC && out.anisotropy() <= 1.6 && moved <= 4.0 * d).then_some(out)
-}
-
-/// How well an aligned preview explains the published pixels.
-#[derive(Clone, Copy, Debug)]
-pub struct Agreement {
-    /// Mean block correlation inside the agreeing region.
-    pub ncc: f64,
-    /// RMS difference (8-bit levels) inside the agreeing region after one whole-region gain and
-    /// offset: the exact source leaves only re-encoding noise, another session of the same
-    /// patient leaves its local changes and its different light.
-    pub residual: f64,
-    /// The agreeing region (query pixels).
-    pub extent: [u32; 4],
-}
-
-/// Compare a reduced preview (`small`, of a preview `preview_width` pixels wide, aligned by
-/// `t` from preview to query pixels) with the published pixels inside `region`, in 8×8
-/// blocks of the reduced preview, sampling the query at the reduction closest to its scale.
-pub fn agreement(
-    small: &GrayImage,
-    preview_width: u32,
-    q: &Query,
-    t: &Affine,
-    region: &[u32; 4],
-) -> Option<Agreement> {
-    const B: u32 = 8;
-    let (sw, sh) = small.dimensions();
-    if sw < B || sh < B {
-        return None;
-    }
-    let f = f64::from(preview_width) / f64::from(sw);
-    let (level, img) = q.level_for(t.scale() * f);
-    let d = f64::from(1u32 << level);
-    let (lw, lh) = (f64::from(img.width()), f64::from(img.height()));
-    let lraw = img.as_raw();
-    let lwu = img.width() as usize;
-    let sraw = small.as_raw();
-    // Small preview pixel → query pixel.
-    let to_query = |x: f64, y: f64| t.apply([(x + 0.5) * f - 0.5, (y + 0.5) * f - 0.5]);
-    // Per block: (x, y, [n, Σa, Σb, Σa², Σb², Σab]) with a published, b preview.
-    let mut blocks: Vec<(u32, u32, [f64; 6])> = Vec::new();
-    for by in (0..sh / B).map(|i| i * B) {
-        for bx in (0..sw / B).map(|i| i * B) {
-            let mut st = [0f64; 6];
-            for y in by..by + B {
-                for x in bx..bx + B {
-                    let p = to_query(f64::from(x), f64::from(y));
-                    if !inside(region, p[0], p[1]) {
-                        continue;
-                    }
-                    let (lx, ly) = ((p[0] + 0.5) / d - 0.5, (p[1] + 0.5) / d - 0.5);
-                    if lx < 0.0 || ly < 0.0 || lx >= lw - 1.0 || ly >= lh - 1.0 {
-                        continue;
-                    }
-                    let (x0, y0) = (lx as usize, ly as usize);
-                    let (fx, fy) = (lx - x0 as f64, ly - y0 as f64);
-                    let g = |xx: usize, yy: usize| f64::from(lraw[yy * lwu + xx]);
-                    let a = (g(x0, y0) * (1.0 - fx) + g(x0 + 1, y0) * fx) * (1.0 - fy)
-                        + (g(x0, y0 + 1) * (1.0 - fx) + g(x0 + 1, y0 + 1) * fx) * fy;
-                    let v = f64::from(sraw[(y * sw + x) as usize]);
-                    st[0] += 1.0;
-                    st[1] += a;
-                    st[2] += v;
-                    st[3] += a * a;
-                    st[4] += v * v;
-                    st[5] += a * v;
-                }
-            }
-            if st[0] >= f64::from(B * B) * 0.75 {
-                blocks.push((bx, by, st));
-            }
-        }
-    }
-    let ncc_of = |st: &[f64; 6]| {
-        let n = st[0];
-        let va = st[3] / n - (st[1] / n).powi(2);
-        let vb = st[4] / n - (st[2] / n).powi(2);
-        (va > 9.0 && vb > 9.0).then(|| (st[5] / n - st[1] / n * st[2] / n) / (va * vb).sqrt())
-    };
-    let agree: Vec<&(u32, u32, [f64; 6])> = blocks
-        .iter()
-        .filter(|b| ncc_of(&b.2).is_some_and(|c| c >= 0.5))
-        .collect();
-    // A capture that explains the panel agrees over most of where it overlaps it; one that
-    // shares a few textures with it does not.
-    if agree.len() < 8 || agree.len() * 10 < blocks.len() * 3 {
-        return None;
-    }
-    let x0 = agree.iter().map(|b| b.0).min().unwrap_or(0);
-    let y0 = agree.iter().map(|b| b.1).min().unwrap_or(0);
-    let x1 = agree.iter().map(|b| b.0 + B).max().unwrap_or(0);
-    let y1 = agree.iter().map(|b| b.1 + B).max().unwrap_or(0);
-    let within: Vec<&(u32, u32, [f64; 6])> = blocks
-        .iter()
-        .filter(|b| b.0 >= x0 && b.0 < x1 && b.1 >= y0 && b.1 < y1)
-        .collect();
-    let nccs: Vec<f64> = within.iter().filter_map(|b| ncc_of(&b.2)).collect();
-    let ncc = nccs.iter().sum::<f64>() / nccs.len().max(1) as f64;
-    // One gain and offset over the region (whole-frame colour is allowed), then the residual.
-    let t = within.iter().fold([0f64; 6], |mut acc, b| {
-        for (a, v) in acc.iter_mut().zip(&b.2) {
-            *a += v;
-        }
-        acc
-    });
-    let n = t[0].max(1.0);
-    let vb = t[4] / n - (t[2] / n).powi(2);
-    let gain = if vb > 1e-6 {
-        (t[5] / n - t[1] / n * t[2] / n) / vb
-    } else {
-        1.0
-    };
-    let off = t[1] / n - gain * t[2] / n;
-    // Per block, the squared difference left by the region's gain and offset; the residual
-    // is over the best 90 % of blocks, so an overlay (text, a watermark, a label) on part of
-    // the panel does not drown the difference between the exact source and a look-alike.
-    let mut sse: Vec<(f64, f64)> = within
-        .iter()
-        .map(|b| {
-            let st = &b.2;
-            let ss = st[3] - 2.0 * gain * st[5] - 2.0 * off * st[1]
-                + gain * gain * st[4]
-                + 2.0 * gain * off * st[2]
-                + st[0] * off * off;
-            (ss.max(0.0) / st[0].max(1.0), st[0])
-        })
-        .collect();
-    sse.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let keep = (sse.len() * 9).div_ceil(10).max(1);
-    let (num, den) = sse[..keep.min(sse.len())]
-        .iter()
-        .fold((0.0, 0.0), |(s, m), &(e, k)| (s + e * k, m + k));
-    let residual = (num / den.max(1.0)).sqrt();
-    // The agreeing blocks' corners in the query, clipped to the region.
-    let corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        .map(|(x, y)| to_query(f64::from(x) - 0.5, f64::from(y) - 0.5));
-    let (mut ex0, mut ey0, mut ex1, mut ey1) = (
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for p in corners {
-        ex0 = ex0.min(p[0]);
-        ey0 = ey0.min(p[1]);
-        ex1 = ex1.max(p[0]);
-        ey1 = ey1.max(p[1]);
-    }
-    let r = region.map(f64::from);
-    let (ex0, ey0) = (ex0.clamp(r[0], r[0] + r[2]), ey0.clamp(r[1], r[1] + r[3]));
-    let (ex1, ey1) = (ex1.clamp(r[0], r[0] + r[2]), ey1.clamp(r[1], r[1] + r[3]));
-    Some(Agreement {
-        ncc,
-        residual,
-        extent: [
-            ex0.round() as u32,
-            ey0.round() as u32,
-            (ex1 - ex0).round() as u32,
-            (ey1 - ey0).round() as u32,
-        ],
-    })
-}
-
-/// Refine `sim` (source pixels → target pixels) by direct alignment of `points` template
-/// points of `source` whose image under `sim` falls inside `panel` (target pixels); None when
-/// the aligned correlation stays at or below `min_ncc`.
-pub(super) fn refine_onto(
-    source: &RgbImage,
-    target: &crate::analysis::pose::refine::GradImage,
-    sim: Sim,
-    panel: &[u32; 4],
-    points: usize,
-    iterations: usize,
-    min_ncc: f64,
-) -> Option<Sim> {
-    use crate::analysis::pose::refine::{GradImage, Template, refine};
-    let sg = GradImage::new(&fingerprint::luma(source));
-    let inside = |x: f32, y: f32| {
-        let p = sim.apply([f64::from(x), f64::from(y)]);
-        p[0] >= f64::from(panel[0])
-            && p[1] >= f64::from(panel[1])
-            && p[0] < f64::from(panel[0] + panel[2])
-            && p[1] < f64::from(panel[1] + panel[3])
-    };
-    let t = Template::new(&sg, points, &inside);
-    let r = refine(&t, target, sim, iterations)?;
-    (r.ncc > min_ncc).then_some(r.sim)
 }
 
 fn intersect(a: &[u32; 4], b: &[u32; 4]) -> [u32; 4] {

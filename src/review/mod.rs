@@ -7,4 +7,5 @@ pub mod edits;
 pub mod fingerprint;
 pub mod index;
 pub mod matching;
+mod pixels;
 pub mod report;
