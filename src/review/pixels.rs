@@ -11,6 +11,84 @@ use super::matching::{Affine, MIN_NCC, Query, SourceMatch, inside};
 use crate::analysis::pose::refine::{self, GradImage, Template};
 use crate::analysis::pose::similarity::Sim;
 
+/// Moments of published values `a` against a candidate's values `b` over some pixels:
+/// `[n, Σa, Σb, Σa², Σb², Σab]`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Moments([f64; 6]);
+
+impl Moments {
+    fn push(&mut self, a: f64, b: f64) {
+        let m = &mut self.0;
+        m[0] += 1.0;
+        m[1] += a;
+        m[2] += b;
+        m[3] += a * a;
+        m[4] += b * b;
+        m[5] += a * b;
+    }
+
+    fn n(&self) -> f64 {
+        self.0[0]
+    }
+
+    fn sum<'a>(all: impl Iterator<Item = &'a Moments>) -> Moments {
+        all.fold(Moments::default(), |mut acc, m| {
+            for (x, v) in acc.0.iter_mut().zip(&m.0) {
+                *x += v;
+            }
+            acc
+        })
+    }
+
+    /// Zero-mean correlation, when both sides vary (more than 3 levels of deviation).
+    fn ncc(&self) -> Option<f64> {
+        let [n, sa, sb, saa, sbb, sab] = self.0;
+        let va = saa / n - (sa / n).powi(2);
+        let vb = sbb / n - (sb / n).powi(2);
+        (va > 9.0 && vb > 9.0).then(|| (sab / n - sa / n * sb / n) / (va * vb).sqrt())
+    }
+
+    /// The gain and offset that best map `b` onto `a`.
+    fn gain_offset(&self) -> (f64, f64) {
+        let [n, sa, sb, _, sbb, sab] = self.0;
+        let n = n.max(1.0);
+        let vb = sbb / n - (sb / n).powi(2);
+        let gain = if vb > 1e-6 {
+            (sab / n - sa / n * sb / n) / vb
+        } else {
+            1.0
+        };
+        (gain, sa / n - gain * sb / n)
+    }
+
+    /// Mean squared difference `a − (gain·b + offset)`.
+    fn mean_sq_residual(&self, (gain, off): (f64, f64)) -> f64 {
+        let [n, sa, sb, saa, sbb, sab] = self.0;
+        let ss = saa - 2.0 * gain * sab - 2.0 * off * sa
+            + gain * gain * sbb
+            + 2.0 * gain * off * sb
+            + n * off * off;
+        ss.max(0.0) / n.max(1.0)
+    }
+}
+
+/// Bilinear sample of `img` at (`x`, `y`) pixel coordinates; `None` outside.
+fn bilinear(img: &GrayImage, x: f64, y: f64) -> Option<f64> {
+    let (w, h) = (f64::from(img.width()), f64::from(img.height()));
+    if x < 0.0 || y < 0.0 || x >= w - 1.0 || y >= h - 1.0 {
+        return None;
+    }
+    let (ix, iy) = (x as usize, y as usize);
+    let (fx, fy) = (x - ix as f64, y - iy as f64);
+    let raw = img.as_raw();
+    let wu = img.width() as usize;
+    let g = |xx: usize, yy: usize| f64::from(raw[yy * wu + xx]);
+    Some(
+        (g(ix, iy) * (1.0 - fx) + g(ix + 1, iy) * fx) * (1.0 - fy)
+            + (g(ix, iy + 1) * (1.0 - fx) + g(ix + 1, iy + 1) * fx) * fy,
+    )
+}
+
 /// A verified candidate with what its pixels were checked on: the reduced preview and the
 /// width of the frame its transform starts from.
 pub(super) type Verified = (SourceMatch, Rc<GrayImage>, u32);
@@ -46,27 +124,14 @@ pub(super) fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> 
         .collect::<Option<_>>()?;
     let sample = |(inv, f, small): &(Affine, f64, &GrayImage), qx: f64, qy: f64| -> Option<f64> {
         let p = inv.apply([qx, qy]);
-        let (sx, sy) = ((p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5);
-        let (sw, sh) = (f64::from(small.width()), f64::from(small.height()));
-        if sx < 0.0 || sy < 0.0 || sx >= sw - 1.0 || sy >= sh - 1.0 {
-            return None;
-        }
-        let (ix, iy) = (sx as usize, sy as usize);
-        let (fx, fy) = (sx - ix as f64, sy - iy as f64);
-        let raw = small.as_raw();
-        let w = small.width() as usize;
-        let g = |xx: usize, yy: usize| f64::from(raw[yy * w + xx]);
-        Some(
-            (g(ix, iy) * (1.0 - fx) + g(ix + 1, iy) * fx) * (1.0 - fy)
-                + (g(ix, iy + 1) * (1.0 - fx) + g(ix + 1, iy + 1) * fx) * fy,
-        )
+        bilinear(small, (p[0] + 0.5) / f - 0.5, (p[1] + 0.5) / f - 0.5)
     };
     let raw = img.as_raw();
-    // Per block and candidate: [n, Σq, Σc, Σq², Σc², Σqc].
-    let mut blocks: Vec<[[f64; 6]; 2]> = Vec::new();
+    // Per block, each candidate's moments against the query.
+    let mut blocks: Vec<[Moments; 2]> = Vec::new();
     for by in (y0..y1 - B).step_by(B) {
         for bx in (x0..x1 - B).step_by(B) {
-            let mut st = [[0f64; 6]; 2];
+            let mut st = [Moments::default(); 2];
             for y in by..by + B {
                 for x in bx..bx + B {
                     let (qx, qy) = ((x as f64 + 0.5) * d - 0.5, (y as f64 + 0.5) * d - 0.5);
@@ -75,17 +140,11 @@ pub(super) fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> 
                         continue;
                     };
                     let v = f64::from(raw[y * lw + x]);
-                    for (s, c) in st.iter_mut().zip([ca, cb]) {
-                        s[0] += 1.0;
-                        s[1] += v;
-                        s[2] += c;
-                        s[3] += v * v;
-                        s[4] += c * c;
-                        s[5] += v * c;
-                    }
+                    st[0].push(v, ca);
+                    st[1].push(v, cb);
                 }
             }
-            if st[0][0] >= (B * B) as f64 * 0.75 {
+            if st[0].n() >= (B * B) as f64 * 0.75 {
                 blocks.push(st);
             }
         }
@@ -96,30 +155,10 @@ pub(super) fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> 
     // Each candidate's gain and offset over the blocks both cover, then per-block RMS.
     let rms: Vec<Vec<f64>> = (0..2)
         .map(|k| {
-            let t = blocks.iter().fold([0f64; 6], |mut acc, b| {
-                for (x, v) in acc.iter_mut().zip(&b[k]) {
-                    *x += v;
-                }
-                acc
-            });
-            let n = t[0].max(1.0);
-            let vc = t[4] / n - (t[2] / n).powi(2);
-            let gain = if vc > 1e-6 {
-                (t[5] / n - t[1] / n * t[2] / n) / vc
-            } else {
-                1.0
-            };
-            let off = t[1] / n - gain * t[2] / n;
+            let fit = Moments::sum(blocks.iter().map(|b| &b[k])).gain_offset();
             blocks
                 .iter()
-                .map(|b| {
-                    let st = &b[k];
-                    let ss = st[3] - 2.0 * gain * st[5] - 2.0 * off * st[1]
-                        + gain * gain * st[4]
-                        + 2.0 * gain * off * st[2]
-                        + st[0] * off * off;
-                    (ss.max(0.0) / st[0].max(1.0)).sqrt()
-                })
+                .map(|b| b[k].mean_sq_residual(fit).sqrt())
                 .collect()
         })
         .collect();
@@ -196,55 +235,35 @@ pub fn agreement(
     let f = f64::from(preview_width) / f64::from(sw);
     let (level, img) = q.level_for(t.scale() * f);
     let d = f64::from(1u32 << level);
-    let (lw, lh) = (f64::from(img.width()), f64::from(img.height()));
-    let lraw = img.as_raw();
-    let lwu = img.width() as usize;
     let sraw = small.as_raw();
     // Small preview pixel → query pixel.
     let to_query = |x: f64, y: f64| t.apply([(x + 0.5) * f - 0.5, (y + 0.5) * f - 0.5]);
-    // Per block: (x, y, [n, Σa, Σb, Σa², Σb², Σab]) with a published, b preview.
-    let mut blocks: Vec<(u32, u32, [f64; 6])> = Vec::new();
+    // Per block: (x, y, moments of the published pixels against the preview's).
+    let mut blocks: Vec<(u32, u32, Moments)> = Vec::new();
     for by in (0..sh / B).map(|i| i * B) {
         for bx in (0..sw / B).map(|i| i * B) {
-            let mut st = [0f64; 6];
+            let mut st = Moments::default();
             for y in by..by + B {
                 for x in bx..bx + B {
                     let p = to_query(f64::from(x), f64::from(y));
                     if !inside(region, p[0], p[1]) {
                         continue;
                     }
-                    let (lx, ly) = ((p[0] + 0.5) / d - 0.5, (p[1] + 0.5) / d - 0.5);
-                    if lx < 0.0 || ly < 0.0 || lx >= lw - 1.0 || ly >= lh - 1.0 {
+                    let Some(a) = bilinear(img, (p[0] + 0.5) / d - 0.5, (p[1] + 0.5) / d - 0.5)
+                    else {
                         continue;
-                    }
-                    let (x0, y0) = (lx as usize, ly as usize);
-                    let (fx, fy) = (lx - x0 as f64, ly - y0 as f64);
-                    let g = |xx: usize, yy: usize| f64::from(lraw[yy * lwu + xx]);
-                    let a = (g(x0, y0) * (1.0 - fx) + g(x0 + 1, y0) * fx) * (1.0 - fy)
-                        + (g(x0, y0 + 1) * (1.0 - fx) + g(x0 + 1, y0 + 1) * fx) * fy;
-                    let v = f64::from(sraw[(y * sw + x) as usize]);
-                    st[0] += 1.0;
-                    st[1] += a;
-                    st[2] += v;
-                    st[3] += a * a;
-                    st[4] += v * v;
-                    st[5] += a * v;
+                    };
+                    st.push(a, f64::from(sraw[(y * sw + x) as usize]));
                 }
             }
-            if st[0] >= f64::from(B * B) * 0.75 {
+            if st.n() >= f64::from(B * B) * 0.75 {
                 blocks.push((bx, by, st));
             }
         }
     }
-    let ncc_of = |st: &[f64; 6]| {
-        let n = st[0];
-        let va = st[3] / n - (st[1] / n).powi(2);
-        let vb = st[4] / n - (st[2] / n).powi(2);
-        (va > 9.0 && vb > 9.0).then(|| (st[5] / n - st[1] / n * st[2] / n) / (va * vb).sqrt())
-    };
-    let agree: Vec<&(u32, u32, [f64; 6])> = blocks
+    let agree: Vec<&(u32, u32, Moments)> = blocks
         .iter()
-        .filter(|b| ncc_of(&b.2).is_some_and(|c| c >= 0.5))
+        .filter(|b| b.2.ncc().is_some_and(|c| c >= 0.5))
         .collect();
     // A capture that explains the panel agrees over most of where it overlaps it; one that
     // shares a few textures with it does not.
@@ -255,40 +274,20 @@ pub fn agreement(
     let y0 = agree.iter().map(|b| b.1).min().unwrap_or(0);
     let x1 = agree.iter().map(|b| b.0 + B).max().unwrap_or(0);
     let y1 = agree.iter().map(|b| b.1 + B).max().unwrap_or(0);
-    let within: Vec<&(u32, u32, [f64; 6])> = blocks
+    let within: Vec<&(u32, u32, Moments)> = blocks
         .iter()
         .filter(|b| b.0 >= x0 && b.0 < x1 && b.1 >= y0 && b.1 < y1)
         .collect();
-    let nccs: Vec<f64> = within.iter().filter_map(|b| ncc_of(&b.2)).collect();
+    let nccs: Vec<f64> = within.iter().filter_map(|b| b.2.ncc()).collect();
     let ncc = nccs.iter().sum::<f64>() / nccs.len().max(1) as f64;
     // One gain and offset over the region (whole-frame colour is allowed), then the residual.
-    let t = within.iter().fold([0f64; 6], |mut acc, b| {
-        for (a, v) in acc.iter_mut().zip(&b.2) {
-            *a += v;
-        }
-        acc
-    });
-    let n = t[0].max(1.0);
-    let vb = t[4] / n - (t[2] / n).powi(2);
-    let gain = if vb > 1e-6 {
-        (t[5] / n - t[1] / n * t[2] / n) / vb
-    } else {
-        1.0
-    };
-    let off = t[1] / n - gain * t[2] / n;
+    let fit = Moments::sum(within.iter().map(|b| &b.2)).gain_offset();
     // Per block, the squared difference left by the region's gain and offset; the residual
     // is over the best 90 % of blocks, so an overlay (text, a watermark, a label) on part of
     // the panel does not drown the difference between the exact source and a look-alike.
     let mut sse: Vec<(f64, f64)> = within
         .iter()
-        .map(|b| {
-            let st = &b.2;
-            let ss = st[3] - 2.0 * gain * st[5] - 2.0 * off * st[1]
-                + gain * gain * st[4]
-                + 2.0 * gain * off * st[2]
-                + st[0] * off * off;
-            (ss.max(0.0) / st[0].max(1.0), st[0])
-        })
+        .map(|b| (b.2.mean_sq_residual(fit), b.2.n()))
         .collect();
     sse.sort_by(|a, b| a.0.total_cmp(&b.0));
     let keep = (sse.len() * 9).div_ceil(10).max(1);
