@@ -1016,6 +1016,24 @@ fn plaintext_store_migrates_to_encryption_crash_safely() {
         leftovers.is_empty(),
         "plaintext left after migration: {leftovers:?}"
     );
+    // The reduced previews stored with fingerprints are sealed too, and still read.
+    let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
+    let smalls: Vec<Option<Vec<u8>>> = db
+        .prepare("SELECT small FROM fingerprint")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(smalls.len(), originals.len());
+    for small in &smalls {
+        let small = small.as_deref().unwrap_or_default();
+        assert!(
+            small.starts_with(sameframe::store::crypto::MAGIC),
+            "unsealed preview"
+        );
+    }
+    drop(db);
     let caps = s.ok(&["capture", "list"]);
     for (i, c) in caps.as_array().unwrap().iter().enumerate() {
         let out = s.path(&format!("back{i}.jpg"));
@@ -1028,6 +1046,14 @@ fn plaintext_store_migrates_to_encryption_crash_safely() {
         ]);
         let sha = sameframe::ids::sha256_hex(&std::fs::read(&out).unwrap());
         assert_eq!(sha, c["sha256"].as_str().unwrap());
+        // Its resealed reduced preview still verifies a published copy.
+        if i == 0 {
+            let r = s.ok(&["review", out.to_str().unwrap()]);
+            assert_eq!(
+                r["images"][0]["sources"][0]["capture_id"], c["capture_id"],
+                "{r}"
+            );
+        }
     }
 }
 

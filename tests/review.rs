@@ -588,3 +588,66 @@ fn pair_certificate_and_fingerprint_backfill() {
     assert_eq!(after["summary"]["captures_to_backfill"], 0, "{after}");
     assert_eq!(after["images"][0]["sources"][0]["capture_id"], b0.as_str());
 }
+
+#[test]
+fn reduced_previews_are_stored_sealed_and_backfilled() {
+    use sameframe::review::fingerprint;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, patients) = library_store(dir.path());
+    let ids: Vec<&String> = patients
+        .iter()
+        .flat_map(|p| [&p.before.0, &p.after.0])
+        .collect();
+    // What import stored is what the thumbnail gives when it is reduced on the fly.
+    for id in &ids {
+        let on_the_fly = fingerprint::small_preview_of_jpeg(&store.thumbnail(id).unwrap()).unwrap();
+        let stored = store.small_preview(id).unwrap();
+        assert_eq!(stored.dimensions(), (128, 96), "{id}");
+        assert!(stored == on_the_fly, "{id}: stored preview differs");
+    }
+    // In an encrypted store the row holds no plaintext pixels.
+    let db = rusqlite::Connection::open(dir.path().join("data").join("sameframe.db")).unwrap();
+    let sealed: Vec<u8> = db
+        .query_row(
+            "SELECT small FROM fingerprint WHERE capture_id = ?1",
+            [ids[0]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let plain = fingerprint::encode_small(&store.small_preview(ids[0]).unwrap());
+    let row = &plain[4 + 48 * 128..4 + 49 * 128];
+    assert!(
+        !sealed.windows(row.len()).any(|w| w == row),
+        "plaintext row in the database"
+    );
+
+    // Rows from before previews were stored fall back to the thumbnail, and backfill fills them.
+    db.execute(
+        "UPDATE fingerprint SET small = NULL WHERE capture_id = ?1",
+        [ids[1]],
+    )
+    .unwrap();
+    let want = store.small_preview(ids[1]).unwrap();
+    assert_eq!(store.fingerprints_to_backfill().unwrap(), 1);
+    let r = store.backfill_fingerprints(&|_, _| {}).unwrap();
+    assert_eq!((r.computed, r.failed.len()), (1, 0));
+    assert_eq!(store.fingerprints_to_backfill().unwrap(), 0);
+    let filled: Option<Vec<u8>> = db
+        .query_row(
+            "SELECT small FROM fingerprint WHERE capture_id = ?1",
+            [ids[1]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(filled.is_some());
+    assert!(store.small_preview(ids[1]).unwrap() == want);
+
+    // A stored preview that does not decode is an error naming the capture, not a panic.
+    db.execute(
+        "UPDATE fingerprint SET small = x'0102' WHERE capture_id = ?1",
+        [ids[2]],
+    )
+    .unwrap();
+    let e = store.small_preview(ids[2]).unwrap_err().to_string();
+    assert!(e.contains(ids[2].as_str()), "{e}");
+}

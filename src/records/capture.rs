@@ -249,6 +249,8 @@ fn resolve_captured_at(
 struct Derived {
     thumbnail_jpeg: Vec<u8>,
     fingerprint: crate::review::fingerprint::Fingerprint,
+    /// The thumbnail reduced for verifying published images against it.
+    small: Option<image::GrayImage>,
 }
 
 fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
@@ -258,9 +260,12 @@ fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
     let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumbnail_jpeg, 88);
     let _ = thumb.write_with_encoder(enc);
     let fingerprint = crate::review::fingerprint::Fingerprint::of(&thumb);
+    // Reduced from the JPEG as stored, as a capture's thumbnail is read back.
+    let small = crate::review::fingerprint::small_preview_of_jpeg(&thumbnail_jpeg).ok();
     Derived {
         thumbnail_jpeg,
         fingerprint,
+        small,
     }
 }
 
@@ -408,7 +413,13 @@ impl Store {
                 params![id, c.key, c.text],
             )?;
         }
-        self.put_fingerprint_in(&tx, &id, &derived.fingerprint)?;
+        self.put_fingerprint_in(
+            &tx,
+            &id,
+            &consent.id,
+            &derived.fingerprint,
+            derived.small.as_ref(),
+        )?;
         self.audit(
             &tx,
             "capture.import",

@@ -233,6 +233,30 @@ pub fn small_preview_of_jpeg(jpeg: &[u8]) -> Result<GrayImage, String> {
     crate::ingest::decode_jpeg_scaled(jpeg, VERIFY_SIDE).map(|i| i.to_luma8())
 }
 
+/// A reduced preview as stored: width and height (little-endian `u16`), then the luma rows.
+pub fn encode_small(g: &GrayImage) -> Vec<u8> {
+    let dim = |v: u32| u16::try_from(v).unwrap_or(0).to_le_bytes();
+    let mut out = Vec::with_capacity(4 + g.as_raw().len());
+    out.extend(dim(g.width()));
+    out.extend(dim(g.height()));
+    out.extend(g.as_raw());
+    out
+}
+
+/// The inverse of [`encode_small`]; `None` when the bytes do not hold what they claim.
+pub fn decode_small(bytes: &[u8]) -> Option<GrayImage> {
+    let dim = |at: usize| {
+        Some(u32::from(u16::from_le_bytes([
+            *bytes.get(at)?,
+            *bytes.get(at + 1)?,
+        ])))
+    };
+    let (w, h) = (dim(0)?, dim(2)?);
+    let px = bytes.get(4..)?;
+    (px.len() as u64 == u64::from(w) * u64::from(h))
+        .then(|| GrayImage::from_raw(w, h, px.to_vec()))?
+}
+
 /// `first`, then the keypoints of `more` it does not already have, up to `n` in all.
 fn spread_first(first: Features, more: Features, n: usize) -> Features {
     let mut out = first;
@@ -255,29 +279,50 @@ fn spread_first(first: Features, more: Features, n: usize) -> Features {
 /// What a backfill did.
 #[derive(Clone, Debug, Serialize)]
 pub struct BackfillReport {
+    /// Captures fingerprinted, or whose fingerprint got its missing reduced preview.
     pub computed: usize,
     pub already: usize,
     pub failed: Vec<String>,
 }
 
 impl Store {
-    /// Store (or replace) a capture's fingerprint inside a transaction.
+    /// Store (or replace) a capture's fingerprint and its reduced preview `small` (see
+    /// [`small_preview_of_jpeg`]; `None` leaves it to backfill) inside a transaction. The preview is a picture of the
+    /// patient: it is sealed with the consent's data key, like the thumbnail, and a purge
+    /// deletes it with the row.
     pub fn put_fingerprint_in(
         &self,
         tx: &rusqlite::Transaction<'_>,
         capture_id: &str,
+        consent_id: &str,
         f: &Fingerprint,
+        small: Option<&GrayImage>,
     ) -> Result<(), RecordError> {
         let (kp, ds) = f.encode();
+        let small = small
+            .map(|g| self.seal_small(capture_id, consent_id, g))
+            .transpose()?;
         tx.execute(
-            "INSERT INTO fingerprint (capture_id, version, phash, dhash, width, height, keypoints, descriptors, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO fingerprint (capture_id, version, phash, dhash, width, height, keypoints, descriptors, created_at, small)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(capture_id) DO UPDATE SET version = excluded.version, phash = excluded.phash,
                dhash = excluded.dhash, width = excluded.width, height = excluded.height,
-               keypoints = excluded.keypoints, descriptors = excluded.descriptors, created_at = excluded.created_at",
-            params![capture_id, VERSION, f.phash as i64, f.dhash as i64, f.width, f.height, kp, ds, crate::timefmt::now_utc()],
+               keypoints = excluded.keypoints, descriptors = excluded.descriptors,
+               created_at = excluded.created_at, small = excluded.small",
+            params![capture_id, VERSION, f.phash as i64, f.dhash as i64, f.width, f.height, kp, ds, crate::timefmt::now_utc(), small],
         )?;
         Ok(())
+    }
+
+    /// A reduced preview as stored: sealed with the consent's data key, bound to its capture.
+    fn seal_small(
+        &self,
+        capture_id: &str,
+        consent_id: &str,
+        g: &GrayImage,
+    ) -> Result<Vec<u8>, RecordError> {
+        let label = crate::store::small_preview_label(capture_id);
+        Ok(self.seal_cache(&encode_small(g), &label, consent_id)?)
     }
 
     /// A capture's fingerprint.
@@ -300,7 +345,7 @@ impl Store {
     pub fn fingerprints_to_backfill(&self) -> Result<usize, RecordError> {
         let n: i64 = self.conn().query_row(
             "SELECT COUNT(*) FROM capture LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
-             WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1",
+             WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1 OR fingerprint.small IS NULL",
             [VERSION],
             |r| r.get(0),
         )?;
@@ -312,13 +357,18 @@ impl Store {
         &self,
         progress: &dyn Fn(usize, usize),
     ) -> Result<BackfillReport, RecordError> {
-        let todo: Vec<String> = {
+        // (capture, whether its fingerprint is current and only its reduced preview is missing)
+        let todo: Vec<(String, bool)> = {
             let mut st = self.conn().prepare(
-                "SELECT capture.id FROM capture LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
-                 WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1 ORDER BY capture.imported_at",
+                "SELECT capture.id, fingerprint.version >= ?1 FROM capture
+                   LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
+                 WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1 OR fingerprint.small IS NULL
+                 ORDER BY capture.imported_at",
             )?;
-            st.query_map([VERSION], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+            st.query_map([VERSION], |r| {
+                Ok((r.get(0)?, r.get::<_, Option<bool>>(1)?.unwrap_or(false)))
+            })?
+            .collect::<Result<_, _>>()?
         };
         let total_caps: i64 = self
             .conn()
@@ -330,18 +380,27 @@ impl Store {
                 .saturating_sub(todo.len()),
             failed: Vec::new(),
         };
-        for (i, id) in todo.iter().enumerate() {
+        for (i, (id, current)) in todo.iter().enumerate() {
             progress(i, todo.len());
-            let img = match self.preview(id) {
+            let (img, small) = match self.preview_and_small(id) {
                 Ok(p) => p,
                 Err(e) => {
                     report.failed.push(format!("{id}: {e}"));
                     continue;
                 }
             };
-            let f = Fingerprint::of(&img);
+            let consent_id = self.capture(id)?.consent_id;
             let tx = self.write_tx()?;
-            self.put_fingerprint_in(&tx, id, &f)?;
+            if *current {
+                let sealed = self.seal_small(id, &consent_id, &small)?;
+                tx.execute(
+                    "UPDATE fingerprint SET small = ?2 WHERE capture_id = ?1",
+                    params![id, sealed],
+                )?;
+            } else {
+                let f = Fingerprint::of(&img);
+                self.put_fingerprint_in(&tx, id, &consent_id, &f, Some(&small))?;
+            }
             tx.commit()?;
             report.computed += 1;
         }
@@ -356,13 +415,36 @@ impl Store {
     }
 
     /// The capture's preview reduced to about [`VERIFY_SIDE`] on its long side, as luma: the
-    /// JPEG is decoded with DCT scaling, so this costs a fraction of a full decode.
+    /// one stored with its fingerprint, or (for rows from before it was stored) the thumbnail
+    /// decoded with DCT scaling.
     pub fn small_preview(&self, capture_id: &str) -> Result<GrayImage, RecordError> {
+        let stored: Option<Vec<u8>> = self
+            .conn()
+            .prepare_cached("SELECT small FROM fingerprint WHERE capture_id = ?1")?
+            .query_row([capture_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        if let Some(sealed) = stored {
+            let bytes = self.open_cache(sealed, &crate::store::small_preview_label(capture_id))?;
+            return decode_small(&bytes).ok_or_else(|| RecordError::Invalid {
+                what: format!("stored reduced preview of capture {capture_id}"),
+                why: "its size does not match its pixels".into(),
+            });
+        }
+        Ok(self.preview_and_small(capture_id)?.1)
+    }
+
+    /// The capture's preview as pixels and reduced as [`Store::small_preview`] stores it.
+    fn preview_and_small(&self, capture_id: &str) -> Result<(RgbImage, GrayImage), RecordError> {
         let jpeg = self.thumbnail(capture_id)?;
-        small_preview_of_jpeg(&jpeg).map_err(|why| RecordError::Invalid {
+        let bad = |why: String| RecordError::Invalid {
             what: format!("preview of capture {capture_id}"),
             why,
-        })
+        };
+        let preview = image::load_from_memory(&jpeg)
+            .map(|i| i.to_rgb8())
+            .map_err(|e| bad(e.to_string()))?;
+        Ok((preview, small_preview_of_jpeg(&jpeg).map_err(bad)?))
     }
 
     /// The capture's upright preview (long side 512) as pixels.

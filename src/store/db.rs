@@ -226,6 +226,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX capture_baseline ON capture(baseline_id);
     CREATE INDEX blob_key ON blob(key_id);
     "#,
+    // 6: each capture's reduced luma preview (what a candidate's pixels are verified on),
+    // sealed like its thumbnail, so review need not decode the thumbnail per candidate.
+    r#"
+    ALTER TABLE fingerprint ADD COLUMN small BLOB;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -735,7 +735,8 @@ impl Store {
         Ok(self.blobs.get(hash, &key_for)?)
     }
 
-    /// Seal `bytes` for a cache file of `consent_id` (thumbnails); plaintext in unencrypted
+    /// Seal `bytes` for a cache file of `consent_id` (thumbnails, the reduced previews stored
+    /// with fingerprints, labelled by [`small_preview_label`]); plaintext in unencrypted
     /// stores. `label` binds the sealed file to its purpose.
     pub fn seal_cache(
         &self,
@@ -868,6 +869,29 @@ impl Store {
             })?;
         }
         let tx = self.write_tx()?;
+        // The reduced previews stored with fingerprints are sealed in place.
+        let smalls: Vec<(String, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT f.capture_id, c.consent_id FROM fingerprint f JOIN capture c ON c.id = f.capture_id
+                 WHERE f.small IS NOT NULL",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (capture, consent) in smalls {
+            let plain: Vec<u8> = tx.query_row(
+                "SELECT small FROM fingerprint WHERE capture_id = ?1",
+                [&capture],
+                |r| r.get(0),
+            )?;
+            if crypto::sealed_key_id(&plain).is_none() {
+                let sealed = self.seal_cache(&plain, &small_preview_label(&capture), &consent)?;
+                tx.execute(
+                    "UPDATE fingerprint SET small = ?2 WHERE capture_id = ?1",
+                    params![capture, sealed],
+                )?;
+            }
+        }
         tx.execute("UPDATE keyring SET migration_pending = 0 WHERE id = 1", [])?;
         self.audit(
             &tx,
@@ -890,6 +914,11 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM blob", [], |r| r.get(0))?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
+}
+
+/// What a capture's reduced preview (stored with its fingerprint) is sealed to.
+pub fn small_preview_label(capture_id: &str) -> String {
+    format!("small:{capture_id}")
 }
 
 /// What `sameframe encrypt` did.

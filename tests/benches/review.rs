@@ -198,8 +198,29 @@ fn capture_preview(i: usize) -> RgbImage {
 }
 
 struct Collection {
+    /// The stored preview JPEGs (the peer hashes these).
     dir: PathBuf,
     fingerprints: HashMap<String, Fingerprint>,
+    /// Reduced previews, one fixed-size record per capture (as the store keeps them in the
+    /// fingerprint row).
+    smalls: std::fs::File,
+}
+
+/// Bytes of one reduced-preview record: [`fingerprint::encode_small`] of at most
+/// `VERIFY_SIDE`², zero-padded.
+const SMALL_RECORD: usize = 4 + (fingerprint::VERIFY_SIDE * fingerprint::VERIFY_SIDE) as usize;
+
+fn read_small(file: &std::fs::File, i: usize) -> Option<GrayImage> {
+    use std::os::unix::fs::FileExt;
+    let mut rec = vec![0u8; SMALL_RECORD];
+    file.read_exact_at(&mut rec, (i * SMALL_RECORD) as u64)
+        .ok()?;
+    let (w, h) = (
+        usize::from(u16::from_le_bytes([rec[0], rec[1]])),
+        usize::from(u16::from_le_bytes([rec[2], rec[3]])),
+    );
+    rec.truncate(4 + w * h);
+    (w > 0).then(|| fingerprint::decode_small(&rec))?
 }
 
 impl Sources for Collection {
@@ -208,8 +229,8 @@ impl Sources for Collection {
     }
 
     fn small_preview_of(&self, capture_id: &str) -> Result<GrayImage, RecordError> {
-        let bytes = std::fs::read(self.dir.join(format!("{capture_id}.jpg"))).unwrap();
-        Ok(fingerprint::small_preview_of_jpeg(&bytes).unwrap())
+        let i: usize = capture_id.trim_start_matches("cap_").parse().unwrap();
+        Ok(read_small(&self.smalls, i).unwrap())
     }
 
     fn look_alikes_of(&self, capture_id: &str) -> Result<Vec<String>, RecordError> {
@@ -337,7 +358,54 @@ fn collection(n: usize) -> (Collection, f64) {
     } else {
         common::median(&mut fp_ms)
     };
-    (Collection { dir, fingerprints }, fp_median)
+    let smalls = small_previews(&root, &dir, n);
+    (
+        Collection {
+            dir,
+            fingerprints,
+            smalls,
+        },
+        fp_median,
+    )
+}
+
+/// The reduced preview of every capture, made from its stored JPEG as import does (cached).
+fn small_previews(root: &std::path::Path, dir: &std::path::Path, n: usize) -> std::fs::File {
+    use std::os::unix::fs::FileExt;
+    let path = root.join(format!("smalls-v{}.bin", fingerprint::VERSION));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let want = (n * SMALL_RECORD) as u64;
+    if file.metadata().unwrap().len() < want {
+        file.set_len(want).unwrap();
+    }
+    let missing: Vec<usize> = (0..n).filter(|&i| read_small(&file, i).is_none()).collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "reducing {} capture previews (cached for later runs) …",
+            missing.len()
+        );
+        std::thread::scope(|s| {
+            for part in missing.chunks(missing.len().div_ceil(2)) {
+                let file = &file;
+                s.spawn(move || {
+                    for &i in part {
+                        let jpeg = std::fs::read(dir.join(format!("{}.jpg", id_of(i)))).unwrap();
+                        let small = fingerprint::small_preview_of_jpeg(&jpeg).unwrap();
+                        let mut rec = fingerprint::encode_small(&small);
+                        rec.resize(SMALL_RECORD, 0);
+                        file.write_all_at(&rec, (i * SMALL_RECORD) as u64).unwrap();
+                    }
+                });
+            }
+        });
+    }
+    file
 }
 
 /// The published images: (category, file, expected sources in reading order).
