@@ -41,6 +41,35 @@ pub struct Index {
     bits: Vec<[u8; KEY_BITS]>,
 }
 
+/// A query descriptor's hit on an indexed capture: (query descriptor, entry, the stored
+/// descriptor's place among the entry's).
+pub type Hit = (u32, u32, u8);
+
+/// `hits` stably ordered by entry: a radix sort on the entry's 26 bits, in two passes (the
+/// hits of a query number in the tens of thousands at 100,000 captures).
+fn by_entry(hits: Vec<Hit>) -> Vec<Hit> {
+    const DIGIT: u32 = 13;
+    const MASK: u32 = (1 << DIGIT) - 1;
+    let mut from = hits;
+    let mut to = vec![(0, 0, 0); from.len()];
+    for shift in [0, DIGIT] {
+        let mut at = vec![0usize; (1 << DIGIT) + 1];
+        for h in &from {
+            at[((h.1 >> shift) & MASK) as usize + 1] += 1;
+        }
+        for i in 1..at.len() {
+            at[i] += at[i - 1];
+        }
+        for h in &from {
+            let d = ((h.1 >> shift) & MASK) as usize;
+            to[at[d]] = *h;
+            at[d] += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+    }
+    from
+}
+
 /// Each stored descriptor's place among its entry's descriptors takes the low bits of its
 /// item (at most 64 descriptors per entry are indexed; 2^26 entries).
 const SLOT_BITS: u32 = 6;
@@ -168,25 +197,43 @@ impl Index {
     }
 
     /// Which captures each query descriptor hits: `(query descriptor, entry, stored
-    /// descriptor)`, each (query descriptor, entry) pair once, in query order. A hit is a shared bucket in some table and check bits within
+    /// descriptor)`, each (query descriptor, entry) pair once, ordered by entry and then by
+    /// query descriptor. A hit is a shared bucket in some table and check bits within
     /// [`CHECK_DISTANCE`]; buckets far fuller than average are skipped (a descriptor that
     /// looks like thousands of others says nothing about which capture it came from).
-    pub fn hits(&self, descriptors: &[Descriptor]) -> Vec<(u32, u32, u8)> {
+    pub fn hits(&self, descriptors: &[Descriptor]) -> Vec<Hit> {
         let total = self.items.first().map_or(0, Vec::len);
         let crowded = (8 * total / (1usize << KEY_BITS)).max(48);
-        // In two loops of independent memory reads (bucket bounds, then bucket members), so
-        // the reads of many probes are in flight at once: at 100,000 captures the tables are
-        // far larger than the caches.
-        let mut probes: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(descriptors.len() * TABLES);
-        for (qi, d) in descriptors.iter().enumerate() {
-            for (t, tb) in self.bits.iter().enumerate() {
-                let k = key(d, tb);
-                let (a, b) = (self.offsets[t][k], self.offsets[t][k + 1]);
-                if b > a && ((b - a) as usize) <= crowded {
-                    probes.push((qi as u32, t as u32, a, b));
-                }
-            }
-        }
+        // At 100,000 captures the tables are far larger than the caches, and a probe is two
+        // cache misses (its bucket's bounds, then its first member). Each step below is a
+        // loop of independent, branch-free reads, so the misses of many probes are in flight
+        // at once; the scan that branches on what it reads then finds them all cached.
+        let keys: Vec<(u32, usize, usize)> = descriptors
+            .iter()
+            .enumerate()
+            .flat_map(|(qi, d)| {
+                self.bits
+                    .iter()
+                    .enumerate()
+                    .map(move |(t, tb)| (qi as u32, t, key(d, tb)))
+            })
+            .collect();
+        let bounds: Vec<(u32, u32)> = keys
+            .iter()
+            .map(|&(_, t, k)| (self.offsets[t][k], self.offsets[t][k + 1]))
+            .collect();
+        let touched = keys
+            .iter()
+            .zip(&bounds)
+            .fold(0u32, |acc, (&(_, t, _), &(a, _))| {
+                acc ^ self.items[t].get(a as usize).map_or(0, |it| it[1])
+            });
+        std::hint::black_box(touched);
+        let probes = keys
+            .iter()
+            .zip(&bounds)
+            .filter(|(_, (a, b))| b > a && ((b - a) as usize) <= crowded)
+            .map(|(&(qi, t, _), &(a, b))| (qi, t as u32, a, b));
         let mut last = vec![u32::MAX; self.entries.len()];
         let mut out = Vec::new();
         for (qi, t, a, b) in probes {
@@ -199,7 +246,7 @@ impl Index {
                 }
             }
         }
-        out
+        by_entry(out)
     }
 
     /// Candidates for a query: captures hit by at least `min_votes` query descriptors, and
@@ -214,33 +261,35 @@ impl Index {
         limit: usize,
     ) -> Vec<Candidate> {
         let hits = self.hits(descriptors);
-        self.candidates_from(&hits, &|_| true, hashes, min_votes, max_hash, limit)
+        self.candidates_from(&hits, None, hashes, min_votes, max_hash, limit)
     }
 
-    /// Candidates from precomputed [`Index::hits`], counting only the query descriptors
-    /// `counts(qi)` accepts (those inside one panel of the published image).
+    /// Candidates from precomputed [`Index::hits`] (ordered by entry), counting only the
+    /// query descriptors `counts` marks (those inside one panel of the published image;
+    /// `None`: all of them).
     pub fn candidates_from(
         &self,
-        hits: &[(u32, u32, u8)],
-        counts: &dyn Fn(u32) -> bool,
+        hits: &[Hit],
+        counts: Option<&[bool]>,
         hashes: &[(u64, u64)],
         min_votes: u32,
         max_hash: u32,
         limit: usize,
     ) -> Vec<Candidate> {
-        let mut voted: Vec<u32> = hits
-            .iter()
-            .filter(|&&(qi, ..)| counts(qi))
-            .map(|&(_, e, _)| e)
+        debug_assert!(
+            hits.is_sorted_by_key(|h| h.1),
+            "hits must be ordered by entry"
+        );
+        let votes: Vec<(u32, u32)> = hits
+            .chunk_by(|a, b| a.1 == b.1)
+            .filter_map(|run| {
+                let n = match counts {
+                    None => run.len(),
+                    Some(c) => run.iter().filter(|h| c[h.0 as usize]).count(),
+                } as u32;
+                (n > 0).then_some((run[0].1, n))
+            })
             .collect();
-        voted.sort_unstable();
-        let mut votes: Vec<(u32, u32)> = Vec::new();
-        for e in voted {
-            match votes.last_mut() {
-                Some((last, n)) if *last == e => *n += 1,
-                _ => votes.push((e, 1)),
-            }
-        }
         let hash_distance = |phash: u64, dhash: u64| {
             hashes
                 .iter()
@@ -261,19 +310,27 @@ impl Index {
                 });
             }
         }
-        if !hashes.is_empty() {
-            for (i, &(ph, dh)) in self.hashes.iter().enumerate() {
-                let pd = hash_distance(ph, dh);
-                if pd <= max_hash && !out.iter().any(|c| c.index == i) {
-                    let v = votes
-                        .binary_search_by_key(&(i as u32), |&(e, _)| e)
-                        .map_or(0, |k| votes[k].1);
-                    out.push(Candidate {
-                        index: i,
-                        votes: v,
-                        phash_distance: pd,
-                    });
-                }
+        // Near-duplicates by hash: one tight scan per query hash.
+        let mut near: Vec<usize> = Vec::new();
+        for &(qp, qd) in hashes {
+            near.extend(self.hashes.iter().enumerate().filter_map(|(i, &(p, d))| {
+                ((p ^ qp).count_ones() <= max_hash || (d ^ qd).count_ones() + 4 <= max_hash)
+                    .then_some(i)
+            }));
+        }
+        near.sort_unstable();
+        near.dedup();
+        for i in near {
+            if !out.iter().any(|c| c.index == i) {
+                let (ph, dh) = self.hashes[i];
+                let v = votes
+                    .binary_search_by_key(&(i as u32), |&(e, _)| e)
+                    .map_or(0, |k| votes[k].1);
+                out.push(Candidate {
+                    index: i,
+                    votes: v,
+                    phash_distance: hash_distance(ph, dh),
+                });
             }
         }
         // Rank: hash near-duplicates first, then by votes.
@@ -290,6 +347,22 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hits_are_ordered_by_entry_then_query_descriptor() {
+        let mut s = 7u64;
+        let mut hits: Vec<Hit> = (0..5000u32)
+            .map(|qi| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (qi / 3, ((s >> 33) as u32) % (1 << 26), (qi % 64) as u8)
+            })
+            .collect();
+        hits.push((9999, 1 << 25, 0));
+        let sorted = by_entry(hits.clone());
+        let mut want = hits;
+        want.sort_by_key(|h| (h.1, h.0));
+        assert_eq!(sorted, want);
+    }
 
     #[test]
     fn a_descriptor_finds_its_capture() {

@@ -24,7 +24,7 @@ use image::{GrayImage, RgbImage};
 use rusqlite::params;
 
 use super::fingerprint::{self, Fingerprint};
-use super::index::{Entry, Index};
+use super::index::{Entry, Hit, Index};
 pub(super) use super::pixels::refine_onto;
 pub use super::pixels::{Agreement, agreement};
 use super::pixels::{Verified, align, duel};
@@ -375,10 +375,8 @@ struct Search<'a, S: Sources + ?Sized> {
     src: &'a S,
     index: &'a Index,
     q: &'a Query,
-    /// (query descriptor, index entry, stored descriptor) hits of every query descriptor…
-    hits: Vec<(u32, u32, u8)>,
-    /// …and the same sorted by entry.
-    by_entry: Vec<(u32, u32, u8)>,
+    /// Index hits of every query descriptor, ordered by entry.
+    hits: Vec<Hit>,
     /// Fingerprints and reduced previews read so far: a capture is often verified in more
     /// than one panel (the whole image, then its halves).
     fingerprints: RefCell<HashMap<String, Option<Rc<Fingerprint>>>>,
@@ -417,15 +415,11 @@ pub fn find_sources<S: Sources + ?Sized>(
     q: &Query,
     original: &RgbImage,
 ) -> Result<Vec<SourceMatch>, RecordError> {
-    let hits = index.hits(&q.features.descriptors);
-    let mut by_entry = hits.clone();
-    by_entry.sort_unstable_by_key(|h| (h.1, h.0));
     let search = Search {
         src,
         index,
         q,
-        hits,
-        by_entry,
+        hits: index.hits(&q.features.descriptors),
         fingerprints: RefCell::default(),
         smalls: RefCell::default(),
     };
@@ -450,7 +444,7 @@ pub fn find_sources<S: Sources + ?Sized>(
             // Halves are worth matching on their own only when some capture shares
             // descriptors with the image at all: an unrelated image stops here.
             None if index
-                .candidates_from(&search.hits, &|_| true, &[], MIN_VOTES, 0, 1)
+                .candidates_from(&search.hits, None, &[], MIN_VOTES, 0, 1)
                 .is_empty() => {}
             whole => {
                 let splits = [
@@ -568,9 +562,11 @@ fn match_region<S: Sources + ?Sized>(
 ) -> Result<Vec<SourceMatch>, RecordError> {
     let q = search.q;
     let kps = &q.features.keypoints;
-    let keep: Vec<usize> = (0..kps.len())
-        .filter(|&i| inside(region, f64::from(kps[i].x), f64::from(kps[i].y)))
+    let in_region: Vec<bool> = kps
+        .iter()
+        .map(|k| inside(region, f64::from(k.x), f64::from(k.y)))
         .collect();
+    let keep: Vec<usize> = (0..kps.len()).filter(|&i| in_region[i]).collect();
     if keep.len() < 20 {
         return Ok(Vec::new());
     }
@@ -578,13 +574,9 @@ fn match_region<S: Sources + ?Sized>(
         keypoints: keep.iter().map(|&i| kps[i]).collect(),
         descriptors: keep.iter().map(|&i| q.features.descriptors[i]).collect(),
     };
-    let in_region = |qi: u32| {
-        let k = &kps[qi as usize];
-        inside(region, f64::from(k.x), f64::from(k.y))
-    };
     let cands = search.index.candidates_from(
         &search.hits,
-        &in_region,
+        Some(&in_region),
         hashes,
         MIN_VOTES,
         MAX_HASH,
@@ -594,20 +586,29 @@ fn match_region<S: Sources + ?Sized>(
     let mut out: Vec<Verified> = Vec::new();
     let mut tried: Vec<String> = Vec::new();
     let mut best_votes = 0;
-    let mut queue: std::collections::VecDeque<(String, Option<u32>, Option<u32>)> = cands
+    let mut queue: std::collections::VecDeque<(String, Reached)> = cands
         .iter()
         .map(|c| {
             let id = search.index.entries[c.index].capture_id.clone();
             // Once a source is verified, only look-alikes are worth verifying: as many votes,
             // a hash near-duplicate, or another session of the same patient.
-            let strong = (c.phash_distance <= MAX_HASH).then_some(u32::MAX);
-            (id, strong.or(Some(c.votes)), Some(c.index as u32))
+            let votes = if c.phash_distance <= MAX_HASH {
+                u32::MAX
+            } else {
+                c.votes
+            };
+            let entry = c.index as u32;
+            (id, Reached::Index { entry, votes })
         })
         .collect();
-    while let Some((id, votes, entry)) = queue.pop_front() {
+    while let Some((id, reached)) = queue.pop_front() {
         if tried.contains(&id) {
             continue;
         }
+        let votes = match reached {
+            Reached::Index { votes, .. } => Some(votes),
+            Reached::LookAlike(_) => None,
+        };
         if let Some(v) = votes
             && !out.is_empty()
             && 2 * v < best_votes
@@ -616,13 +617,14 @@ fn match_region<S: Sources + ?Sized>(
         }
         let thorough = tried.len() < 2 || votes.is_none();
         tried.push(id.clone());
-        let Some(m) = verify_candidate(search, &id, entry, &sub, &grid, region, thorough)? else {
+        let Some(m) = verify_candidate(search, &id, &reached, &sub, &grid, region, thorough)?
+        else {
             continue;
         };
         best_votes = best_votes.max(votes.unwrap_or(0).min(u32::MAX / 2));
         for other in search.src.look_alikes_of(&id)? {
             if !tried.contains(&other) {
-                queue.push_front((other, None, None));
+                queue.push_front((other, Reached::LookAlike(m.0.transform)));
             }
         }
         out.push(m);
@@ -642,7 +644,7 @@ fn match_region<S: Sources + ?Sized>(
 fn verify_candidate<S: Sources + ?Sized>(
     search: &Search<'_, S>,
     id: &str,
-    entry: Option<u32>,
+    reached: &Reached,
     sub: &Features,
     grid: &Grid,
     region: &[u32; 4],
@@ -651,11 +653,15 @@ fn verify_candidate<S: Sources + ?Sized>(
     let Some(fp) = search.fingerprint(id)? else {
         return Ok(None);
     };
+    let entry = match reached {
+        Reached::Index { entry, .. } => Some(*entry),
+        Reached::LookAlike(_) => None,
+    };
     let seeds: Vec<([f64; 2], [f64; 2])> = entry
         .map(|e| {
             let kps = &search.q.features.keypoints;
-            let lo = search.by_entry.partition_point(|h| h.1 < e);
-            search.by_entry[lo..]
+            let lo = search.hits.partition_point(|h| h.1 < e);
+            search.hits[lo..]
                 .iter()
                 .take_while(|h| h.1 == e)
                 .filter_map(|&(qi, _, slot)| {
@@ -669,9 +675,11 @@ fn verify_candidate<S: Sources + ?Sized>(
                 .collect()
         })
         .unwrap_or_default();
-    let Some((transform, sim, inliers)) =
-        verify(&fp, &seeds, entry.is_some(), sub, grid, region, thorough)
-    else {
+    let start = match reached {
+        Reached::Index { .. } => Start::Indexed(&seeds),
+        Reached::LookAlike(of) => Start::LookAlike(of),
+    };
+    let Some((transform, sim, inliers)) = verify(&fp, start, sub, grid, region, thorough) else {
         return Ok(None);
     };
     let small = search.small_preview(id)?;
@@ -729,6 +737,22 @@ fn to_published(m: SourceMatch, k: f64, original: &RgbImage) -> SourceMatch {
         transform: m.transform.scaled(k),
         ..m
     }
+}
+
+/// How a candidate came to be verified.
+enum Reached {
+    /// Its index entry had `votes` hits in the region (`u32::MAX`: a hash near-duplicate).
+    Index { entry: u32, votes: u32 },
+    /// It is another session of a verified source, placed by this transform.
+    LookAlike(Affine),
+}
+
+/// Where geometric verification starts.
+enum Start<'a> {
+    /// The index's (capture, query) point pairs.
+    Indexed(&'a [([f64; 2], [f64; 2])]),
+    /// A verified look-alike's transform.
+    LookAlike(&'a Affine),
 }
 
 /// The query keypoints of a region bucketed in cells, for guided matching.
@@ -798,8 +822,7 @@ impl Grid {
 /// transform (capture preview → query pixels), its closest similarity and its inlier count.
 fn verify(
     fp: &Fingerprint,
-    seeds: &[([f64; 2], [f64; 2])],
-    from_index: bool,
+    start: Start<'_>,
     qf: &Features,
     grid: &Grid,
     region: &[u32; 4],
@@ -808,14 +831,14 @@ fn verify(
     let indexed = fp.descriptors.len().min(fingerprint::INDEX_KEYPOINTS);
     // The index already paired query descriptors with this capture's indexed ones: those
     // pairs seed the first estimate without matching descriptors again (three pairs are too
-    // few to seed from). A capture reached otherwise (a look-alike) is matched on its
-    // indexed keypoints.
-    let first = if seeds.len() >= 4 {
-        guided(fp, seeds, qf, grid, region)
-    } else if !from_index {
-        seeded_by_matching(fp, indexed, qf, grid, region)
-    } else {
-        None
+    // few to seed from). Another session of a verified source, taken to the same protocol,
+    // sits about where that source does, so guided matching starts from the source's
+    // transform; when the pose moved more than its first radius allows, the session's
+    // indexed keypoints are matched.
+    let first = match start {
+        Start::Indexed(seeds) => guided(fp, seeds, qf, grid, region),
+        Start::LookAlike(of) => guided_from(fp, *of, qf, grid, region)
+            .or_else(|| seeded_by_matching(fp, indexed, qf, grid, region)),
     };
     first.or_else(|| {
         // A crop may leave too few of the indexed keypoints for a first estimate; the best
@@ -863,8 +886,19 @@ fn guided(
     if c.inliers.len() < 4 {
         return None;
     }
+    guided_from(fp, Affine::from_sim(&c.sim), qf, grid, region)
+}
+
+/// Guided matching of all the capture's stored keypoints from a first estimate `t` (capture
+/// → query), then a least-squares affine refit, three times with a shrinking radius.
+fn guided_from(
+    fp: &Fingerprint,
+    mut t: Affine,
+    qf: &Features,
+    grid: &Grid,
+    region: &[u32; 4],
+) -> Option<(Affine, Sim, usize)> {
     let pt = |k: &features::Keypoint| [f64::from(k.x), f64::from(k.y)];
-    let mut t = Affine::from_sim(&c.sim);
     let (mut s, mut d): (Vec<[f64; 2]>, Vec<[f64; 2]>) = (Vec::new(), Vec::new());
     for round in 0..3 {
         let scale = t.scale();
