@@ -149,36 +149,67 @@ fn table_bits(descriptors: &[Vec<Descriptor>]) -> Vec<[u8; KEY_BITS]> {
         .collect()
 }
 
+/// One table: bucket offsets and items (see [`Index`]), each descriptor keyed once.
+fn build_table(
+    t: usize,
+    bits: &[u8; KEY_BITS],
+    descriptors: &[Vec<Descriptor>],
+) -> (Vec<u32>, Vec<[u32; 2]>) {
+    let buckets = 1usize << KEY_BITS;
+    let indexed = |ds: &Vec<Descriptor>| ds.len().min(SLOT_MASK as usize + 1);
+    let mut keys: Vec<u32> = Vec::with_capacity(descriptors.iter().map(indexed).sum());
+    let mut counts = vec![0u32; buckets + 1];
+    for ds in descriptors.iter().take(MAX_ENTRIES) {
+        for d in &ds[..indexed(ds)] {
+            let k = key(d, bits);
+            keys.push(k as u32);
+            counts[k + 1] += 1;
+        }
+    }
+    for i in 1..=buckets {
+        counts[i] += counts[i - 1];
+    }
+    let mut fill = counts.clone();
+    let mut items = vec![[0u32; 2]; keys.len()];
+    let mut next = keys.iter();
+    for (e, ds) in descriptors.iter().take(MAX_ENTRIES).enumerate() {
+        for (slot, d) in ds[..indexed(ds)].iter().enumerate() {
+            let k = next.next().map_or(0, |&k| k as usize);
+            items[fill[k] as usize] = [(e as u32) << SLOT_BITS | slot as u32, check_bits(d, t)];
+            fill[k] += 1;
+        }
+    }
+    (counts, items)
+}
+
 impl Index {
-    /// Build from entries and each entry's descriptors.
+    /// Build from entries and each entry's descriptors. The tables are built in parallel
+    /// (at 100,000 captures each holds millions of descriptors).
     pub fn build(entries: Vec<Entry>, descriptors: &[Vec<Descriptor>]) -> Self {
         let bits = table_bits(descriptors);
-        let buckets = 1usize << KEY_BITS;
-        let mut offsets = Vec::with_capacity(TABLES);
-        let mut items = Vec::with_capacity(TABLES);
-        for (t, tb) in bits.iter().enumerate() {
-            let mut counts = vec![0u32; buckets + 1];
-            for ds in descriptors.iter().take(MAX_ENTRIES) {
-                for d in ds.iter().take(SLOT_MASK as usize + 1) {
-                    counts[key(d, tb) + 1] += 1;
-                }
-            }
-            for i in 1..=buckets {
-                counts[i] += counts[i - 1];
-            }
-            let mut fill = counts.clone();
-            let mut it = vec![[0u32; 2]; counts[buckets] as usize];
-            for (e, ds) in descriptors.iter().take(MAX_ENTRIES).enumerate() {
-                for (slot, d) in ds.iter().take(SLOT_MASK as usize + 1).enumerate() {
-                    let k = key(d, tb);
-                    it[fill[k] as usize] =
-                        [(e as u32) << SLOT_BITS | slot as u32, check_bits(d, t)];
-                    fill[k] += 1;
-                }
-            }
-            offsets.push(counts);
-            items.push(it);
-        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(TABLES));
+        let mut tables: Vec<(usize, Vec<u32>, Vec<[u32; 2]>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|w| {
+                    let bits = &bits;
+                    s.spawn(move || {
+                        (w..TABLES)
+                            .step_by(threads)
+                            .map(|t| {
+                                let (offsets, items) = build_table(t, &bits[t], descriptors);
+                                (t, offsets, items)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        tables.sort_by_key(|t| t.0);
+        let (offsets, items) = tables.into_iter().map(|(_, o, i)| (o, i)).unzip();
         Self {
             hashes: entries.iter().map(|e| (e.phash, e.dhash)).collect(),
             entries,

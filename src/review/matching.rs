@@ -246,11 +246,13 @@ impl Store {
     /// Load every fingerprint into an index.
     pub fn review_index(&self) -> Result<Index, RecordError> {
         let mut st = self.conn().prepare(
-            "SELECT capture_id, phash, dhash, descriptors FROM fingerprint ORDER BY capture_id",
+            "SELECT capture_id, phash, dhash, substr(descriptors, 1, ?1) FROM fingerprint ORDER BY capture_id",
         )?;
         let mut entries = Vec::new();
         let mut descs = Vec::new();
-        let rows = st.query_map([], |r| {
+        // Only the indexed descriptors (the first ones) are read.
+        let indexed = (fingerprint::INDEX_KEYPOINTS * 32) as i64;
+        let rows = st.query_map([indexed], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
