@@ -276,6 +276,11 @@ fn spread_first(first: Features, more: Features, n: usize) -> Features {
     out
 }
 
+/// The captures (joined with their fingerprint rows) that backfill brings up to date: no
+/// fingerprint, one older than [`VERSION`] (`?1`), or no stored reduced preview.
+const TO_BACKFILL: &str = "LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
+     WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1 OR fingerprint.small IS NULL";
+
 /// What a backfill did.
 #[derive(Clone, Debug, Serialize)]
 pub struct BackfillReport {
@@ -287,9 +292,9 @@ pub struct BackfillReport {
 
 impl Store {
     /// Store (or replace) a capture's fingerprint and its reduced preview `small` (see
-    /// [`small_preview_of_jpeg`]; `None` leaves it to backfill) inside a transaction. The preview is a picture of the
-    /// patient: it is sealed with the consent's data key, like the thumbnail, and a purge
-    /// deletes it with the row.
+    /// [`small_preview_of_jpeg`]; `None` leaves it to backfill) inside a transaction. The
+    /// preview is a picture of the patient: it is sealed with the consent's data key, like the
+    /// thumbnail, and a purge deletes it with the row.
     pub fn put_fingerprint_in(
         &self,
         tx: &rusqlite::Transaction<'_>,
@@ -341,11 +346,10 @@ impl Store {
             .optional()?)
     }
 
-    /// Captures with no fingerprint or one from an older recipe.
+    /// Captures with no fingerprint, one from an older recipe, or no stored reduced preview.
     pub fn fingerprints_to_backfill(&self) -> Result<usize, RecordError> {
         let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM capture LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
-             WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1 OR fingerprint.small IS NULL",
+            &format!("SELECT COUNT(*) FROM capture {TO_BACKFILL}"),
             [VERSION],
             |r| r.get(0),
         )?;
@@ -359,12 +363,10 @@ impl Store {
     ) -> Result<BackfillReport, RecordError> {
         // (capture, whether its fingerprint is current and only its reduced preview is missing)
         let todo: Vec<(String, bool)> = {
-            let mut st = self.conn().prepare(
-                "SELECT capture.id, fingerprint.version >= ?1 FROM capture
-                   LEFT JOIN fingerprint ON fingerprint.capture_id = capture.id
-                 WHERE fingerprint.capture_id IS NULL OR fingerprint.version < ?1 OR fingerprint.small IS NULL
-                 ORDER BY capture.imported_at",
-            )?;
+            let mut st = self.conn().prepare(&format!(
+                "SELECT capture.id, fingerprint.version >= ?1 FROM capture {TO_BACKFILL}
+                 ORDER BY capture.imported_at"
+            ))?;
             st.query_map([VERSION], |r| {
                 Ok((r.get(0)?, r.get::<_, Option<bool>>(1)?.unwrap_or(false)))
             })?
@@ -382,8 +384,15 @@ impl Store {
         };
         for (i, (id, current)) in todo.iter().enumerate() {
             progress(i, todo.len());
-            let (img, small) = match self.preview_and_small(id) {
-                Ok(p) => p,
+            // A current fingerprint needs only its reduced preview; the full preview is decoded
+            // only to fingerprint.
+            let read = self.thumbnail(id).and_then(|jpeg| {
+                let small = small_of(id, &jpeg)?;
+                let preview = (!*current).then(|| preview_of(id, &jpeg)).transpose()?;
+                Ok((small, preview))
+            });
+            let (small, preview) = match read {
+                Ok(r) => r,
                 Err(e) => {
                     report.failed.push(format!("{id}: {e}"));
                     continue;
@@ -391,15 +400,18 @@ impl Store {
             };
             let consent_id = self.capture(id)?.consent_id;
             let tx = self.write_tx()?;
-            if *current {
-                let sealed = self.seal_small(id, &consent_id, &small)?;
-                tx.execute(
-                    "UPDATE fingerprint SET small = ?2 WHERE capture_id = ?1",
-                    params![id, sealed],
-                )?;
-            } else {
-                let f = Fingerprint::of(&img);
-                self.put_fingerprint_in(&tx, id, &consent_id, &f, Some(&small))?;
+            match preview {
+                None => {
+                    let sealed = self.seal_small(id, &consent_id, &small)?;
+                    tx.execute(
+                        "UPDATE fingerprint SET small = ?2 WHERE capture_id = ?1",
+                        params![id, sealed],
+                    )?;
+                }
+                Some(img) => {
+                    let f = Fingerprint::of(&img);
+                    self.put_fingerprint_in(&tx, id, &consent_id, &f, Some(&small))?;
+                }
             }
             tx.commit()?;
             report.computed += 1;
@@ -431,31 +443,32 @@ impl Store {
                 why: "its size does not match its pixels".into(),
             });
         }
-        Ok(self.preview_and_small(capture_id)?.1)
-    }
-
-    /// The capture's preview as pixels and reduced as [`Store::small_preview`] stores it.
-    fn preview_and_small(&self, capture_id: &str) -> Result<(RgbImage, GrayImage), RecordError> {
-        let jpeg = self.thumbnail(capture_id)?;
-        let bad = |why: String| RecordError::Invalid {
-            what: format!("preview of capture {capture_id}"),
-            why,
-        };
-        let preview = image::load_from_memory(&jpeg)
-            .map(|i| i.to_rgb8())
-            .map_err(|e| bad(e.to_string()))?;
-        Ok((preview, small_preview_of_jpeg(&jpeg).map_err(bad)?))
+        small_of(capture_id, &self.thumbnail(capture_id)?)
     }
 
     /// The capture's upright preview (long side 512) as pixels.
     pub fn preview(&self, capture_id: &str) -> Result<RgbImage, RecordError> {
-        let jpeg = self.thumbnail(capture_id)?;
-        image::load_from_memory(&jpeg)
-            .map(|i| i.to_rgb8())
-            .map_err(|e| RecordError::Invalid {
-                what: format!("preview of capture {capture_id}"),
-                why: e.to_string(),
-            })
+        preview_of(capture_id, &self.thumbnail(capture_id)?)
+    }
+}
+
+/// A capture's thumbnail JPEG decoded as pixels.
+fn preview_of(capture_id: &str, jpeg: &[u8]) -> Result<RgbImage, RecordError> {
+    image::load_from_memory(jpeg)
+        .map(|i| i.to_rgb8())
+        .map_err(|e| bad_preview(capture_id, e.to_string()))
+}
+
+/// A capture's thumbnail JPEG reduced as [`Store::small_preview`] stores it.
+fn small_of(capture_id: &str, jpeg: &[u8]) -> Result<GrayImage, RecordError> {
+    small_preview_of_jpeg(jpeg).map_err(|why| bad_preview(capture_id, why))
+}
+
+/// The error for a capture whose thumbnail does not decode.
+fn bad_preview(capture_id: &str, why: String) -> RecordError {
+    RecordError::Invalid {
+        what: format!("preview of capture {capture_id}"),
+        why,
     }
 }
 

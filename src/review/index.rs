@@ -79,10 +79,12 @@ const MAX_ENTRIES: usize = 1 << (32 - SLOT_BITS);
 
 /// A bucket hit counts as a vote only when the descriptors also agree on the table's 32 check
 /// bits (a 32-bit word of the descriptor that the table's key does not use) to within this
-/// many bits: a descriptor of the same point differs in about a sixth of its bits, an
-/// unrelated one in half, and 9 of 32 or fewer happens to about 1 % of unrelated pairs. The
-/// check needs no read of the stored descriptor (at 100,000 captures that read, a cache miss
-/// per bucket member, was most of a query's time).
+/// many bits: a descriptor of the same point differs in about a sixth of its bits, a random
+/// one in half, and 9 of 32 or fewer happens to about 1 % of random pairs. Descriptors that
+/// share a bucket are not random (generic patterns look alike), and at 100,000 captures about
+/// half of the members a photo's probes scan pass. The check needs no read of the stored
+/// descriptor (at 100,000 captures that read, a cache miss per bucket member, was most of a
+/// query's time).
 const CHECK_DISTANCE: u32 = 9;
 
 /// The check bits of `d` for table `t`: its `t`-th 32-bit word (of 8).

@@ -11,10 +11,10 @@
 //!    pairs of query and stored descriptors, then guided matching of all the capture's stored
 //!    keypoints and a least-squares affine refit (a crop shown at another aspect ratio is a
 //!    stretch).
-//! 4. Its pixels are then compared with the published panel: the capture's preview, decoded at
-//!    a quarter of its size (DCT scaling), is aligned directly (affine Gauss–Newton) on the
-//!    published image reduced to the same scale and compared block by block. The agreeing
-//!    blocks give the panel.
+//! 4. Its pixels are then compared with the published panel: the capture's preview reduced to
+//!    a quarter of its size (stored with its fingerprint) is aligned directly (affine
+//!    Gauss–Newton) on the published image reduced to the same scale and compared block by
+//!    block. The agreeing blocks give the panel.
 //! 5. Once a capture verifies, the same patient's other sessions of that area and view are
 //!    verified too (they look alike). The exact source is the one that explains the pixels
 //!    where the sessions differ: the other leaves its local changes and different light
@@ -655,17 +655,15 @@ fn verify_candidate<S: Sources + ?Sized>(
     let Some(fp) = search.fingerprint(id)? else {
         return Ok(None);
     };
-    let entry = match reached {
-        Reached::Index { entry, .. } => Some(*entry),
-        Reached::LookAlike(_) => None,
-    };
-    let seeds: Vec<([f64; 2], [f64; 2])> = entry
-        .map(|e| {
+    let seeds: Vec<([f64; 2], [f64; 2])>;
+    let start = match reached {
+        Reached::Index { entry, .. } => {
+            // The index's (capture, query) pairs of this entry inside the region.
             let kps = &search.q.features.keypoints;
-            let lo = search.hits.partition_point(|h| h.1 < e);
-            search.hits[lo..]
+            let lo = search.hits.partition_point(|h| h.1 < *entry);
+            seeds = search.hits[lo..]
                 .iter()
-                .take_while(|h| h.1 == e)
+                .take_while(|h| h.1 == *entry)
                 .filter_map(|&(qi, _, slot)| {
                     let k = &kps[qi as usize];
                     let c = fp.keypoints.get(slot as usize)?;
@@ -674,11 +672,9 @@ fn verify_candidate<S: Sources + ?Sized>(
                         [f64::from(k.x), f64::from(k.y)],
                     ))
                 })
-                .collect()
-        })
-        .unwrap_or_default();
-    let start = match reached {
-        Reached::Index { .. } => Start::Indexed(&seeds),
+                .collect();
+            Start::Indexed(&seeds)
+        }
         Reached::LookAlike(of) => Start::LookAlike(of),
     };
     let Some((transform, sim, inliers)) = verify(&fp, start, sub, grid, region, thorough) else {
