@@ -269,6 +269,39 @@ fn recall_on_every_transformation_and_no_false_match() {
     assert_eq!(rate(&["unrelated"]), 1.0);
 }
 
+/// A published image with a flat band across its middle (a divider drawn over one photo, or
+/// flat background) is split at the band like a composite; when both sides are the same
+/// capture, it is that one capture, placed over the whole image, not over one side.
+#[test]
+fn a_flat_band_across_one_photo_is_not_a_composite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, patients) = library_store(dir.path());
+    let index = store.review_index().unwrap();
+    let (id, img) = &patients[1].before;
+    let mut published = resize(img, 800, 600);
+    for y in 0..600 {
+        for x in 376..408 {
+            published.put_pixel(x, y, image::Rgb([240, 240, 236]));
+        }
+    }
+    let published = reencode(&published, 85);
+    let q = matching::prepare(&published);
+    assert_eq!(
+        q.gutters.len(),
+        2,
+        "the band reads as a gutter: {:?}",
+        q.gutters
+    );
+    let found = store.find_sources(&index, &q, &published).unwrap();
+    let ids: Vec<&str> = found.iter().map(|m| m.capture_id.as_str()).collect();
+    assert_eq!(ids, [id.as_str()]);
+    assert!(
+        found[0].panel[2] >= 700 && found[0].panel[3] >= 520,
+        "placed over {:?}, not the whole 800×600 image",
+        found[0].panel
+    );
+}
+
 fn write_jpeg(s: &TestStore, dir: &str, name: &str, img: &image::RgbImage) -> std::path::PathBuf {
     let d = s.path(dir);
     std::fs::create_dir_all(&d).unwrap();

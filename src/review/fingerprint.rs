@@ -12,8 +12,9 @@ use crate::records::RecordError;
 use crate::store::Store;
 
 /// Bumped when the fingerprint recipe changes (older rows are recomputed by backfill).
-/// Version 2 keeps 160 keypoints for verification (version 1 kept the 48 the index uses).
-pub const VERSION: i64 = 2;
+/// Version 2 keeps 160 keypoints for verification (version 1 kept the 48 the index uses);
+/// version 3 describes them upright (unsteered), as published images are.
+pub const VERSION: i64 = 3;
 /// Keypoints kept per capture: all of them verify a candidate.
 pub const CAPTURE_KEYPOINTS: usize = 160;
 /// The first keypoints of each capture, spread over the frame and the pyramid, go into the
@@ -29,6 +30,7 @@ pub const VERIFY_SIDE: u32 = 128;
 pub const CAPTURE_PYRAMID: Pyramid = Pyramid {
     base_scale: 1.0,
     shares: &[0.5, 0.3, 0.2],
+    steered: false,
 };
 
 /// A fingerprint.

@@ -2,8 +2,11 @@
 //! and locality-sensitive hash tables over the keypoint descriptors (each table keys a
 //! descriptor by 20 fixed bits, so a bucket holds a handful of descriptors even at 100,000
 //! captures, and checks a hit on 32 other bits kept beside it), so one published image is
-//! matched against 100,000 captures in a few milliseconds.
+//! matched against 100,000 captures in a few milliseconds. Each capture's indexed keypoints
+//! are kept with where they lie, so a capture's hits can be checked for one placement before
+//! any of its fingerprint is read.
 
+use crate::analysis::pose::affine::Affine;
 use crate::analysis::pose::features::Descriptor;
 
 const TABLES: usize = 8;
@@ -17,15 +20,89 @@ pub struct Entry {
     pub dhash: u64,
 }
 
+/// One capture's indexed keypoints: where each lies (preview pixels) and its descriptor.
+pub type Indexed = Vec<([f32; 2], Descriptor)>;
+
 /// A candidate source with its evidence.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
     pub index: usize,
     /// Query descriptors that hit this capture in some table.
     pub votes: u32,
+    /// The most of those hits that one upright placement of the capture explains (see
+    /// [`Index::placement`]), and that placement (capture preview → query pixels) when it
+    /// explains at least [`PLACED`] of them.
+    pub agree: u32,
+    pub placed: Option<Affine>,
     /// Smallest pHash distance over the query's windows.
     pub phash_distance: u32,
 }
+
+/// A (capture, query) point pair.
+type Pair = ([f64; 2], [f64; 2]);
+
+/// How many distinct correspondences a set of (capture, query) point pairs holds: the same
+/// corner is often found on two pyramid levels, and one query corner may hit several
+/// look-alike corners of a capture, so neither side's points may count twice.
+fn one_to_one(pairs: &[Pair]) -> u32 {
+    let distinct = |side: fn(&Pair) -> [f64; 2]| {
+        let mut seen: Vec<[f64; 2]> = Vec::with_capacity(pairs.len());
+        for p in pairs {
+            let v = side(p);
+            if !seen
+                .iter()
+                .any(|s| (s[0] - v[0]).abs().max((s[1] - v[1]).abs()) <= 2.0)
+            {
+                seen.push(v);
+            }
+        }
+        seen.len() as u32
+    };
+    distinct(|p| p.0).min(distinct(|p| p.1))
+}
+
+/// Which buckets [`Index::hits`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Those up to 8 times fuller than average. A descriptor that looks like thousands of
+    /// others says little about which capture it came from, and reading its bucket costs
+    /// more than the rest together.
+    Distinctive,
+    /// Those up to 64 times fuller than average too. A picture made of flat shapes has few
+    /// distinctive corners: when nothing distinctive leads to its source, the generic ones
+    /// may, and where they land on a capture (see [`Index::placement`]) tells the source
+    /// from the many captures with corners like them.
+    Generic,
+}
+
+impl Reach {
+    /// How many times fuller than average a bucket may be.
+    fn fill(self) -> usize {
+        match self {
+            Reach::Distinctive => 8,
+            Reach::Generic => 64,
+        }
+    }
+}
+
+/// Which captures [`Index::candidates_from`] returns.
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted {
+    /// Index hits a capture needs (hash near-duplicates need none)…
+    pub min_votes: u32,
+    /// …hits in place (see [`Index::placement`]) a capture needs (hash near-duplicates
+    /// need none)…
+    pub min_agree: u32,
+    /// …the whole-frame hash distance of a near-duplicate…
+    pub max_hash: u32,
+    /// …and how many candidates at most.
+    pub limit: usize,
+}
+
+/// Hits that one placement must explain before it says where a capture lies: two points fit
+/// any placement; a third that lands where the first two put it is rare by chance (a few
+/// pixels in a 640×480 query).
+pub const PLACED: u32 = 3;
 
 /// The index.
 #[derive(Clone, Debug, Default)]
@@ -39,11 +116,68 @@ pub struct Index {
     /// entry's descriptors, its check bits), grouped by bucket.
     items: Vec<Vec<[u32; 2]>>,
     bits: Vec<[u8; KEY_BITS]>,
+    /// Per entry, from `point_start[e]`: where its indexed keypoints lie (eighths of a preview
+    /// pixel, as fingerprints store them), by slot.
+    points: Vec<[u16; 2]>,
+    point_start: Vec<u32>,
 }
 
 /// A query descriptor's hit on an indexed capture: (query descriptor, entry, the stored
 /// descriptor's place among the entry's).
 pub type Hit = (u32, u32, u8);
+
+/// A query's hits on the index (see [`Index::hits`]), grouped by entry.
+#[derive(Clone, Debug, Default)]
+pub struct Hits {
+    /// Ordered by entry, then by query descriptor.
+    all: Vec<Hit>,
+    /// One per entry hit, in entry order.
+    runs: Vec<Run>,
+}
+
+/// The hits of one entry: `all[start..end]`, from `votes` query descriptors.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    entry: u32,
+    votes: u32,
+    start: u32,
+    end: u32,
+}
+
+/// The query descriptors among `run` (one entry's hits) that `counts` marks (empty: all). A
+/// query descriptor may hit several of the capture's keypoints, one after another, and votes
+/// once.
+fn votes(run: &[Hit], counts: &[bool]) -> u32 {
+    run.chunk_by(|a, b| a.0 == b.0)
+        .filter(|q| counts.is_empty() || counts[q[0].0 as usize])
+        .count() as u32
+}
+
+impl Hits {
+    /// From hits ordered by entry, then by query descriptor.
+    fn new(all: Vec<Hit>) -> Self {
+        let mut runs = Vec::new();
+        let mut start = 0usize;
+        for run in all.chunk_by(|a, b| a.1 == b.1) {
+            runs.push(Run {
+                entry: run[0].1,
+                votes: votes(run, &[]),
+                start: start as u32,
+                end: (start + run.len()) as u32,
+            });
+            start += run.len();
+        }
+        Hits { all, runs }
+    }
+
+    /// The hits of one entry.
+    pub fn of(&self, entry: u32) -> &[Hit] {
+        match self.runs.binary_search_by_key(&entry, |r| r.entry) {
+            Ok(k) => &self.all[self.runs[k].start as usize..self.runs[k].end as usize],
+            Err(_) => &[],
+        }
+    }
+}
 
 /// `hits` stably ordered by entry: a radix sort on the entry's 26 bits, in two passes (the
 /// hits of a query number in the tens of thousands at 100,000 captures).
@@ -108,10 +242,10 @@ fn key(d: &Descriptor, bits: &[u8; KEY_BITS]) -> usize {
 /// stored descriptors most evenly, without repeating a bit within a table. BRIEF bits on
 /// natural images are far from fair coins; keying on lopsided bits would pile descriptors into
 /// a few buckets and make every capture a candidate.
-fn table_bits(descriptors: &[Vec<Descriptor>]) -> Vec<[u8; KEY_BITS]> {
+fn table_bits(indexed: &[Indexed]) -> Vec<[u8; KEY_BITS]> {
     let mut ones = [0u64; 256];
     let mut n = 0u64;
-    for d in descriptors.iter().flatten().step_by(7) {
+    for (_, d) in indexed.iter().flatten().step_by(7) {
         n += 1;
         for (b, o) in ones.iter_mut().enumerate() {
             *o += d[b / 64] >> (b % 64) & 1;
@@ -151,18 +285,18 @@ fn table_bits(descriptors: &[Vec<Descriptor>]) -> Vec<[u8; KEY_BITS]> {
         .collect()
 }
 
+/// How many of a capture's keypoints are indexed.
+fn slots(ds: &Indexed) -> usize {
+    ds.len().min(SLOT_MASK as usize + 1)
+}
+
 /// One table: bucket offsets and items (see [`Index`]), each descriptor keyed once.
-fn build_table(
-    t: usize,
-    bits: &[u8; KEY_BITS],
-    descriptors: &[Vec<Descriptor>],
-) -> (Vec<u32>, Vec<[u32; 2]>) {
+fn build_table(t: usize, bits: &[u8; KEY_BITS], all: &[Indexed]) -> (Vec<u32>, Vec<[u32; 2]>) {
     let buckets = 1usize << KEY_BITS;
-    let indexed = |ds: &Vec<Descriptor>| ds.len().min(SLOT_MASK as usize + 1);
-    let mut keys: Vec<u32> = Vec::with_capacity(descriptors.iter().map(indexed).sum());
+    let mut keys: Vec<u32> = Vec::with_capacity(all.iter().map(slots).sum());
     let mut counts = vec![0u32; buckets + 1];
-    for ds in descriptors.iter().take(MAX_ENTRIES) {
-        for d in &ds[..indexed(ds)] {
+    for ds in all.iter().take(MAX_ENTRIES) {
+        for (_, d) in &ds[..slots(ds)] {
             let k = key(d, bits);
             keys.push(k as u32);
             counts[k + 1] += 1;
@@ -174,8 +308,8 @@ fn build_table(
     let mut fill = counts.clone();
     let mut items = vec![[0u32; 2]; keys.len()];
     let mut next = keys.iter();
-    for (e, ds) in descriptors.iter().take(MAX_ENTRIES).enumerate() {
-        for (slot, d) in ds[..indexed(ds)].iter().enumerate() {
+    for (e, ds) in all.iter().take(MAX_ENTRIES).enumerate() {
+        for (slot, (_, d)) in ds[..slots(ds)].iter().enumerate() {
             let k = next.next().map_or(0, |&k| k as usize);
             items[fill[k] as usize] = [(e as u32) << SLOT_BITS | slot as u32, check_bits(d, t)];
             fill[k] += 1;
@@ -185,10 +319,10 @@ fn build_table(
 }
 
 impl Index {
-    /// Build from entries and each entry's descriptors. The tables are built in parallel
-    /// (at 100,000 captures each holds millions of descriptors).
-    pub fn build(entries: Vec<Entry>, descriptors: &[Vec<Descriptor>]) -> Self {
-        let bits = table_bits(descriptors);
+    /// Build from entries and each entry's indexed keypoints. The tables are built in
+    /// parallel (at 100,000 captures each holds millions of descriptors).
+    pub fn build(entries: Vec<Entry>, indexed: &[Indexed]) -> Self {
+        let bits = table_bits(indexed);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(TABLES));
         let mut tables: Vec<(usize, Vec<u32>, Vec<[u32; 2]>)> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
@@ -198,7 +332,7 @@ impl Index {
                         (w..TABLES)
                             .step_by(threads)
                             .map(|t| {
-                                let (offsets, items) = build_table(t, &bits[t], descriptors);
+                                let (offsets, items) = build_table(t, &bits[t], indexed);
                                 (t, offsets, items)
                             })
                             .collect::<Vec<_>>()
@@ -212,13 +346,105 @@ impl Index {
         });
         tables.sort_by_key(|t| t.0);
         let (offsets, items) = tables.into_iter().map(|(_, o, i)| (o, i)).unzip();
+        let mut point_start = Vec::with_capacity(indexed.len() + 1);
+        let mut points = Vec::with_capacity(indexed.iter().map(slots).sum());
+        for ds in indexed {
+            point_start.push(points.len() as u32);
+            points.extend(
+                ds[..slots(ds)]
+                    .iter()
+                    .map(|(p, _)| p.map(|v| (v * 8.0).round().clamp(0.0, 65535.0) as u16)),
+            );
+        }
+        point_start.push(points.len() as u32);
         Self {
             hashes: entries.iter().map(|e| (e.phash, e.dhash)).collect(),
             entries,
             offsets,
             items,
             bits,
+            points,
+            point_start,
         }
+    }
+
+    /// Where entry `e`'s keypoint in `slot` lies (preview pixels).
+    fn point(&self, e: u32, slot: u8) -> Option<[f64; 2]> {
+        let at = self.point_start.get(e as usize)? + u32::from(slot);
+        let end = *self.point_start.get(e as usize + 1)?;
+        (at < end).then(|| self.points[at as usize].map(|v| f64::from(v) / 8.0))
+    }
+
+    /// The most of one entry's hits (`run`, those `counts` marks) that one upright placement
+    /// explains, and that placement (capture preview → query pixels, `query` the query
+    /// keypoints) when it explains at least [`PLACED`].
+    ///
+    /// Published images are resized, cropped and stretched, not turned: a placement is a
+    /// scale per axis (0.3–3.5, at most 1.6 apart) and a shift, and any two hits spread along
+    /// both axes fix one. Descriptors that merely look alike (corners of flat shapes, at
+    /// 100,000 captures) land anywhere; a true source's land where its keypoints are, so
+    /// this separates a true source with a few hits from look-alikes with more.
+    pub fn placement(
+        &self,
+        run: &[Hit],
+        counts: Option<&[bool]>,
+        query: &[[f32; 2]],
+    ) -> (u32, Option<Affine>) {
+        /// Capture pixels two points must be apart along an axis to fix its scale.
+        const SPAN: f64 = 12.0;
+        /// Hits a placement is fitted from, at most (a true source's first hits suffice).
+        const FIT_FROM: usize = 16;
+        let mut pairs: Vec<Pair> = Vec::with_capacity(run.len());
+        for &(qi, e, slot) in run {
+            if counts.is_some_and(|c| !c[qi as usize]) {
+                continue;
+            }
+            if let (Some(c), Some(q)) = (self.point(e, slot), query.get(qi as usize)) {
+                pairs.push((c, [f64::from(q[0]), f64::from(q[1])]));
+            }
+        }
+        let mut best: (u32, Option<Affine>) = (pairs.len().min(1) as u32, None);
+        let fit = &pairs[..pairs.len().min(FIT_FROM)];
+        let mut inliers: Vec<Pair> = Vec::with_capacity(pairs.len());
+        for (i, &(c1, q1)) in fit.iter().enumerate() {
+            for &(c2, q2) in &fit[i + 1..] {
+                let axis = |a: usize| {
+                    let dc = c2[a] - c1[a];
+                    (dc.abs() >= SPAN).then(|| (q2[a] - q1[a]) / dc)
+                };
+                let (sx, sy) = match (axis(0), axis(1)) {
+                    (Some(x), Some(y)) => (x, y),
+                    (Some(s), None) | (None, Some(s)) => (s, s),
+                    (None, None) => continue,
+                };
+                let ok = |s: f64| (0.3..=3.5).contains(&s);
+                if !ok(sx) || !ok(sy) || sx.max(sy) > 1.6 * sx.min(sy) {
+                    continue;
+                }
+                let t = [
+                    0.5 * (q1[0] + q2[0] - sx * (c1[0] + c2[0])),
+                    0.5 * (q1[1] + q2[1] - sy * (c1[1] + c2[1])),
+                ];
+                // Keypoints lie to about a pixel of their pyramid level, on both sides.
+                let tol = 2.5 + sx.max(sy);
+                inliers.clear();
+                inliers.extend(pairs.iter().filter(|(c, q)| {
+                    (q[0] - sx * c[0] - t[0]).abs() <= tol && (q[1] - sy * c[1] - t[1]).abs() <= tol
+                }));
+                if inliers.len() as u32 <= best.0 {
+                    continue;
+                }
+                let n = one_to_one(&inliers);
+                if n > best.0 {
+                    let placed = Affine {
+                        m: [[sx, 0.0], [0.0, sy]],
+                        t,
+                    };
+                    best = (n, (n >= PLACED).then_some(placed));
+                }
+            }
+        }
+        best
     }
 
     pub fn len(&self) -> usize {
@@ -230,13 +456,15 @@ impl Index {
     }
 
     /// Which captures each query descriptor hits: `(query descriptor, entry, stored
-    /// descriptor)`, each (query descriptor, entry) pair once, ordered by entry and then by
-    /// query descriptor. A hit is a shared bucket in some table and check bits within
-    /// [`CHECK_DISTANCE`]; buckets far fuller than average are skipped (a descriptor that
-    /// looks like thousands of others says nothing about which capture it came from).
-    pub fn hits(&self, descriptors: &[Descriptor]) -> Vec<Hit> {
+    /// descriptor)`, each once, ordered by entry and then by query descriptor (a descriptor
+    /// may hit several of one capture's keypoints: corners of flat shapes look alike, and
+    /// only one of them is where the capture lies). A hit is a shared bucket in some table
+    /// and check bits within `CHECK_DISTANCE`; buckets fuller than `reach` allows are
+    /// skipped.
+    pub fn hits(&self, descriptors: &[Descriptor], reach: Reach) -> Hits {
         let total = self.items.first().map_or(0, Vec::len);
-        let crowded = (8 * total / (1usize << KEY_BITS)).max(48);
+        // (At least 6 times the multiple: in a small collection every bucket is near empty.)
+        let crowded = (reach.fill() * total / (1usize << KEY_BITS)).max(6 * reach.fill());
         // At 100,000 captures the tables are far larger than the caches, and a probe is two
         // cache misses (its bucket's bounds, then its first member). Each step below is a
         // loop of independent, branch-free reads, so the misses of many probes are in flight
@@ -267,60 +495,75 @@ impl Index {
             .zip(&bounds)
             .filter(|(_, (a, b))| b > a && ((b - a) as usize) <= crowded)
             .map(|(&(qi, t, _), &(a, b))| (qi, t as u32, a, b));
-        let mut last = vec![u32::MAX; self.entries.len()];
+        // Per entry: the last query descriptor that hit it, and which of its slots it hit.
+        let mut last = vec![(u32::MAX, 0u64); self.entries.len()];
         let mut out = Vec::new();
         for (qi, t, a, b) in probes {
             let check = check_bits(&descriptors[qi as usize], t as usize);
             for &[packed, c] in &self.items[t as usize][a as usize..b as usize] {
                 let e = packed >> SLOT_BITS;
-                if (c ^ check).count_ones() <= CHECK_DISTANCE && last[e as usize] != qi {
-                    last[e as usize] = qi;
-                    out.push((qi, e, (packed & SLOT_MASK) as u8));
+                let slot = packed & SLOT_MASK;
+                if (c ^ check).count_ones() <= CHECK_DISTANCE {
+                    let l = &mut last[e as usize];
+                    if l.0 != qi {
+                        *l = (qi, 0);
+                    }
+                    if l.1 >> slot & 1 == 0 {
+                        l.1 |= 1 << slot;
+                        out.push((qi, e, slot as u8));
+                    }
                 }
             }
         }
-        by_entry(out)
+        Hits::new(by_entry(out))
     }
 
-    /// Candidates for a query: captures hit by at least `min_votes` query descriptors, and
-    /// captures whose whole-frame hashes are within `max_hash` of any of `hashes` (pHash,
-    /// dHash pairs of the query and its panels). Best first, at most `limit`.
+    /// Candidates for a query (its keypoints' descriptors and positions, and the (pHash,
+    /// dHash) pairs of the query and its panels); see [`Index::candidates_from`].
     pub fn candidates(
         &self,
         descriptors: &[Descriptor],
+        points: &[[f32; 2]],
         hashes: &[(u64, u64)],
-        min_votes: u32,
-        max_hash: u32,
-        limit: usize,
+        want: Wanted,
     ) -> Vec<Candidate> {
-        let hits = self.hits(descriptors);
-        self.candidates_from(&hits, None, hashes, min_votes, max_hash, limit)
+        let hits = self.hits(descriptors, Reach::Distinctive);
+        self.candidates_from(&hits, points, None, hashes, want)
     }
 
-    /// Candidates from precomputed [`Index::hits`] (ordered by entry), counting only the
-    /// query descriptors `counts` marks (those inside one panel of the published image;
-    /// `None`: all of them).
+    /// Candidates from precomputed [`Index::hits`] (ordered by entry; `points`: where each
+    /// query keypoint lies), counting only the query descriptors `counts` marks (those inside
+    /// one panel of the published image; `None`: all of them): captures hit by at least
+    /// `want.min_votes` query descriptors, and captures whose whole-frame hashes are within
+    /// `want.max_hash` of any of `hashes`. Best first (hash near-duplicates, then the most
+    /// hits one placement explains, then the most hits), at most `want.limit`.
     pub fn candidates_from(
         &self,
-        hits: &[Hit],
+        hits: &Hits,
+        points: &[[f32; 2]],
         counts: Option<&[bool]>,
         hashes: &[(u64, u64)],
-        min_votes: u32,
-        max_hash: u32,
-        limit: usize,
+        want: Wanted,
     ) -> Vec<Candidate> {
-        debug_assert!(
-            hits.is_sorted_by_key(|h| h.1),
-            "hits must be ordered by entry"
-        );
-        let votes: Vec<(u32, u32)> = hits
-            .chunk_by(|a, b| a.1 == b.1)
-            .filter_map(|run| {
+        let Wanted {
+            min_votes,
+            min_agree,
+            max_hash,
+            limit,
+        } = want;
+        // A region's votes are some of the whole image's: only captures with enough of
+        // those are counted again.
+        let runs: Vec<(u32, u32, &[Hit])> = hits
+            .runs
+            .iter()
+            .filter(|r| r.votes >= min_votes)
+            .filter_map(|r| {
+                let run = &hits.all[r.start as usize..r.end as usize];
                 let n = match counts {
-                    None => run.len(),
-                    Some(c) => run.iter().filter(|h| c[h.0 as usize]).count(),
-                } as u32;
-                (n > 0).then_some((run[0].1, n))
+                    None => r.votes,
+                    Some(c) => votes(run, c),
+                };
+                (n >= min_votes).then_some((r.entry, n, run))
             })
             .collect();
         let hash_distance = |phash: u64, dhash: u64| {
@@ -330,18 +573,37 @@ impl Index {
                 .min()
                 .unwrap_or(64)
         };
-        let mut out: Vec<Candidate> = Vec::new();
-        for &(e, v) in &votes {
-            if v >= min_votes {
-                out.push(Candidate {
-                    index: e as usize,
-                    votes: v,
-                    phash_distance: {
-                        let (p, d) = self.hashes[e as usize];
-                        hash_distance(p, d)
-                    },
-                });
+        let candidate = |e: usize, votes: u32, run: &[Hit]| {
+            let (agree, placed) = self.placement(run, counts, points);
+            let (p, d) = self.hashes[e];
+            Candidate {
+                index: e,
+                votes,
+                agree,
+                placed,
+                phash_distance: hash_distance(p, d),
             }
+        };
+        // Most votes first. A capture's hits in place never outnumber its votes: once the
+        // `limit`-th most hits in place reach a capture's votes, it and all after it rank
+        // below those `limit`.
+        let mut voted: Vec<&(u32, u32, &[Hit])> =
+            runs.iter().filter(|r| r.1 >= min_votes).collect();
+        voted.sort_by_key(|r| std::cmp::Reverse(r.1));
+        let mut out: Vec<Candidate> = Vec::new();
+        let mut most: Vec<u32> = Vec::with_capacity(limit + 1);
+        for &&(e, v, run) in &voted {
+            if most.len() == limit && most.last().is_some_and(|&m| v <= m) {
+                break;
+            }
+            let c = candidate(e as usize, v, run);
+            if c.agree < min_agree {
+                continue;
+            }
+            let at = most.partition_point(|&m| m >= c.agree);
+            most.insert(at, c.agree);
+            most.truncate(limit);
+            out.push(c);
         }
         // Near-duplicates by hash: one tight scan per query hash.
         let mut near: Vec<usize> = Vec::new();
@@ -355,21 +617,14 @@ impl Index {
         near.dedup();
         for i in near {
             if !out.iter().any(|c| c.index == i) {
-                let (ph, dh) = self.hashes[i];
-                let v = votes
-                    .binary_search_by_key(&(i as u32), |&(e, _)| e)
-                    .map_or(0, |k| votes[k].1);
-                out.push(Candidate {
-                    index: i,
-                    votes: v,
-                    phash_distance: hash_distance(ph, dh),
-                });
+                let run = hits.of(i as u32);
+                let v = votes(run, counts.unwrap_or(&[]));
+                out.push(candidate(i, v, run));
             }
         }
-        // Rank: hash near-duplicates first, then by votes.
         out.sort_by(|a, b| {
-            let ka = (a.phash_distance <= max_hash, a.votes);
-            let kb = (b.phash_distance <= max_hash, b.votes);
+            let ka = (a.phash_distance <= max_hash, a.agree, a.votes);
+            let kb = (b.phash_distance <= max_hash, b.agree, b.votes);
             kb.cmp(&ka)
         });
         out.truncate(limit);
@@ -397,35 +652,124 @@ mod tests {
         assert_eq!(sorted, want);
     }
 
-    #[test]
-    fn a_descriptor_finds_its_capture() {
-        let mut s = 1u64;
-        let mut rnd = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s
-        };
-        let descs: Vec<Vec<Descriptor>> = (0..200)
-            .map(|_| (0..48).map(|_| [rnd(), rnd(), rnd(), rnd()]).collect())
+    fn random_collection(n: usize, rnd: &mut impl FnMut() -> u64) -> (Index, Vec<Indexed>) {
+        let all: Vec<Indexed> = (0..n)
+            .map(|_| {
+                (0..48)
+                    .map(|_| {
+                        let p = [(rnd() % 512) as f32, (rnd() % 384) as f32];
+                        (p, [rnd(), rnd(), rnd(), rnd()])
+                    })
+                    .collect()
+            })
             .collect();
-        let entries: Vec<Entry> = (0..200)
+        let entries: Vec<Entry> = (0..n)
             .map(|i| Entry {
                 capture_id: format!("cap_{i}"),
                 phash: rnd(),
                 dhash: rnd(),
             })
             .collect();
-        let idx = Index::build(entries, &descs);
-        // A query made of capture 77's descriptors with a few flipped bits each.
-        let q: Vec<Descriptor> = descs[77]
+        (Index::build(entries, &all), all)
+    }
+
+    fn lcg(seed: u64) -> impl FnMut() -> u64 {
+        let mut s = seed;
+        move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s
+        }
+    }
+
+    const WANT: Wanted = Wanted {
+        min_votes: 5,
+        min_agree: 0,
+        max_hash: 0,
+        limit: 3,
+    };
+
+    #[test]
+    fn a_descriptor_finds_its_capture_and_where_it_lies() {
+        let mut rnd = lcg(1);
+        let (idx, all) = random_collection(200, &mut rnd);
+        // A query made of capture 77's descriptors with a few flipped bits each, its
+        // keypoints scaled 1.5× across and 1.2× down and shifted.
+        let (points, q): (Vec<[f32; 2]>, Vec<Descriptor>) = all[77]
             .iter()
-            .map(|d| [d[0] ^ 0b1001, d[1] ^ (1 << 40), d[2], d[3] ^ 0x10])
-            .collect();
-        let c = idx.candidates(&q, &[], 5, 0, 3);
+            .map(|(p, d)| {
+                (
+                    [1.5 * p[0] - 40.0, 1.2 * p[1] + 7.0],
+                    [d[0] ^ 0b1001, d[1] ^ (1 << 40), d[2], d[3] ^ 0x10],
+                )
+            })
+            .unzip();
+        let c = idx.candidates(&q, &points, &[], WANT);
         assert_eq!(c[0].index, 77);
         assert!(c[0].votes >= 30, "{:?}", c[0]);
-        let by_hash = idx.candidates(&[], &[(idx.entries[5].phash ^ 0b11, 0)], 5, 4, 3);
+        assert!(c[0].agree >= c[0].votes - 1, "{:?}", c[0]);
+        let placed = c[0].placed.expect("a placement");
+        let p = placed.apply([100.0, 200.0]);
+        assert!(
+            (p[0] - 110.0).abs() < 1.0 && (p[1] - 247.0).abs() < 1.0,
+            "{p:?}"
+        );
+        let by_hash = idx.candidates(
+            &[],
+            &[],
+            &[(idx.entries[5].phash ^ 0b11, 0)],
+            Wanted {
+                max_hash: 4,
+                ..WANT
+            },
+        );
         assert_eq!(by_hash[0].index, 5);
+    }
+
+    #[test]
+    fn generic_reach_reads_crowded_buckets() {
+        let mut rnd = lcg(3);
+        let (_, mut all) = random_collection(400, &mut rnd);
+        // One corner that 300 captures share (a flat shape's corner, say), at the same place
+        // in each: its bucket is far fuller than average.
+        let corner = all[0][0].1;
+        for ds in all.iter_mut().take(300) {
+            ds[0] = ([100.0, 100.0], corner);
+        }
+        let entries: Vec<Entry> = (0..all.len())
+            .map(|i| Entry {
+                capture_id: format!("cap_{i}"),
+                phash: rnd(),
+                dhash: rnd(),
+            })
+            .collect();
+        let idx = Index::build(entries, &all);
+        let hit = |reach| idx.hits(&[corner], reach).all.len();
+        assert_eq!(hit(Reach::Distinctive), 0);
+        assert_eq!(hit(Reach::Generic), 300);
+    }
+
+    #[test]
+    fn hits_that_land_anywhere_are_not_placed() {
+        let mut rnd = lcg(9);
+        let (idx, all) = random_collection(50, &mut rnd);
+        // Capture 7's descriptors at unrelated positions: every hit, no placement (at most
+        // two hits agree by chance).
+        let (points, q): (Vec<[f32; 2]>, Vec<Descriptor>) = all[7]
+            .iter()
+            .map(|(_, d)| ([(rnd() % 640) as f32, (rnd() % 480) as f32], *d))
+            .unzip();
+        let c = idx.candidates(&q, &points, &[], WANT);
+        assert_eq!(c[0].index, 7);
+        assert!(c[0].votes >= 40, "{:?}", c[0]);
+        assert!(c[0].agree < PLACED && c[0].placed.is_none(), "{:?}", c[0]);
+        // Turned a quarter: not an upright placement.
+        let (points, q): (Vec<[f32; 2]>, Vec<Descriptor>) = all[7]
+            .iter()
+            .map(|(p, d)| ([400.0 - p[1], p[0]], *d))
+            .unzip();
+        let c = idx.candidates(&q, &points, &[], WANT);
+        assert!(c[0].agree < 6, "{:?}", c[0]);
     }
 }

@@ -6,11 +6,13 @@
 //!    extracted, and it is split at gutters when it has them (uniform bands between panels).
 //! 2. Every query descriptor is looked up once in the index; the hits are then counted per
 //!    panel (the whole image, gutter panels, or the halves of a composite without gutters),
-//!    together with whole-frame hash near-duplicates of the panel.
-//! 3. Each candidate is verified geometrically: a RANSAC similarity seeded by the index's own
-//!    pairs of query and stored descriptors, then guided matching of all the capture's stored
-//!    keypoints and a least-squares affine refit (a crop shown at another aspect ratio is a
-//!    stretch).
+//!    together with whole-frame hash near-duplicates of the panel. Captures are ranked by how
+//!    many of their hits one upright placement explains (a true source's hits land where its
+//!    keypoints are; look-alike corners land anywhere), then by hits.
+//! 3. Each candidate is verified geometrically: guided matching of all the capture's stored
+//!    keypoints from that placement (or from a RANSAC similarity of the index's pairs when
+//!    none explains three hits), and a least-squares affine refit (a crop shown at another
+//!    aspect ratio is a stretch).
 //! 4. Its pixels are then compared with the published panel: the capture's preview reduced to
 //!    a quarter of its size (stored with its fingerprint) is aligned directly (affine
 //!    Gauss–Newton) on the published image reduced to the same scale and compared block by
@@ -19,12 +21,14 @@
 //!    verified too (they look alike). The exact source is the one that explains the pixels
 //!    where the sessions differ: the other leaves its local changes and different light
 //!    behind.
+//! 6. When nothing is found, the search runs once more with the generic descriptors too
+//!    (those whose buckets are crowded, see [`Reach`]), among captures they place.
 
 use image::{GrayImage, RgbImage};
 use rusqlite::params;
 
 use super::fingerprint::{self, Fingerprint};
-use super::index::{Entry, Hit, Index};
+use super::index::{self, Entry, Hits, Index, Indexed, Reach, Wanted};
 pub(super) use super::pixels::refine_onto;
 pub use super::pixels::{Agreement, agreement};
 use super::pixels::{Verified, align, duel};
@@ -53,6 +57,7 @@ pub const QUERY_FEATURES: usize = 800;
 pub const QUERY_PYRAMID: Pyramid = Pyramid {
     base_scale: 1.0,
     shares: &[0.24, 0.22, 0.2, 0.18, 0.16],
+    steered: false,
 };
 
 /// A published image prepared for matching.
@@ -179,8 +184,21 @@ pub fn prepare(img: &RgbImage) -> Query {
 
 /// (pHash, dHash) of one region of an image.
 fn region_hashes(gray: &GrayImage, p: &[u32; 4]) -> (u64, u64) {
-    let sub = image::imageops::crop_imm(gray, p[0], p[1], p[2], p[3]).to_image();
-    (fingerprint::phash(&sub), fingerprint::dhash(&sub))
+    // Row by row (`image`'s generic crop copies pixel by pixel).
+    let (x, w) = (p[0] as usize, p[2] as usize);
+    let mut raw: Vec<u8> = Vec::with_capacity(w * p[3] as usize);
+    for row in gray
+        .as_raw()
+        .chunks_exact(gray.width() as usize)
+        .skip(p[1] as usize)
+        .take(p[3] as usize)
+    {
+        raw.extend_from_slice(row.get(x..x + w).unwrap_or(&[]));
+    }
+    match GrayImage::from_raw(p[2], p[3], raw) {
+        Some(sub) => (fingerprint::phash(&sub), fingerprint::dhash(&sub)),
+        None => (0, 0),
+    }
 }
 
 /// Panels separated by uniform gutters (vertical or horizontal bands at least 2 % wide whose
@@ -242,43 +260,48 @@ pub fn find_panels(gray: &GrayImage) -> Vec<[u32; 4]> {
     Vec::new()
 }
 
+/// What the index keeps of a fingerprint: its first [`fingerprint::INDEX_KEYPOINTS`]
+/// keypoints' positions and descriptors.
+pub fn index_points(f: &Fingerprint) -> Indexed {
+    f.keypoints
+        .iter()
+        .zip(&f.descriptors)
+        .take(fingerprint::INDEX_KEYPOINTS)
+        .map(|(k, d)| ([k.x, k.y], *d))
+        .collect()
+}
+
 impl Store {
     /// Load every fingerprint into an index.
     pub fn review_index(&self) -> Result<Index, RecordError> {
         let mut st = self.conn().prepare(
-            "SELECT capture_id, phash, dhash, substr(descriptors, 1, ?1) FROM fingerprint ORDER BY capture_id",
+            "SELECT capture_id, phash, dhash, substr(keypoints, 1, ?1), substr(descriptors, 1, ?2)
+             FROM fingerprint ORDER BY capture_id",
         )?;
         let mut entries = Vec::new();
-        let mut descs = Vec::new();
-        // Only the indexed descriptors (the first ones) are read.
-        let indexed = (fingerprint::INDEX_KEYPOINTS * 32) as i64;
-        let rows = st.query_map([indexed], |r| {
+        let mut indexed: Vec<Indexed> = Vec::new();
+        // Only the indexed keypoints (the first ones) are read.
+        let n = fingerprint::INDEX_KEYPOINTS as i64;
+        let rows = st.query_map([8 * n, 32 * n], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
             ))
         })?;
         for row in rows {
-            let (capture_id, p, d, ds) = row?;
+            let (capture_id, p, d, kp, ds) = row?;
             entries.push(Entry {
                 capture_id,
                 phash: p as u64,
                 dhash: d as u64,
             });
-            descs.push(
-                ds.chunks_exact(32)
-                    .take(fingerprint::INDEX_KEYPOINTS)
-                    .map(|c| {
-                        std::array::from_fn(|w| {
-                            u64::from_le_bytes(c[w * 8..w * 8 + 8].try_into().unwrap_or([0; 8]))
-                        })
-                    })
-                    .collect(),
-            );
+            let f = Fingerprint::decode(p, d, 0, 0, &kp, &ds);
+            indexed.push(index_points(&f));
         }
-        Ok(Index::build(entries, &descs))
+        Ok(Index::build(entries, &indexed))
     }
 
     /// Find the source captures of a published image (see [`find_sources`]).
@@ -361,14 +384,28 @@ impl Sources for Store {
     }
 }
 
-/// Minimum index votes for a candidate (hash near-duplicates need none).
-const MIN_VOTES: u32 = 3;
 /// Whole-frame hash distance of a near-duplicate.
 const MAX_HASH: u32 = 10;
-/// Candidates verified per panel, at most.
-const CANDIDATES: usize = 8;
+/// Candidates per panel: at least 3 index votes (hash near-duplicates need none), 8 at most
+/// verified…
+const WANTED: Wanted = Wanted {
+    min_votes: 3,
+    min_agree: 0,
+    max_hash: MAX_HASH,
+    limit: 8,
+};
+/// …and among generic descriptors, only captures that some of them place, 16 at most (such
+/// a search runs only when nothing distinctive led anywhere, and look-alike corners place
+/// a few captures by chance).
+const WANTED_GENERIC: Wanted = Wanted {
+    min_agree: index::PLACED,
+    limit: 16,
+    ..WANTED
+};
 /// Geometric verification: correspondences after guided matching.
 const MIN_INLIERS: usize = 10;
+/// The share of a composite's panel its source's agreeing region must cover.
+const FILLS: f64 = 0.6;
 /// Pixel verification: mean block correlation over the agreeing region.
 pub(super) const MIN_NCC: f64 = 0.5;
 
@@ -377,8 +414,12 @@ struct Search<'a, S: Sources + ?Sized> {
     src: &'a S,
     index: &'a Index,
     q: &'a Query,
-    /// Index hits of every query descriptor, ordered by entry.
-    hits: Vec<Hit>,
+    /// Index hits of every query descriptor…
+    hits: Hits,
+    /// …and where each query keypoint lies.
+    points: Vec<[f32; 2]>,
+    /// Which candidates the hits give.
+    want: Wanted,
     /// Fingerprints and reduced previews read so far: a capture is often verified in more
     /// than one panel (the whole image, then its halves).
     fingerprints: RefCell<HashMap<String, Option<Rc<Fingerprint>>>>,
@@ -417,24 +458,44 @@ pub fn find_sources<S: Sources + ?Sized>(
     q: &Query,
     original: &RgbImage,
 ) -> Result<Vec<SourceMatch>, RecordError> {
-    let search = Search {
+    let mut search = Search {
         src,
         index,
         q,
-        hits: index.hits(&q.features.descriptors),
+        hits: index.hits(&q.features.descriptors, Reach::Distinctive),
+        points: q.features.keypoints.iter().map(|k| [k.x, k.y]).collect(),
+        want: WANTED,
         fingerprints: RefCell::default(),
         smalls: RefCell::default(),
     };
+    let mut found = sources(&search)?;
+    if found.is_empty() {
+        search.hits = index.hits(&q.features.descriptors, Reach::Generic);
+        search.want = WANTED_GENERIC;
+        found = sources(&search)?;
+    }
+    let mut found: Vec<SourceMatch> = found
+        .into_iter()
+        .map(|m| to_published(m, q.to_original, original))
+        .collect();
+    let h = original.height().max(1);
+    found.sort_by_key(|m| (m.panel[1] / (h / 3 + 1), m.panel[0]));
+    Ok(found)
+}
+
+/// [`find_sources`] with the search's index hits, in query pixels.
+fn sources<S: Sources + ?Sized>(search: &Search<'_, S>) -> Result<Vec<SourceMatch>, RecordError> {
+    let (q, index) = (search.q, search.index);
     let (qw, qh) = q.gray.dimensions();
     let mut found: Vec<SourceMatch> = Vec::new();
     if !q.gutters.is_empty() {
         let hashes: Vec<(u64, u64)> = q.hashes[1..].to_vec();
-        found = match_panels(&search, &q.gutters, &hashes)?;
+        found = match_panels(search, &q.gutters, &hashes)?;
     }
     // A flat band in a photo can pass for a gutter: when the gutter panels do not explain
     // the image, it is matched as if it had none.
     if found.len() < q.gutters.len().max(1) {
-        let whole = match_region(&search, &[0, 0, qw, qh], &q.hashes[..1])?
+        let whole = match_region(search, &[0, 0, qw, qh], &q.hashes[..1])?
             .into_iter()
             .next();
         let area = f64::from(qw) * f64::from(qh);
@@ -446,7 +507,17 @@ pub fn find_sources<S: Sources + ?Sized>(
             // Halves are worth matching on their own only when some capture shares
             // descriptors with the image at all: an unrelated image stops here.
             None if index
-                .candidates_from(&search.hits, None, &[], MIN_VOTES, 0, 1)
+                .candidates_from(
+                    &search.hits,
+                    &search.points,
+                    None,
+                    &[],
+                    Wanted {
+                        max_hash: 0,
+                        limit: 1,
+                        ..search.want
+                    },
+                )
                 .is_empty() => {}
             whole => {
                 let splits = [
@@ -457,18 +528,10 @@ pub fn find_sources<S: Sources + ?Sized>(
                 for split in &splits {
                     let hashes: Vec<(u64, u64)> =
                         split.iter().map(|p| region_hashes(&q.gray, p)).collect();
-                    let got = match_panels(&search, split, &hashes)?;
-                    // Each source must fill most of its half: a side-by-side pair split
-                    // across the other way puts half of each session in each half.
-                    let fills = got.len() == 2
-                        && split.iter().all(|p| {
-                            got.iter().any(|m| {
-                                let i = intersect(&m.panel, p);
-                                f64::from(i[2]) * f64::from(i[3])
-                                    >= 0.6 * f64::from(p[2]) * f64::from(p[3])
-                            })
-                        });
-                    if fills {
+                    // Each source fills most of its half (see `match_panels`): a side-by-side
+                    // pair split across the other way puts half of each session in each half.
+                    let got = match_panels(search, split, &hashes)?;
+                    if got.len() == 2 {
                         let score = got.iter().map(|m| m.residual).sum::<f64>();
                         if best.as_ref().is_none_or(|(s, _)| score < *s) {
                             best = Some((score, got));
@@ -482,21 +545,16 @@ pub fn find_sources<S: Sources + ?Sized>(
                 }
             }
         }
-        if other.len() > found.len() {
+        if !other.is_empty() && other.len() >= found.len() {
             found = other;
         }
     }
-    let mut found: Vec<SourceMatch> = found
-        .into_iter()
-        .map(|m| to_published(m, q.to_original, original))
-        .collect();
-    let h = original.height().max(1);
-    found.sort_by_key(|m| (m.panel[1] / (h / 3 + 1), m.panel[0]));
     Ok(found)
 }
 
 /// Match each panel (query pixels) on its own; assign captures to panels by least residual,
-/// each capture to one panel.
+/// each capture to one panel. A panel's source fills most of it: a source that explains only
+/// a corner of a panel (two crossing strokes, say) explains nothing.
 fn match_panels<S: Sources + ?Sized>(
     search: &Search<'_, S>,
     panels: &[[u32; 4]],
@@ -507,19 +565,31 @@ fn match_panels<S: Sources + ?Sized>(
         if p[2] < 24 || p[3] < 24 {
             continue;
         }
+        let area = f64::from(p[2]) * f64::from(p[3]);
         for m in match_region(search, p, &hashes[pi..=pi])? {
-            options.push((pi, m));
+            let i = intersect(&m.panel, p);
+            if f64::from(i[2]) * f64::from(i[3]) >= FILLS * area {
+                options.push((pi, m));
+            }
         }
     }
     // Two panels (a before/after pair): each session also verifies, less exactly, in the
     // other's panel. Each panel's winner (see `match_region`) when they differ, else the
-    // assignment with the least total residual.
+    // assignment with the least total residual. Two sources placed as one picture are no
+    // pair: the image is one photo with a flat band across it.
     if panels.len() == 2 {
+        let pair = |a: &SourceMatch, b: &SourceMatch| {
+            if one_picture(a, b, search.q) {
+                Vec::new()
+            } else {
+                vec![a.clone(), b.clone()]
+            }
+        };
         let first = |p: usize| options.iter().find(|(pi, _)| *pi == p);
         if let (Some((_, a)), Some((_, b))) = (first(0), first(1))
             && a.capture_id != b.capture_id
         {
-            return Ok(vec![a.clone(), b.clone()]);
+            return Ok(pair(a, b));
         }
         let mut best: Option<(f64, usize, usize)> = None;
         for (i, (pa, a)) in options.iter().enumerate() {
@@ -533,7 +603,7 @@ fn match_panels<S: Sources + ?Sized>(
             }
         }
         if let Some((_, i, j)) = best {
-            return Ok(vec![options[i].1.clone(), options[j].1.clone()]);
+            return Ok(pair(&options[i].1, &options[j].1));
         }
     }
     options.sort_by(|a, b| a.1.residual.total_cmp(&b.1.residual));
@@ -546,6 +616,15 @@ fn match_panels<S: Sources + ?Sized>(
         }
     }
     Ok(out)
+}
+
+/// Whether two panels' sources sit where one picture would. A composite places each capture
+/// in its own panel; a photo split at a flat band places both (one capture, or two sessions
+/// taken to one protocol) over the whole of it, their previews' corners together.
+fn one_picture(a: &SourceMatch, b: &SourceMatch, q: &Query) -> bool {
+    let (w, h) = q.gray.dimensions();
+    let (pa, pb) = (a.transform.apply([0.0, 0.0]), b.transform.apply([0.0, 0.0]));
+    (pa[0] - pb[0]).abs() < 0.1 * f64::from(w) && (pa[1] - pb[1]).abs() < 0.1 * f64::from(h)
 }
 
 pub(super) fn inside(region: &[u32; 4], x: f64, y: f64) -> bool {
@@ -578,52 +657,58 @@ fn match_region<S: Sources + ?Sized>(
     };
     let cands = search.index.candidates_from(
         &search.hits,
+        &search.points,
         Some(&in_region),
         hashes,
-        MIN_VOTES,
-        MAX_HASH,
-        CANDIDATES,
+        search.want,
     );
     let grid = Grid::new(&sub, region);
     let mut out: Vec<Verified> = Vec::new();
     let mut tried: Vec<String> = Vec::new();
-    let mut best_votes = 0;
+    let mut best_agree = 0;
     let mut queue: std::collections::VecDeque<(String, Reached)> = cands
         .iter()
         .map(|c| {
             let id = search.index.entries[c.index].capture_id.clone();
-            // Once a source is verified, only look-alikes are worth verifying: as many votes,
-            // a hash near-duplicate, or another session of the same patient.
-            let votes = if c.phash_distance <= MAX_HASH {
+            // Once a source is verified, only look-alikes are worth verifying: as many hits
+            // in place, a hash near-duplicate, or another session of the same patient.
+            let agree = if c.phash_distance <= MAX_HASH {
                 u32::MAX
             } else {
-                c.votes
+                c.agree
             };
             let entry = c.index as u32;
-            (id, Reached::Index { entry, votes })
+            (
+                id,
+                Reached::Index {
+                    entry,
+                    agree,
+                    placed: c.placed,
+                },
+            )
         })
         .collect();
     while let Some((id, reached)) = queue.pop_front() {
         if tried.contains(&id) {
             continue;
         }
-        let votes = match reached {
-            Reached::Index { votes, .. } => Some(votes),
+        let agree = match reached {
+            Reached::Index { agree, .. } => Some(agree),
             Reached::LookAlike(_) => None,
         };
-        if let Some(v) = votes
+        if let Some(a) = agree
             && !out.is_empty()
-            && 2 * v < best_votes
+            && 2 * a < best_agree
         {
             continue;
         }
-        let thorough = tried.len() < 2 || votes.is_none();
+        let thorough = tried.len() < 2 || agree.is_none();
         tried.push(id.clone());
         let Some(m) = verify_candidate(search, &id, &reached, &sub, &grid, region, thorough)?
         else {
             continue;
         };
-        best_votes = best_votes.max(votes.unwrap_or(0).min(u32::MAX / 2));
+        best_agree = best_agree.max(agree.unwrap_or(0).min(u32::MAX / 2));
         for other in search.src.look_alikes_of(&id)? {
             if !tried.contains(&other) {
                 queue.push_front((other, Reached::LookAlike(m.0.transform)));
@@ -657,13 +742,13 @@ fn verify_candidate<S: Sources + ?Sized>(
     };
     let seeds: Vec<([f64; 2], [f64; 2])>;
     let start = match reached {
-        Reached::Index { entry, .. } => {
+        Reached::Index { entry, placed, .. } => {
             // The index's (capture, query) pairs of this entry inside the region.
             let kps = &search.q.features.keypoints;
-            let lo = search.hits.partition_point(|h| h.1 < *entry);
-            seeds = search.hits[lo..]
+            seeds = search
+                .hits
+                .of(*entry)
                 .iter()
-                .take_while(|h| h.1 == *entry)
                 .filter_map(|&(qi, _, slot)| {
                     let k = &kps[qi as usize];
                     let c = fp.keypoints.get(slot as usize)?;
@@ -673,7 +758,10 @@ fn verify_candidate<S: Sources + ?Sized>(
                     ))
                 })
                 .collect();
-            Start::Indexed(&seeds)
+            Start::Indexed {
+                seeds: &seeds,
+                placed: placed.as_ref(),
+            }
         }
         Reached::LookAlike(of) => Start::LookAlike(of),
     };
@@ -739,16 +827,24 @@ fn to_published(m: SourceMatch, k: f64, original: &RgbImage) -> SourceMatch {
 
 /// How a candidate came to be verified.
 enum Reached {
-    /// Its index entry had `votes` hits in the region (`u32::MAX`: a hash near-duplicate).
-    Index { entry: u32, votes: u32 },
+    /// Its index entry had `agree` hits in the region that `placed` it (`u32::MAX`: a hash
+    /// near-duplicate).
+    Index {
+        entry: u32,
+        agree: u32,
+        placed: Option<Affine>,
+    },
     /// It is another session of a verified source, placed by this transform.
     LookAlike(Affine),
 }
 
 /// Where geometric verification starts.
 enum Start<'a> {
-    /// The index's (capture, query) point pairs.
-    Indexed(&'a [([f64; 2], [f64; 2])]),
+    /// The index's (capture, query) point pairs, and where they placed the capture.
+    Indexed {
+        seeds: &'a [([f64; 2], [f64; 2])],
+        placed: Option<&'a Affine>,
+    },
     /// A verified look-alike's transform.
     LookAlike(&'a Affine),
 }
@@ -827,14 +923,17 @@ fn verify(
     thorough: bool,
 ) -> Option<(Affine, Sim, usize)> {
     let indexed = fp.descriptors.len().min(fingerprint::INDEX_KEYPOINTS);
-    // The index already paired query descriptors with this capture's indexed ones: those
-    // pairs seed the first estimate without matching descriptors again (three pairs are too
-    // few to seed from). Another session of a verified source, taken to the same protocol,
+    // The index already paired query descriptors with this capture's indexed ones, and
+    // placed the capture where at least three of those pairs agree: guided matching starts
+    // there. Otherwise (a turned image, say) the pairs seed a RANSAC similarity without
+    // matching descriptors again (three pairs are too few for it). Another session of a verified source, taken to the same protocol,
     // sits about where that source does, so guided matching starts from the source's
     // transform; when the pose moved more than its first radius allows, the session's
     // indexed keypoints are matched.
     let first = match start {
-        Start::Indexed(seeds) => guided(fp, seeds, qf, grid, region),
+        Start::Indexed { seeds, placed } => placed
+            .and_then(|p| guided_from(fp, *p, qf, grid, region))
+            .or_else(|| guided(fp, seeds, qf, grid, region)),
         Start::LookAlike(of) => guided_from(fp, *of, qf, grid, region)
             .or_else(|| seeded_by_matching(fp, indexed, qf, grid, region)),
     };

@@ -120,30 +120,42 @@ impl Store {
             captures_to_backfill: self.fingerprints_to_backfill()?,
             ..Default::default()
         };
-        // Decoding and feature extraction in parallel, a few files at a time; the store's
-        // checks in order.
-        for chunk in files.chunks(8) {
-            let prepared: Vec<(PathBuf, Prepared)> = chunk
-                .par_iter()
-                .map(|f| {
-                    let r = std::fs::read(f)
-                        .map_err(|e| format!("could not read: {e}"))
-                        .and_then(|bytes| {
-                            let img = decode_published(&bytes, &f.display().to_string(), &limits)?;
-                            if img.width() < 16 || img.height() < 16 {
-                                return Err(format!(
-                                    "{}×{} is too small to review",
-                                    img.width(),
-                                    img.height()
-                                ));
+        // Decoding and feature extraction run ahead on their own thread (each few files in
+        // parallel) while this one matches and checks them, in order, against the store.
+        let prepare = |f: &PathBuf| -> Prepared {
+            let bytes = std::fs::read(f).map_err(|e| format!("could not read: {e}"))?;
+            let img = decode_published(&bytes, &f.display().to_string(), &limits)?;
+            if img.width() < 16 || img.height() < 16 {
+                return Err(format!(
+                    "{}×{} is too small to review",
+                    img.width(),
+                    img.height()
+                ));
+            }
+            let q = matching::prepare(&img);
+            Ok((bytes, img, q))
+        };
+        let (files, prepare) = (&files, &prepare);
+        std::thread::scope(|s| -> Result<(), RecordError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(&PathBuf, Prepared)>(8);
+            std::thread::Builder::new()
+                .name("review-prepare".into())
+                .spawn_scoped(s, move || {
+                    for chunk in files.chunks(8) {
+                        let prepared: Vec<_> = chunk.par_iter().map(|f| (f, prepare(f))).collect();
+                        for p in prepared {
+                            // The receiver is gone only when a check failed: stop.
+                            if tx.send(p).is_err() {
+                                return;
                             }
-                            let q = matching::prepare(&img);
-                            Ok((bytes, img, q))
-                        });
-                    (f.clone(), r)
+                        }
+                    }
                 })
-                .collect();
-            for (f, r) in prepared {
+                .map_err(|e| RecordError::Invalid {
+                    what: "review".into(),
+                    why: format!("could not start the thread that decodes images: {e}"),
+                })?;
+            for (f, r) in rx {
                 let name = f.display().to_string();
                 let report = match r {
                     Err(why) => {
@@ -166,7 +178,7 @@ impl Store {
                         }
                     }
                     Ok((bytes, img, q)) => {
-                        let caption = checks::caption_for(&f, caption_dir);
+                        let caption = checks::caption_for(f, caption_dir);
                         self.review_prepared(
                             &index,
                             &name,
@@ -180,7 +192,8 @@ impl Store {
                 images.push(report);
                 progress(images.len(), files.len());
             }
-        }
+            Ok(())
+        })?;
         for i in &images {
             summary.images += 1;
             match i.verdict {

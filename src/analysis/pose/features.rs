@@ -390,18 +390,24 @@ fn describe(smooth: &[u8], w: usize, x: usize, y: usize, angle: f32) -> Descript
 /// coarser than the working image (fast, robust); direct alignment restores sub-pixel accuracy.
 pub const BASE_SCALE: f32 = 1.5;
 
-/// How features are sampled: the first level's reduction and each level's share of the
-/// keypoints (levels are 1.25× apart).
+/// How features are sampled: the first level's reduction, each level's share of the
+/// keypoints (levels are 1.25× apart), and whether descriptors are steered.
 #[derive(Clone, Copy, Debug)]
 pub struct Pyramid {
     pub base_scale: f32,
     pub shares: &'static [f32],
+    /// Steer each descriptor's test pattern by its keypoint's orientation (a head may tilt
+    /// between sessions). Images known to be upright match better unsteered (their
+    /// keypoints' angle is 0): an orientation estimate near a bin edge flips many bits, and
+    /// steering makes every corner of every rectangle look alike.
+    pub steered: bool,
 }
 
 /// The pose check's pyramid: three levels from [`BASE_SCALE`].
 pub const POSE_PYRAMID: Pyramid = Pyramid {
     base_scale: BASE_SCALE,
     shares: &[0.55, 0.28, 0.17],
+    steered: true,
 };
 
 /// Features of a working image over the pose pyramid; keypoints are in working-image
@@ -436,7 +442,12 @@ pub fn extract_with(
         let sraw = smooth.as_raw();
         let n = ((max as f32) * share) as usize;
         for (x, y, r) in detect_level(&level_img, mask, scale, n) {
-            let angle = orientation(raw, w as usize, x as usize, y as usize);
+            // Unsteered keypoints are upright: their orientation is not measured.
+            let angle = if pyramid.steered {
+                orientation(raw, w as usize, x as usize, y as usize)
+            } else {
+                0.0
+            };
             out.descriptors
                 .push(describe(sraw, w as usize, x as usize, y as usize, angle));
             out.keypoints.push(Keypoint {
