@@ -302,6 +302,34 @@ fn a_flat_band_across_one_photo_is_not_a_composite() {
     );
 }
 
+/// A real portrait photo (when `../shared/fixtures` is present), cropped and shown at another
+/// aspect ratio, re-encoded at quality 70: traced to its capture, and the stretch is not taken
+/// for local edits (it was when edits were registered with a similarity).
+#[test]
+fn a_real_photo_cropped_and_stretched_is_traced_and_not_flagged() {
+    let Some(shared) = util::shared_fixtures() else {
+        return;
+    };
+    let photo = shared.join("faces/biden.jpg");
+    let Ok(img) = image::open(&photo) else {
+        eprintln!("notice: {} is absent; skipping", photo.display());
+        return;
+    };
+    let img = img.to_rgb8();
+    let s = TestStore::new();
+    let cid = s.patient_with_consent("R9", "clinical,publication");
+    let file = s.write("portrait.jpg", &jpeg(&img, 92));
+    let cap = s.import(&file, "R9", &cid, &["--captured-at", "2026-03-10T10:00:00"]);
+    let published = resize(&crop(&img, 0.8, 0.8, 0.5, 0.3), 400, 820);
+    let path = s.path("pub");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join("stretched.jpg"), jpeg(&published, 70)).unwrap();
+    let r = s.ok(&["review", path.to_str().unwrap()]);
+    let st = image_report(&r, "stretched.jpg");
+    assert_eq!(st["sources"][0]["capture_id"], cap["capture_id"], "{st}");
+    assert_eq!(st["verdict"], "pass", "{st}");
+}
+
 fn write_jpeg(s: &TestStore, dir: &str, name: &str, img: &image::RgbImage) -> std::path::PathBuf {
     let d = s.path(dir);
     std::fs::create_dir_all(&d).unwrap();
@@ -398,6 +426,13 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
         ])
     });
     write_jpeg(&s, "pub", "graded.jpg", &graded);
+    // A crop shown at another aspect ratio (a stretch): allowed.
+    write_jpeg(
+        &s,
+        "pub",
+        "stretched.jpg",
+        &resize(&crop(before0, 0.6, 0.95, 0.5, 0.5), 400, 560),
+    );
     // Local retouching: a smoothed patch on the after photo.
     let mut retouched = resize(&caps[2].4, 900, 675);
     let patch = image::imageops::crop_imm(&retouched, 380, 260, 160, 140).to_image();
@@ -425,7 +460,7 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
         "--report",
         html.to_str().unwrap(),
     ]);
-    assert_eq!(r["summary"]["images"], 7);
+    assert_eq!(r["summary"]["images"], 8);
     assert_eq!(r["summary"]["unreadable"], 2);
 
     let c = image_report(&r, "compare.jpg");
@@ -466,6 +501,16 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
             .iter()
             .any(|f| f["kind"] == "edit" && f["severity"] == "fail"),
         "colour grading flagged: {g}"
+    );
+    let st = image_report(&r, "stretched.jpg");
+    assert_eq!(st["sources"][0]["capture_id"], b0.as_str(), "{st}");
+    assert!(
+        !st["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "edit" && f["severity"] == "fail"),
+        "a stretched crop flagged as edited: {st}"
     );
 
     let t = image_report(&r, "retouched.jpg");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::edits::{self, EditKind};
 use super::index::Index;
-use super::matching::{self, Query, SourceMatch};
+use super::matching::{self, Affine, Query, SourceMatch};
 use crate::records::{Capture, RecordError, Scope};
 use crate::store::Store;
 
@@ -85,11 +85,11 @@ fn finding(kind: &str, severity: Severity, message: String) -> Finding {
 fn refine_at(
     source: &RgbImage,
     published: &RgbImage,
-    sim: crate::analysis::pose::similarity::Sim,
+    t: Affine,
     panel: &[u32; 4],
-) -> Option<crate::analysis::pose::similarity::Sim> {
+) -> Option<Affine> {
     let pg = crate::analysis::pose::refine::GradImage::new(&super::fingerprint::luma(published));
-    super::matching::refine_onto(source, &pg, sim, panel, 4000, 30, 0.6)
+    super::matching::refine_onto(source, &pg, t, panel, 4000, 30, 0.6)
 }
 
 /// The caption of a published image: `NAME.txt` beside it, or in `caption_dir`.
@@ -445,7 +445,7 @@ impl Store {
         let preview = self.preview(&c.id)?;
         let _ = q;
         // Published pixels per preview pixel.
-        let zoom = m.sim.scale();
+        let zoom = m.transform.scale();
         let (source, pre) = if zoom > 1.3 {
             let full = self.capture_image(&c.id)?.to_rgb8();
             let k = f64::from(full.width()) / f64::from(preview.width());
@@ -460,11 +460,11 @@ impl Store {
         };
         // Source pixels → preview → published, then refined at this resolution: a fraction of a
         // pixel of misalignment would look like texture changes everywhere.
-        let sim = crate::analysis::pose::similarity::Sim {
-            a: [m.sim.a[0] / pre, m.sim.a[1] / pre],
-            b: m.sim.b,
+        let t = Affine {
+            m: m.transform.m.map(|r| r.map(|v| v / pre)),
+            t: m.transform.t,
         };
-        let sim = refine_at(&source, original, sim, &m.panel).unwrap_or(sim);
-        Ok(edits::detect(&source, original, &sim, &m.panel))
+        let t = refine_at(&source, original, t, &m.panel).unwrap_or(t);
+        Ok(edits::detect(&source, original, &t, &m.panel))
     }
 }

@@ -10,7 +10,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::pose::similarity::Sim;
+use crate::analysis::pose::affine::Affine;
 
 /// Block size in panel pixels.
 const B: u32 = 16;
@@ -39,15 +39,17 @@ pub struct EditRegion {
     pub detail_ratio: f64,
 }
 
-/// Compare `published` (a panel region `panel` of it) with `source`, where `sim` maps source
-/// pixels to published pixels.
+/// Compare `published` (a panel region `panel` of it) with `source`, where `t` maps source
+/// pixels to published pixels (an aspect change is a stretch, and as allowed as a resize).
 pub fn detect(
     source: &RgbImage,
     published: &RgbImage,
-    sim: &Sim,
+    t: &Affine,
     panel: &[u32; 4],
 ) -> Vec<EditRegion> {
-    let inv = sim.inverse();
+    let Some(inv) = t.inverse() else {
+        return Vec::new();
+    };
     let (sw, sh) = (f64::from(source.width()), f64::from(source.height()));
     let (pw, ph) = published.dimensions();
     let x0 = panel[0].min(pw);
@@ -293,6 +295,11 @@ fn median(v: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
 
+    const IDENTITY: Affine = Affine {
+        m: [[1.0, 0.0], [0.0, 1.0]],
+        t: [0.0, 0.0],
+    };
+
     fn texture() -> RgbImage {
         let img = image::load_from_memory(include_bytes!("../../fixtures/textures/coffee.jpg"))
             .unwrap()
@@ -310,6 +317,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stretch_registered_as_one_is_no_edit() {
+        let src = texture();
+        // Shown 12 % taller than wide (a crop published at another aspect ratio).
+        let (w, h) = (src.width(), (f64::from(src.height()) * 1.12).round() as u32);
+        let stretched = reencode(&image::imageops::resize(
+            &src,
+            w,
+            h,
+            image::imageops::FilterType::Triangle,
+        ));
+        let k = f64::from(h) / f64::from(src.height());
+        // Pixel centres: y' + ½ = k (y + ½).
+        let t = Affine {
+            m: [[1.0, 0.0], [0.0, k]],
+            t: [0.0, 0.5 * k - 0.5],
+        };
+        let full = [0, 0, w, h];
+        let found = detect(&src, &stretched, &t, &full);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
     fn whole_frame_colour_is_allowed_and_local_smoothing_is_found() {
         let src = texture();
         // Warmer, brighter, more contrast: a whole-frame change, re-encoded.
@@ -322,13 +351,13 @@ mod tests {
             ])
         }));
         let full = [0, 0, src.width(), src.height()];
-        assert!(detect(&src, &graded, &Sim::IDENTITY, &full).is_empty());
+        assert!(detect(&src, &graded, &IDENTITY, &full).is_empty());
         // Blur a 96×96 patch: smoothing found there.
         let mut retouched = src.clone();
         let patch = image::imageops::crop_imm(&src, 200, 120, 96, 96).to_image();
         let blurred = image::imageops::blur(&patch, 4.0);
         image::imageops::replace(&mut retouched, &blurred, 200, 120);
-        let found = detect(&src, &reencode(&retouched), &Sim::IDENTITY, &full);
+        let found = detect(&src, &reencode(&retouched), &IDENTITY, &full);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].kind, EditKind::Smoothing, "{found:?}");
         // Located on the patch (200..296, 120..216), within a block.

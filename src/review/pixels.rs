@@ -9,7 +9,6 @@ use image::{GrayImage, RgbImage};
 use super::fingerprint;
 use super::matching::{Affine, MIN_NCC, Query, SourceMatch, inside};
 use crate::analysis::pose::refine::{self, GradImage, Template};
-use crate::analysis::pose::similarity::Sim;
 
 /// Moments of published values `a` against a candidate's values `b` over some pixels:
 /// `[n, Σa, Σb, Σa², Σb², Σab]`.
@@ -325,28 +324,25 @@ pub fn agreement(
     })
 }
 
-/// Refine `sim` (source pixels → target pixels) by direct alignment of `points` template
-/// points of `source` whose image under `sim` falls inside `panel` (target pixels); None when
-/// the aligned correlation stays at or below `min_ncc`.
+/// Refine `t` (source pixels → target pixels, an affine map: a published crop may be
+/// stretched) by direct alignment of `points` template points of `source` whose image under
+/// `t` falls inside `panel` (target pixels); None when the aligned correlation stays at or
+/// below `min_ncc`.
 pub(super) fn refine_onto(
     source: &RgbImage,
-    target: &crate::analysis::pose::refine::GradImage,
-    sim: Sim,
+    target: &GradImage,
+    t: Affine,
     panel: &[u32; 4],
     points: usize,
     iterations: usize,
     min_ncc: f64,
-) -> Option<Sim> {
-    use crate::analysis::pose::refine::{GradImage, Template, refine};
+) -> Option<Affine> {
     let sg = GradImage::new(&fingerprint::luma(source));
-    let inside = |x: f32, y: f32| {
-        let p = sim.apply([f64::from(x), f64::from(y)]);
-        p[0] >= f64::from(panel[0])
-            && p[1] >= f64::from(panel[1])
-            && p[0] < f64::from(panel[0] + panel[2])
-            && p[1] < f64::from(panel[1] + panel[3])
+    let inside_panel = |x: f32, y: f32| {
+        let p = t.apply([f64::from(x), f64::from(y)]);
+        inside(panel, p[0], p[1])
     };
-    let t = Template::new(&sg, points, &inside);
-    let r = refine(&t, target, sim, iterations)?;
-    (r.ncc > min_ncc).then_some(r.sim)
+    let template = Template::new(&sg, points, &inside_panel);
+    let r = refine::refine_affine(&template, target, t, iterations)?;
+    (r.ncc > min_ncc).then_some(r.transform)
 }
