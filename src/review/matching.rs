@@ -276,8 +276,11 @@ impl Store {
     pub fn review_index(&self) -> Result<Index, RecordError> {
         let mut st = self.conn().prepare(
             "SELECT capture_id, phash, dhash, substr(keypoints, 1, ?1), substr(descriptors, 1, ?2)
-             FROM fingerprint ORDER BY capture_id",
+             FROM fingerprint ORDER BY phash, dhash, capture_id",
         )?;
+        // Ordered by content, not by the random capture IDs: candidates that tie are tried in
+        // the same order in every store that holds the same photos, so a review is
+        // reproducible.
         let mut entries = Vec::new();
         let mut indexed: Vec<Indexed> = Vec::new();
         // Only the indexed keypoints (the first ones) are read.
