@@ -551,21 +551,6 @@ impl Index {
             max_hash,
             limit,
         } = want;
-        // A region's votes are some of the whole image's: only captures with enough of
-        // those are counted again.
-        let runs: Vec<(u32, u32, &[Hit])> = hits
-            .runs
-            .iter()
-            .filter(|r| r.votes >= min_votes)
-            .filter_map(|r| {
-                let run = &hits.all[r.start as usize..r.end as usize];
-                let n = match counts {
-                    None => r.votes,
-                    Some(c) => votes(run, c),
-                };
-                (n >= min_votes).then_some((r.entry, n, run))
-            })
-            .collect();
         let hash_distance = |phash: u64, dhash: u64| {
             hashes
                 .iter()
@@ -584,15 +569,25 @@ impl Index {
                 phash_distance: hash_distance(p, d),
             }
         };
+        // A region's votes are some of the whole image's: only captures with enough of
+        // those are counted again.
+        let mut voted: Vec<(u32, u32, &[Hit])> = hits
+            .runs
+            .iter()
+            .filter(|r| r.votes >= min_votes)
+            .filter_map(|r| {
+                let run = &hits.all[r.start as usize..r.end as usize];
+                let n = counts.map_or(r.votes, |c| votes(run, c));
+                (n >= min_votes).then_some((r.entry, n, run))
+            })
+            .collect();
         // Most votes first. A capture's hits in place never outnumber its votes: once the
         // `limit`-th most hits in place reach a capture's votes, it and all after it rank
         // below those `limit`.
-        let mut voted: Vec<&(u32, u32, &[Hit])> =
-            runs.iter().filter(|r| r.1 >= min_votes).collect();
         voted.sort_by_key(|r| std::cmp::Reverse(r.1));
         let mut out: Vec<Candidate> = Vec::new();
         let mut most: Vec<u32> = Vec::with_capacity(limit + 1);
-        for &&(e, v, run) in &voted {
+        for &(e, v, run) in &voted {
             if most.len() == limit && most.last().is_some_and(|&m| v <= m) {
                 break;
             }

@@ -121,7 +121,8 @@ impl Store {
             ..Default::default()
         };
         // Decoding and feature extraction run ahead on their own thread (each few files in
-        // parallel) while this one matches and checks them, in order, against the store.
+        // parallel) while this one matches and checks them, in order, against the store. At
+        // most a dozen decoded images are held at once (published images can be large).
         let prepare = |f: &PathBuf| -> Prepared {
             let bytes = std::fs::read(f).map_err(|e| format!("could not read: {e}"))?;
             let img = decode_published(&bytes, &f.display().to_string(), &limits)?;
@@ -137,11 +138,11 @@ impl Store {
         };
         let (files, prepare) = (&files, &prepare);
         std::thread::scope(|s| -> Result<(), RecordError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(&PathBuf, Prepared)>(8);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(&PathBuf, Prepared)>(4);
             std::thread::Builder::new()
                 .name("review-prepare".into())
                 .spawn_scoped(s, move || {
-                    for chunk in files.chunks(8) {
+                    for chunk in files.chunks(4) {
                         let prepared: Vec<_> = chunk.par_iter().map(|f| (f, prepare(f))).collect();
                         for p in prepared {
                             // The receiver is gone only when a check failed: stop.

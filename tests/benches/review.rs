@@ -589,15 +589,15 @@ fn main() {
         outcomes.push(run_one(&coll, &index, path));
     }
     // Ours, the 1,000 end to end on 2 cores, as `sameframe review` runs them: decoding and
-    // preparing run ahead on their own thread (each 8 files in parallel) while matching
+    // preparing run ahead on their own thread (each 4 files in parallel) while matching
     // takes them in order.
     let t = Instant::now();
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
         let qs = &qs;
         s.spawn(move || {
             use rayon::prelude::*;
-            for chunk in qs.chunks(8) {
+            for chunk in qs.chunks(4) {
                 let prepared: Vec<_> = chunk
                     .par_iter()
                     .map(|(_, path, _)| {
