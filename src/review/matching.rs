@@ -508,7 +508,8 @@ fn sources<S: Sources + ?Sized>(search: &Search<'_, S>) -> Result<Vec<SourceMatc
                 other.push(m)
             }
             // Halves are worth matching on their own only when some capture shares
-            // descriptors with the image at all: an unrelated image stops here.
+            // descriptors with the image at all (among generic descriptors: some capture is
+            // placed): an unrelated image stops here.
             None if index
                 .candidates_from(
                     &search.hits,
@@ -523,11 +524,18 @@ fn sources<S: Sources + ?Sized>(search: &Search<'_, S>) -> Result<Vec<SourceMatc
                 )
                 .is_empty() => {}
             whole => {
-                let splits = [
+                let mut splits = [
                     [[0, 0, qw / 2, qh], [qw / 2, 0, qw - qw / 2, qh]],
                     [[0, 0, qw, qh / 2], [0, qh / 2, qw, qh - qh / 2]],
                 ];
-                let mut best: Option<(f64, Vec<SourceMatch>)> = None;
+                // The session the whole image found in part shows which way the pair is
+                // split: a tall, narrow part of it, side by side; a wide, low part, stacked.
+                if whole.as_ref().is_some_and(|m| {
+                    f64::from(m.panel[2]) / f64::from(qw) > f64::from(m.panel[3]) / f64::from(qh)
+                }) {
+                    splits.swap(0, 1);
+                }
+                let mut two: Option<Vec<SourceMatch>> = None;
                 for split in &splits {
                     let hashes: Vec<(u64, u64)> =
                         split.iter().map(|p| region_hashes(&q.gray, p)).collect();
@@ -535,14 +543,12 @@ fn sources<S: Sources + ?Sized>(search: &Search<'_, S>) -> Result<Vec<SourceMatc
                     // pair split across the other way puts half of each session in each half.
                     let got = match_panels(search, split, &hashes)?;
                     if got.len() == 2 {
-                        let score = got.iter().map(|m| m.residual).sum::<f64>();
-                        if best.as_ref().is_none_or(|(s, _)| score < *s) {
-                            best = Some((score, got));
-                        }
+                        two = Some(got);
+                        break;
                     }
                 }
-                match (best, whole) {
-                    (Some((_, two)), _) => other = two,
+                match (two, whole) {
+                    (Some(two), _) => other = two,
                     (None, Some(m)) => other.push(m),
                     (None, None) => {}
                 }
