@@ -258,6 +258,26 @@ fn fast9(img: &[u8], offs: &[isize; 16], base: usize, t: i16) -> u32 {
     b.max(d)
 }
 
+/// FAST's quick rejections for a row of pixels (`centre`) against its four compass points on
+/// the circle (above, right, below, left; pixels 0, 4, 8 and 12 of [`CIRCLE`]): an arc of
+/// nine contains pixel 0 or 8, and at least two compass points on one side. `may[i]`: the
+/// pixel passes both, as [`fast9`] tests them.
+fn compass_test(centre: &[u8], compass: [&[u8]; 4], t: i16, may: &mut [bool]) {
+    let [up, right, down, left] = compass;
+    let n = centre.len();
+    let (up, right, down, left, may) =
+        (&up[..n], &right[..n], &down[..n], &left[..n], &mut may[..n]);
+    for i in 0..n {
+        let c = i16::from(centre[i]);
+        let (hi, lo) = (c + t, c - t);
+        let [a, b, r, l] = [up[i], down[i], right[i], left[i]].map(i16::from);
+        let within = a <= hi && a >= lo && b <= hi && b >= lo;
+        let bright = u8::from(a > hi) + u8::from(b > hi) + u8::from(r > hi) + u8::from(l > hi);
+        let dark = u8::from(a < lo) + u8::from(b < lo) + u8::from(r < lo) + u8::from(l < lo);
+        may[i] = !within && (bright >= 2 || dark >= 2);
+    }
+}
+
 /// Harris response over a 7×7 window (ranks FAST corners, as ORB does).
 fn harris(img: &[u8], w: usize, x: usize, y: usize) -> f32 {
     let (mut a, mut b, mut c) = (0f32, 0f32, 0f32);
@@ -304,11 +324,26 @@ fn detect_level(
     let mut cands: Vec<(u32, u32)> = Vec::new();
     let offs: [isize; 16] =
         std::array::from_fn(|i| CIRCLE[i].1 as isize * wu as isize + CIRCLE[i].0 as isize);
+    let (x0, x1) = (BORDER as usize, wu - BORDER as usize);
+    let mut may = vec![false; x1 - x0];
     for t in [14i16, 8] {
         cands.clear();
+        score.fill(0);
         for y in BORDER as usize..hu - BORDER as usize {
             let sy = y as f32 * scale;
-            for x in BORDER as usize..wu - BORDER as usize {
+            // The compass points first, a row at a time (most pixels fail them; the loop
+            // vectorises), then the full test where they pass.
+            let row = |yy: usize, dx: isize| {
+                let at = (yy * wu) as isize + x0 as isize + dx;
+                &raw[at as usize..at as usize + (x1 - x0)]
+            };
+            compass_test(
+                row(y, 0),
+                [row(y - 3, 0), row(y, 3), row(y + 3, 0), row(y, -3)],
+                t,
+                &mut may,
+            );
+            for (x, _) in (x0..x1).zip(&may).filter(|(_, m)| **m) {
                 let s = fast9(raw, &offs, y * wu + x, t);
                 score[y * wu + x] = s;
                 if s > 0 && mask(x as f32 * scale, sy) {
@@ -511,6 +546,49 @@ pub fn match_features(a: &Features, b: &Features, ratio: f32, max_dist: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The row-wise compass test passes every pixel the full FAST test finds a corner at
+    /// (it only saves the full test elsewhere), on a photo and on noise.
+    #[test]
+    fn the_compass_test_keeps_every_corner() {
+        let photo =
+            image::load_from_memory(include_bytes!("../../../fixtures/textures/coffee.jpg"))
+                .unwrap()
+                .to_luma8();
+        let mut state = 7u32;
+        let noise = GrayImage::from_fn(200, 150, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            image::Luma([(state >> 16) as u8])
+        });
+        for (img, is_photo) in [(&photo, true), (&noise, false)] {
+            let (wu, hu) = (img.width() as usize, img.height() as usize);
+            let raw = img.as_raw();
+            let offs: [isize; 16] =
+                std::array::from_fn(|i| CIRCLE[i].1 as isize * wu as isize + CIRCLE[i].0 as isize);
+            let (x0, x1) = (3, wu - 3);
+            let mut may = vec![false; x1 - x0];
+            let (mut corners, mut passed) = (0, 0);
+            for t in [8i16, 14] {
+                for y in 3..hu - 3 {
+                    let row = |yy: usize, dx: isize| {
+                        let at = (yy * wu + x0) as isize + dx;
+                        &raw[at as usize..at as usize + (x1 - x0)]
+                    };
+                    let rows = [row(y - 3, 0), row(y, 3), row(y + 3, 0), row(y, -3)];
+                    compass_test(row(y, 0), rows, t, &mut may);
+                    for (x, m) in (x0..x1).zip(&may) {
+                        let corner = fast9(raw, &offs, y * wu + x, t) > 0;
+                        assert!(*m || !corner, "corner at ({x}, {y}) rejected");
+                        corners += usize::from(corner);
+                        passed += usize::from(*m);
+                    }
+                }
+            }
+            assert!(corners > 100, "{corners}");
+            // …and rejects most pixels of a photo (the point of it), at both thresholds.
+            assert!(!is_photo || passed < wu * hu, "{passed} of {}", 2 * wu * hu);
+        }
+    }
 
     /// Learn the test pattern from the fixture images and write `pattern.rs`.
     #[test]
