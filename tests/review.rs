@@ -729,3 +729,51 @@ fn reduced_previews_are_stored_sealed_and_backfilled() {
     let e = store.small_preview(ids[2]).unwrap_err().to_string();
     assert!(e.contains(ids[2].as_str()), "{e}");
 }
+
+/// The review index reads a compact copy of each fingerprint's indexed part, which the schema
+/// keeps in step with the fingerprint: on import, when a fingerprint is rewritten (backfill),
+/// and when it is deleted (a purge).
+#[test]
+fn the_index_copy_follows_every_fingerprint_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, patients) = library_store(dir.path());
+    let c = store.conn();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let in_step = || {
+        count(
+            "SELECT COUNT(*) FROM fingerprint f JOIN fingerprint_index i USING (capture_id)
+             WHERE i.phash = f.phash AND i.dhash = f.dhash
+               AND i.keypoints = substr(f.keypoints, 1, 384)
+               AND i.descriptors = substr(f.descriptors, 1, 1536)",
+        )
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM fingerprint_index"), 10);
+    assert_eq!(in_step(), 10);
+    // A stale fingerprint with other descriptors, then recomputed by backfill.
+    let id = &patients[2].after.0;
+    c.execute(
+        "UPDATE fingerprint SET version = 1, descriptors = zeroblob(5120) WHERE capture_id = ?1",
+        [id],
+    )
+    .unwrap();
+    assert_eq!(in_step(), 10);
+    let zeros = "SELECT COUNT(*) FROM fingerprint_index WHERE descriptors = zeroblob(1536)";
+    assert_eq!(count(zeros), 1);
+    store.backfill_fingerprints(&|_, _| {}).unwrap();
+    assert_eq!(in_step(), 10);
+    assert_eq!(count(zeros), 0);
+    // The review traces that capture again from the rewritten copy.
+    let index = store.review_index().unwrap();
+    let img = reencode(&resize(&patients[2].after.1, 660, 495), 85);
+    let q = matching::prepare(&img);
+    let found = store.find_sources(&index, &q, &img).unwrap();
+    assert_eq!(
+        found.first().map(|m| m.capture_id.as_str()),
+        Some(id.as_str())
+    );
+    // Deleted with its fingerprint.
+    c.execute("DELETE FROM fingerprint WHERE capture_id = ?1", [id])
+        .unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM fingerprint_index"), 9);
+    assert_eq!(store.review_index().unwrap().len(), 9);
+}

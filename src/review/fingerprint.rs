@@ -19,7 +19,8 @@ pub const VERSION: i64 = 3;
 pub const CAPTURE_KEYPOINTS: usize = 160;
 /// The first keypoints of each capture, spread over the frame and the pyramid, go into the
 /// index; retrieval needs only a few of them to hit (a crop keeps some of them),
-/// verification then uses all of [`CAPTURE_KEYPOINTS`].
+/// verification then uses all of [`CAPTURE_KEYPOINTS`]. (Schema migration 7 keeps a compact
+/// copy of exactly these; a change here needs a migration that rewrites it.)
 pub const INDEX_KEYPOINTS: usize = 48;
 /// Long side of the image fingerprints are computed on.
 pub const SIDE: u32 = 512;

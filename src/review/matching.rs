@@ -275,17 +275,16 @@ impl Store {
     /// Load every fingerprint into an index.
     pub fn review_index(&self) -> Result<Index, RecordError> {
         let mut st = self.conn().prepare(
-            "SELECT capture_id, phash, dhash, substr(keypoints, 1, ?1), substr(descriptors, 1, ?2)
-             FROM fingerprint ORDER BY phash, dhash, capture_id",
+            "SELECT capture_id, phash, dhash, keypoints, descriptors FROM fingerprint_index
+             ORDER BY phash, dhash, capture_id",
         )?;
-        // Ordered by content, not by the random capture IDs: candidates that tie are tried in
-        // the same order in every store that holds the same photos, so a review is
+        // Only the indexed keypoints (the first ones), from the compact copy the schema keeps
+        // of them. Ordered by content, not by the random capture IDs: candidates that tie are
+        // tried in the same order in every store that holds the same photos, so a review is
         // reproducible.
         let mut entries = Vec::new();
         let mut indexed: Vec<Indexed> = Vec::new();
-        // Only the indexed keypoints (the first ones) are read.
-        let n = fingerprint::INDEX_KEYPOINTS as i64;
-        let rows = st.query_map([8 * n, 32 * n], |r| {
+        let rows = st.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,

@@ -231,6 +231,41 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE fingerprint ADD COLUMN small BLOB;
     "#,
+    // 7: what the review index reads of each fingerprint (its hashes and the first 48
+    // keypoints and descriptors: 8 and 32 bytes each), in rows small enough to sit whole on a
+    // page, so a review at 100,000 captures does not read every fingerprint's overflow pages.
+    // Triggers keep it in step with `fingerprint`, so no writer can forget it and a purge of a
+    // fingerprint removes its index row too. (Delete, then insert: an upsert's conflict policy
+    // would override a REPLACE inside the trigger. `substr` of an empty blob is NULL.)
+    r#"
+    CREATE TABLE fingerprint_index (
+        capture_id  TEXT PRIMARY KEY,
+        phash       INTEGER NOT NULL,
+        dhash       INTEGER NOT NULL,
+        keypoints   BLOB NOT NULL,
+        descriptors BLOB NOT NULL
+    );
+    INSERT INTO fingerprint_index
+        SELECT capture_id, phash, dhash, ifnull(substr(keypoints, 1, 384), X''),
+            ifnull(substr(descriptors, 1, 1536), X'')
+        FROM fingerprint;
+    CREATE TRIGGER fingerprint_index_insert AFTER INSERT ON fingerprint BEGIN
+        DELETE FROM fingerprint_index WHERE capture_id = NEW.capture_id;
+        INSERT INTO fingerprint_index VALUES (NEW.capture_id, NEW.phash, NEW.dhash,
+            ifnull(substr(NEW.keypoints, 1, 384), X''),
+            ifnull(substr(NEW.descriptors, 1, 1536), X''));
+    END;
+    CREATE TRIGGER fingerprint_index_update
+    AFTER UPDATE OF phash, dhash, keypoints, descriptors ON fingerprint BEGIN
+        DELETE FROM fingerprint_index WHERE capture_id = NEW.capture_id;
+        INSERT INTO fingerprint_index VALUES (NEW.capture_id, NEW.phash, NEW.dhash,
+            ifnull(substr(NEW.keypoints, 1, 384), X''),
+            ifnull(substr(NEW.descriptors, 1, 1536), X''));
+    END;
+    CREATE TRIGGER fingerprint_index_delete AFTER DELETE ON fingerprint BEGIN
+        DELETE FROM fingerprint_index WHERE capture_id = OLD.capture_id;
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.
