@@ -7,7 +7,6 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use super::edits::{self, EditKind};
-use super::index::Index;
 use super::matching::{self, Affine, Query, SourceMatch};
 use crate::records::{Capture, RecordError, Scope};
 use crate::store::Store;
@@ -193,18 +192,18 @@ fn keywords(label: &str, key: &str) -> Vec<String> {
 }
 
 impl Store {
-    /// Review one published image already decoded and prepared.
-    pub fn review_prepared(
+    /// Review one published image already decoded, prepared and matched (`matches`, from
+    /// [`Store::find_sources`]).
+    pub fn review_matched(
         &self,
-        index: &Index,
         file: &str,
         sha256: Option<String>,
         original: &RgbImage,
         q: &Query,
         caption: Option<String>,
+        matches: Vec<SourceMatch>,
     ) -> Result<ImageReport, RecordError> {
         let mut findings = Vec::new();
-        let matches = self.find_sources(index, q, original)?;
         let mut caps: Vec<Capture> = Vec::new();
         for m in &matches {
             caps.push(self.capture(&m.capture_id)?);

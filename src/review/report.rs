@@ -1,8 +1,8 @@
 //! Running a review over files and folders, and the JSON and HTML reports.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::checks::{self, Finding, ImageReport, Severity, Verdict};
@@ -14,6 +14,19 @@ use crate::store::Store;
 
 /// A file read, decoded and prepared for matching, or why not.
 type Prepared = Result<(Vec<u8>, image::RgbImage, matching::Query), String>;
+
+/// How many files a review worker may run ahead of the checks…
+const AHEAD: usize = 8;
+/// …and what the checks set when they stop.
+const STOP: usize = usize::MAX / 2;
+
+/// What a review worker sends back: the file's place in the list, its prepared form, and its
+/// sources (none when it could not be prepared).
+type Worked = (
+    usize,
+    Prepared,
+    Option<Result<Vec<matching::SourceMatch>, RecordError>>,
+);
 
 /// Totals over a review.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -120,9 +133,10 @@ impl Store {
             captures_to_backfill: self.fingerprints_to_backfill()?,
             ..Default::default()
         };
-        // Decoding and feature extraction run ahead on their own thread (each few files in
-        // parallel) while this one matches and checks them, in order, against the store. At
-        // most a dozen decoded images are held at once (published images can be large).
+        // Decoding, feature extraction and matching run on one worker per core, each with
+        // its own read-only handle on the store, a file at a time; this thread checks the
+        // results in order. At most a few decoded images wait at once (published images can
+        // be large).
         let prepare = |f: &PathBuf| -> Prepared {
             let bytes = std::fs::read(f).map_err(|e| format!("could not read: {e}"))?;
             let img = decode_published(&bytes, &f.display().to_string(), &limits)?;
@@ -136,64 +150,105 @@ impl Store {
             let q = matching::prepare(&img);
             Ok((bytes, img, q))
         };
-        let (files, prepare) = (&files, &prepare);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(files.len())
+            .max(1);
+        let readers = (0..workers)
+            .map(|_| self.reader())
+            .collect::<Result<Vec<Store>, _>>()?;
+        // Files handed out, and files checked: a worker does not run more than a few files
+        // ahead of the checks (a slow file would otherwise leave every later one waiting,
+        // decoded, in memory).
+        let (next, checked) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let (files, prepare, index, next, checked) = (&files, &prepare, &index, &next, &checked);
         std::thread::scope(|s| -> Result<(), RecordError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(&PathBuf, Prepared)>(4);
-            std::thread::Builder::new()
-                .name("review-prepare".into())
-                .spawn_scoped(s, move || {
-                    for chunk in files.chunks(4) {
-                        let prepared: Vec<_> = chunk.par_iter().map(|f| (f, prepare(f))).collect();
-                        for p in prepared {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Worked>(4);
+            for (w, reader) in readers.into_iter().enumerate() {
+                let tx = tx.clone();
+                std::thread::Builder::new()
+                    .name(format!("review-{w}"))
+                    .spawn_scoped(s, move || {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(f) = files.get(i) else { break };
+                            let mut c = checked.load(Ordering::Acquire);
+                            while c != STOP && i >= c + AHEAD {
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                                c = checked.load(Ordering::Acquire);
+                            }
+                            if c == STOP {
+                                break;
+                            }
+                            let prepared = prepare(f);
+                            let matches = prepared
+                                .as_ref()
+                                .ok()
+                                .map(|(_, img, q)| reader.find_sources(index, q, img));
                             // The receiver is gone only when a check failed: stop.
-                            if tx.send(p).is_err() {
-                                return;
+                            if tx.send((i, prepared, matches)).is_err() {
+                                break;
                             }
                         }
-                    }
-                })
-                .map_err(|e| RecordError::Invalid {
-                    what: "review".into(),
-                    why: format!("could not start the thread that decodes images: {e}"),
-                })?;
-            for (f, r) in rx {
-                let name = f.display().to_string();
-                let report = match r {
-                    Err(why) => {
-                        summary.unreadable += 1;
-                        ImageReport {
-                            file: name,
-                            sha256: None,
-                            width: 0,
-                            height: 0,
-                            sources: Vec::new(),
-                            verdict: Verdict::Warn,
-                            findings: vec![Finding {
-                                kind: "file".into(),
-                                severity: Severity::Warn,
-                                message: format!("skipped: {why}"),
-                            }],
-                            caption: None,
-                            pair_grade: None,
-                            thumbnail: None,
-                        }
-                    }
-                    Ok((bytes, img, q)) => {
-                        let caption = checks::caption_for(f, caption_dir);
-                        self.review_prepared(
-                            &index,
-                            &name,
-                            Some(crate::ids::sha256_hex(&bytes)),
-                            &img,
-                            &q,
-                            caption,
-                        )?
-                    }
-                };
-                images.push(report);
-                progress(images.len(), files.len());
+                    })
+                    .map_err(|e| RecordError::Invalid {
+                        what: "review".into(),
+                        why: format!("could not start a thread that reads images: {e}"),
+                    })?;
             }
-            Ok(())
+            drop(tx);
+            // Results arrive as workers finish them; they are checked in the files' order.
+            let mut waiting: std::collections::BTreeMap<usize, (Prepared, _)> = Default::default();
+            let check_all = || -> Result<(), RecordError> {
+                for (i, prepared, matches) in rx {
+                    waiting.insert(i, (prepared, matches));
+                    while let Some((prepared, matches)) = waiting.remove(&images.len()) {
+                        let f = &files[images.len()];
+                        let name = f.display().to_string();
+                        let report = match (prepared, matches) {
+                            (Ok((bytes, img, q)), Some(matches)) => {
+                                let caption = checks::caption_for(f, caption_dir);
+                                self.review_matched(
+                                    &name,
+                                    Some(crate::ids::sha256_hex(&bytes)),
+                                    &img,
+                                    &q,
+                                    caption,
+                                    matches?,
+                                )?
+                            }
+                            (prepared, _) => {
+                                let why = prepared.err().unwrap_or_default();
+                                summary.unreadable += 1;
+                                ImageReport {
+                                    file: name,
+                                    sha256: None,
+                                    width: 0,
+                                    height: 0,
+                                    sources: Vec::new(),
+                                    verdict: Verdict::Warn,
+                                    findings: vec![Finding {
+                                        kind: "file".into(),
+                                        severity: Severity::Warn,
+                                        message: format!("skipped: {why}"),
+                                    }],
+                                    caption: None,
+                                    pair_grade: None,
+                                    thumbnail: None,
+                                }
+                            }
+                        };
+                        images.push(report);
+                        checked.store(images.len(), Ordering::Release);
+                        progress(images.len(), files.len());
+                    }
+                }
+                Ok(())
+            };
+            let result = check_all();
+            // Done, or a check failed (the results channel is closed now): no worker waits.
+            checked.store(STOP, Ordering::Release);
+            result
         })?;
         for i in &images {
             summary.images += 1;

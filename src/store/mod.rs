@@ -558,6 +558,36 @@ impl Store {
         Ok(self.master.get_or_init(|| key))
     }
 
+    /// A second, read-only handle on this store for another thread: its own database
+    /// connection, and this handle's keys, unlocked first (so an encrypted store asks for its
+    /// passphrase once).
+    pub fn reader(&self) -> Result<Store, StoreError> {
+        self.check_keys()?;
+        let db_path = self.root.join(DB_FILE);
+        let conn = connect(&db_path)?;
+        conn.execute_batch("PRAGMA query_only = ON;")
+            .map_err(|source| StoreError::Open {
+                path: db_path.clone(),
+                source,
+            })?;
+        let master = OnceCell::new();
+        if let Some(k) = self.master.get() {
+            let _ = master.set(k.clone());
+        }
+        Ok(Store {
+            root: self.root.clone(),
+            conn,
+            blobs: self.blobs.clone(),
+            store_id: self.store_id.clone(),
+            actor: self.actor.clone(),
+            calibration: self.calibration.clone(),
+            key_source: KeySource::None,
+            keyring: RefCell::new(self.keyring.borrow().clone()),
+            master,
+            data_keys: RefCell::new(HashMap::new()),
+        })
+    }
+
     /// Check the keys given now against the store (used by `unlock` and the app's dialog).
     pub fn check_keys(&self) -> Result<(), StoreError> {
         if self.is_encrypted() {
