@@ -647,8 +647,9 @@ mod tests {
         assert_eq!(sorted, want);
     }
 
-    fn random_collection(n: usize, rnd: &mut impl FnMut() -> u64) -> (Index, Vec<Indexed>) {
-        let all: Vec<Indexed> = (0..n)
+    /// `n` captures of 48 random keypoints each.
+    fn random_points(n: usize, rnd: &mut impl FnMut() -> u64) -> Vec<Indexed> {
+        (0..n)
             .map(|_| {
                 (0..48)
                     .map(|_| {
@@ -657,15 +658,24 @@ mod tests {
                     })
                     .collect()
             })
-            .collect();
-        let entries: Vec<Entry> = (0..n)
+            .collect()
+    }
+
+    /// The index of `all`, with random hashes.
+    fn index_of(all: &[Indexed], rnd: &mut impl FnMut() -> u64) -> Index {
+        let entries: Vec<Entry> = (0..all.len())
             .map(|i| Entry {
                 capture_id: format!("cap_{i}"),
                 phash: rnd(),
                 dhash: rnd(),
             })
             .collect();
-        (Index::build(entries, &all), all)
+        Index::build(entries, all)
+    }
+
+    fn random_collection(n: usize, rnd: &mut impl FnMut() -> u64) -> (Index, Vec<Indexed>) {
+        let all = random_points(n, rnd);
+        (index_of(&all, rnd), all)
     }
 
     fn lcg(seed: u64) -> impl FnMut() -> u64 {
@@ -725,21 +735,14 @@ mod tests {
     #[test]
     fn generic_reach_reads_crowded_buckets() {
         let mut rnd = lcg(3);
-        let (_, mut all) = random_collection(400, &mut rnd);
+        let mut all = random_points(400, &mut rnd);
         // One corner that 300 captures share (a flat shape's corner, say), at the same place
         // in each: its bucket is far fuller than average.
         let corner = all[0][0].1;
         for ds in all.iter_mut().take(300) {
             ds[0] = ([100.0, 100.0], corner);
         }
-        let entries: Vec<Entry> = (0..all.len())
-            .map(|i| Entry {
-                capture_id: format!("cap_{i}"),
-                phash: rnd(),
-                dhash: rnd(),
-            })
-            .collect();
-        let idx = Index::build(entries, &all);
+        let idx = index_of(&all, &mut rnd);
         let hit = |reach| idx.hits(&[corner], reach).all.len();
         assert_eq!(hit(Reach::Distinctive), 0);
         assert_eq!(hit(Reach::Generic), 300);
