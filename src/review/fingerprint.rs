@@ -202,33 +202,38 @@ impl Fingerprint {
 
     /// The inverse of [`Fingerprint::encode`] (keypoint responses are not stored).
     pub fn decode(phash: i64, dhash: i64, width: u32, height: u32, kp: &[u8], ds: &[u8]) -> Self {
-        let keypoints = kp
-            .chunks_exact(8)
-            .map(|c| Keypoint {
-                x: f32::from(u16::from_le_bytes([c[0], c[1]])) / 8.0,
-                y: f32::from(u16::from_le_bytes([c[2], c[3]])) / 8.0,
-                level: c[4],
-                angle: f32::from(c[5]) / 256.0 * std::f32::consts::TAU,
-                response: 0.0,
-            })
-            .collect();
-        let descriptors = ds
-            .chunks_exact(32)
-            .map(|c| {
-                std::array::from_fn(|w| {
-                    u64::from_le_bytes(c[w * 8..w * 8 + 8].try_into().unwrap_or([0; 8]))
-                })
-            })
-            .collect();
         Fingerprint {
             phash: phash as u64,
             dhash: dhash as u64,
             width,
             height,
-            keypoints,
-            descriptors,
+            keypoints: kp.chunks_exact(8).map(keypoint_from).collect(),
+            descriptors: ds.chunks_exact(32).map(descriptor_from).collect(),
         }
     }
+}
+
+/// A keypoint's position from its stored bytes (see [`Fingerprint::encode`]).
+pub fn position_from(c: &[u8]) -> [f32; 2] {
+    let at = |i: usize| f32::from(u16::from_le_bytes([c[i], c[i + 1]])) / 8.0;
+    [at(0), at(2)]
+}
+
+/// A keypoint from its 8 stored bytes.
+fn keypoint_from(c: &[u8]) -> Keypoint {
+    let [x, y] = position_from(c);
+    Keypoint {
+        x,
+        y,
+        level: c[4],
+        angle: f32::from(c[5]) / 256.0 * std::f32::consts::TAU,
+        response: 0.0,
+    }
+}
+
+/// A descriptor from its 32 stored bytes.
+pub fn descriptor_from(c: &[u8]) -> Descriptor {
+    std::array::from_fn(|w| u64::from_le_bytes(c[w * 8..w * 8 + 8].try_into().unwrap_or([0; 8])))
 }
 
 /// A preview JPEG decoded at about [`VERIFY_SIDE`] on its long side (DCT scaling), as luma.

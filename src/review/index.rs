@@ -290,32 +290,68 @@ fn slots(ds: &Indexed) -> usize {
     ds.len().min(SLOT_MASK as usize + 1)
 }
 
-/// One table: bucket offsets and items (see [`Index`]), each descriptor keyed once.
+/// Key bits the first pass of [`build_table`] partitions by.
+const PART_BITS: usize = 8;
+
+/// One table: bucket offsets and items (see [`Index`]), each bucket's items in entry order.
+///
+/// A counting sort straight into a million buckets would touch the bucket counts and the
+/// items at random, a cache miss per descriptor (millions at 100,000 captures); instead the
+/// items are first partitioned by their keys' top bits (a few hundred write streams), and
+/// each partition, whose buckets and items fit in cache, is then counted and placed. Both
+/// passes are stable.
 fn build_table(t: usize, bits: &[u8; KEY_BITS], all: &[Indexed]) -> (Vec<u32>, Vec<[u32; 2]>) {
-    let buckets = 1usize << KEY_BITS;
-    let mut keys: Vec<u32> = Vec::with_capacity(all.iter().map(slots).sum());
-    let mut counts = vec![0u32; buckets + 1];
-    for ds in all.iter().take(MAX_ENTRIES) {
+    const LOW: usize = KEY_BITS - PART_BITS;
+    let all = &all[..all.len().min(MAX_ENTRIES)];
+    let n: usize = all.iter().map(slots).sum();
+    let mut part = vec![0usize; (1 << PART_BITS) + 1];
+    let mut keys: Vec<u32> = Vec::with_capacity(n);
+    for ds in all {
         for (_, d) in &ds[..slots(ds)] {
             let k = key(d, bits);
+            part[(k >> LOW) + 1] += 1;
             keys.push(k as u32);
-            counts[k + 1] += 1;
         }
     }
-    for i in 1..=buckets {
-        counts[i] += counts[i - 1];
+    for i in 1..part.len() {
+        part[i] += part[i - 1];
     }
-    let mut fill = counts.clone();
-    let mut items = vec![[0u32; 2]; keys.len()];
+    // (key, item, check bits), partitioned.
+    let mut parted = vec![[0u32; 3]; n];
+    let mut fill = part.clone();
     let mut next = keys.iter();
-    for (e, ds) in all.iter().take(MAX_ENTRIES).enumerate() {
+    for (e, ds) in all.iter().enumerate() {
         for (slot, (_, d)) in ds[..slots(ds)].iter().enumerate() {
-            let k = next.next().map_or(0, |&k| k as usize);
-            items[fill[k] as usize] = [(e as u32) << SLOT_BITS | slot as u32, check_bits(d, t)];
-            fill[k] += 1;
+            let k = next.next().copied().unwrap_or(0);
+            let p = k as usize >> LOW;
+            parted[fill[p]] = [k, (e as u32) << SLOT_BITS | slot as u32, check_bits(d, t)];
+            fill[p] += 1;
         }
     }
-    (counts, items)
+    drop(keys);
+    let mut offsets = vec![0u32; (1 << KEY_BITS) + 1];
+    let mut items = vec![[0u32; 2]; n];
+    for p in 0..1 << PART_BITS {
+        let first = p << LOW;
+        let chunk = &parted[part[p]..part[p + 1]];
+        // This partition's bucket offsets: counts, then where each bucket starts.
+        let local = &mut offsets[first..first + (1 << LOW)];
+        for &[k, ..] in chunk {
+            local[k as usize - first] += 1;
+        }
+        let mut at = part[p] as u32;
+        for o in local.iter_mut() {
+            (*o, at) = (at, at + *o);
+        }
+        let mut next = local.to_vec();
+        for &[k, item, check] in chunk {
+            let o = &mut next[k as usize - first];
+            items[*o as usize] = [item, check];
+            *o += 1;
+        }
+    }
+    offsets[1 << KEY_BITS] = n as u32;
+    (offsets, items)
 }
 
 impl Index {
@@ -685,6 +721,36 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             s
+        }
+    }
+
+    #[test]
+    fn each_bucket_holds_the_descriptors_with_its_key_in_entry_order() {
+        let mut rnd = lcg(11);
+        let mut all = random_points(400, &mut rnd);
+        all[3].truncate(5);
+        all[4].clear();
+        // More keypoints than are indexed: only the first 64 are.
+        let more = [all[6].clone(), all[7].clone()].concat();
+        all[5].extend(more);
+        let bits = table_bits(&all);
+        for t in [0, 5] {
+            let (offsets, items) = build_table(t, &bits[t], &all);
+            let mut want: Vec<(usize, [u32; 2])> = Vec::new();
+            for (e, ds) in all.iter().enumerate() {
+                for (slot, (_, d)) in ds.iter().take(64).enumerate() {
+                    want.push((
+                        key(d, &bits[t]),
+                        [(e as u32) << SLOT_BITS | slot as u32, check_bits(d, t)],
+                    ));
+                }
+            }
+            want.sort_by_key(|w| w.0);
+            assert_eq!(items, want.iter().map(|w| w.1).collect::<Vec<_>>());
+            assert_eq!(offsets.len(), (1 << KEY_BITS) + 1);
+            for (k, o) in offsets.iter().enumerate() {
+                assert_eq!(*o as usize, want.partition_point(|w| w.0 < k), "bucket {k}");
+            }
         }
     }
 

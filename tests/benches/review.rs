@@ -42,7 +42,7 @@ use image::{GrayImage, Rgb, RgbImage};
 use published::*;
 use sameframe::records::RecordError;
 use sameframe::review::fingerprint::{self, Fingerprint};
-use sameframe::review::index::{Entry, Index};
+use sameframe::review::index::Index;
 use sameframe::review::matching::{self, Sources};
 use sameframe::testkit::Rng;
 use serde_json::json;
@@ -612,34 +612,14 @@ fn main() {
         "collection of {n} ready in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let t = Instant::now();
     let mut ids: Vec<String> = coll.fingerprints.keys().cloned().collect();
     ids.sort();
-    let entries: Vec<Entry> = ids
-        .iter()
-        .map(|id| {
-            let f = &coll.fingerprints[id];
-            Entry {
-                capture_id: id.clone(),
-                phash: f.phash,
-                dhash: f.dhash,
-            }
-        })
-        .collect();
-    let indexed: Vec<_> = ids
-        .iter()
-        .map(|id| matching::index_points(&coll.fingerprints[id]))
-        .collect();
-    let index = Index::build(entries, &indexed);
-    let memory_build_s = t.elapsed().as_secs_f64();
-    eprintln!("index built from memory in {memory_build_s:.2} s");
     // As `sameframe review` builds it: read from the store's database.
     let store = fingerprint_store(&coll, &ids);
     let t = Instant::now();
-    let stored_index = store.review_index().unwrap();
+    let index = store.review_index().unwrap();
     let build_s = t.elapsed().as_secs_f64();
-    assert_eq!(stored_index.len(), index.len());
-    drop(stored_index);
+    assert_eq!(index.len(), n);
     eprintln!("index read from the store and built in {build_s:.2} s");
     let mut qs = queries(n);
     if let Ok(only) = std::env::var("SAMEFRAME_BENCH_ONLY") {
@@ -778,8 +758,8 @@ fn main() {
     let single_total_s = single.iter().sum::<f64>() / 1e3;
 
     println!(
-        "\n{n} captures (index read from the store and built in {build_s:.1} s, built from memory in \
-         {memory_build_s:.1} s; capture fingerprint median {fp_ms:.1} ms)"
+        "\n{n} captures (index read from the store and built in {build_s:.1} s; capture \
+         fingerprint median {fp_ms:.1} ms)"
     );
     println!(
         "{:<22} {:>6} {:>12} {:>12} {:>12}",
@@ -813,7 +793,6 @@ fn main() {
     let mut summary = json!({
         "captures": n,
         "index_build_s": build_s,
-        "index_build_from_memory_s": memory_build_s,
         "capture_fingerprint_ms_median": fp_ms,
         "ours": {
             "match_ms_p50": m50, "match_ms_p95": m95, "match_ms_max": mmax,
