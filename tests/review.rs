@@ -449,6 +449,9 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
         &jpeg(&before0.clone(), 80)[..500],
     )
     .unwrap();
+    // Cut off inside its pixel data: a decoder would still paint the top of it, grey below.
+    let whole = jpeg(after0, 80);
+    std::fs::write(s.path("pub").join("cut.jpg"), &whole[..whole.len() * 2 / 3]).unwrap();
     std::fs::write(s.path("pub").join("notes.pdf"), b"%PDF-1.4 not an image").unwrap();
     // Something that is not from the clinic.
     write_jpeg(&s, "pub", "stock.jpg", &unrelated(1));
@@ -460,8 +463,8 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
         "--report",
         html.to_str().unwrap(),
     ]);
-    assert_eq!(r["summary"]["images"], 8);
-    assert_eq!(r["summary"]["unreadable"], 2);
+    assert_eq!(r["summary"]["images"], 9);
+    assert_eq!(r["summary"]["unreadable"], 3);
 
     let c = image_report(&r, "compare.jpg");
     let srcs: Vec<&str> = c["sources"]
@@ -515,9 +518,15 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
     let st = image_report(&r, "stock.jpg");
     assert!(st["sources"].as_array().unwrap().is_empty());
     assert!(has(st, "source", "warn", "no source"));
-    for f in ["broken.jpg", "notes.pdf"] {
+    for f in ["broken.jpg", "cut.jpg", "notes.pdf"] {
         assert!(has(image_report(&r, f), "file", "warn", "skipped"), "{f}");
     }
+    assert!(has(
+        image_report(&r, "cut.jpg"),
+        "file",
+        "warn",
+        "truncated"
+    ));
     // The HTML report shows each image beside its sources, and is tracked as a copy.
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(

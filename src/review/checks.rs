@@ -122,19 +122,39 @@ const VARIABILITY: &[&str] = &[
 /// Claims a caption must not make.
 const CLAIMS: &[&str] = &[
     "guarantee",
-    "guaranteed",
     "typical result",
-    "typical results",
     "results are typical",
     "100%",
     "100 %",
     "permanent result",
-    "permanent results",
     "always works",
     "works for everyone",
     "risk-free",
     "risk free",
 ];
+
+/// Words that, just before a claim, deny it ("results not guaranteed", "we cannot
+/// guarantee").
+const DENIALS: &[&str] = &[
+    "not", "no", "cannot", "never", "can't", "don't", "won't", "doesn't",
+];
+
+/// Where `claim` is made in `lower` (a lowercased caption), not denied: the claim's words as
+/// written, to the end of the last word ("guaranteed" for the claim "guarantee").
+fn claim_made<'a>(lower: &'a str, claim: &str) -> Option<&'a str> {
+    lower.match_indices(claim).find_map(|(at, _)| {
+        let before = lower[..at].split_whitespace().last().unwrap_or("");
+        let before = before.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+        if DENIALS.contains(&before) {
+            return None;
+        }
+        let end = at + claim.len();
+        let word_end = lower[end..]
+            .find(|c: char| !c.is_alphanumeric())
+            .map_or(lower.len(), |k| end + k);
+        Some(&lower[at..word_end])
+    })
+}
 
 /// Caption findings.
 pub fn check_caption(caption: &str, disclosures: &[(String, Vec<String>)]) -> Vec<Finding> {
@@ -147,17 +167,12 @@ pub fn check_caption(caption: &str, disclosures: &[(String, Vec<String>)]) -> Ve
             "the caption has no variability statement (e.g. \"individual results vary\")".into(),
         ));
     }
-    for c in CLAIMS {
-        if lower.contains(c)
-            && !lower.contains(&format!("not {c}"))
-            && !lower.contains(&format!("no {c}"))
-        {
-            out.push(finding(
-                "caption",
-                Severity::Fail,
-                format!("the caption claims typical or guaranteed results (\"{c}\")"),
-            ));
-        }
+    for said in CLAIMS.iter().filter_map(|c| claim_made(&lower, c)) {
+        out.push(finding(
+            "caption",
+            Severity::Fail,
+            format!("the caption claims typical or guaranteed results (\"{said}\")"),
+        ));
     }
     for (label, words) in disclosures {
         if !words.iter().any(|w| lower.contains(w)) {
@@ -465,5 +480,47 @@ impl Store {
         };
         let t = refine_at(&source, original, t, &m.panel).unwrap_or(t);
         Ok(edits::detect(&source, original, &t, &m.panel))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(caption: &str) -> Vec<String> {
+        check_caption(caption, &[])
+            .into_iter()
+            .filter(|f| f.severity == Severity::Fail)
+            .map(|f| f.message)
+            .collect()
+    }
+
+    #[test]
+    fn each_claim_is_reported_once_as_written() {
+        assert_eq!(
+            claims("Amazing results after 2 sessions - guaranteed!"),
+            ["the caption claims typical or guaranteed results (\"guaranteed\")"]
+        );
+        assert_eq!(
+            claims("Typical results. Risk-free."),
+            [
+                "the caption claims typical or guaranteed results (\"typical results\")",
+                "the caption claims typical or guaranteed results (\"risk-free\")"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_denied_claim_is_no_claim() {
+        for caption in [
+            "Results not guaranteed; individual results vary.",
+            "We cannot guarantee results.",
+            "These are not typical results.",
+            "No guarantee is given.",
+        ] {
+            assert!(claims(caption).is_empty(), "{caption}");
+        }
+        // Denied once, made again later.
+        assert_eq!(claims("Results not guaranteed. Guaranteed glow!").len(), 1);
     }
 }

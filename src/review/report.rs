@@ -99,13 +99,23 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RecordError> {
 }
 
 /// Decode a published image (any supported format, upright), within the store's decoder
-/// limits. Errors name `subject`.
+/// limits; a truncated or corrupt JPEG or PNG is an error. Errors name `subject`.
 pub fn decode_published(
     bytes: &[u8],
     subject: &str,
     limits: &Limits,
 ) -> Result<image::RgbImage, String> {
     let fmt = image::guess_format(bytes).map_err(|_| format!("{subject}: not an image file"))?;
+    // A JPEG or PNG cut short still decodes (the rest painted grey): it is refused, as at
+    // import, rather than reviewed as a picture with no source.
+    let kind = match fmt {
+        image::ImageFormat::Jpeg => Some(crate::ingest::ImageKind::Jpeg),
+        image::ImageFormat::Png => Some(crate::ingest::ImageKind::Png),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        crate::ingest::check_structure(bytes, kind, subject).map_err(|e| e.to_string())?;
+    }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), fmt);
     let mut l = crate::ingest::decoder_limits(limits);
     l.max_image_width = Some(40_000);
