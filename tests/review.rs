@@ -330,6 +330,52 @@ fn a_real_photo_cropped_and_stretched_is_traced_and_not_flagged() {
     assert_eq!(st["verdict"], "pass", "{st}");
 }
 
+/// A consent that has expired since the capture was taken: the review fails the published
+/// image, naming the consent and its last day. (Time is moved on by putting the consent's last
+/// day in the past, straight in the database: the binary refuses to record an expiry before
+/// the signing date or to import under an expired consent.)
+#[test]
+fn a_consent_expired_since_the_capture_fails_publication() {
+    let s = TestStore::new();
+    let cid = s.patient_with_consent("R7", "clinical,publication");
+    let img = scene(TEXTURES[2], 107);
+    let file = s.write("r7.jpg", &jpeg(&img, 92));
+    let cap = s.import(&file, "R7", &cid, &["--captured-at", "2026-03-10T10:00:00"]);
+    let web = write_jpeg(&s, "pub", "web.jpg", &resize(&img, 640, 480));
+    let review = || {
+        let r = s.ok(&["review", web.to_str().unwrap()]);
+        let report = image_report(&r, "web.jpg").clone();
+        assert_eq!(
+            report["sources"][0]["capture_id"], cap["capture_id"],
+            "{report}"
+        );
+        report
+    };
+    let before = review();
+    assert!(
+        has(&before, "consent", "info", "allows publication"),
+        "{before}"
+    );
+    assert_eq!(before["verdict"], "pass", "{before}");
+
+    let db = rusqlite::Connection::open(s.path("data").join("sameframe.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE consent SET expires_on = '2026-02-28' WHERE id = ?1",
+            [&cid],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let after = review();
+    assert!(has(&after, "consent", "fail", &cid), "{after}");
+    assert!(
+        has(&after, "consent", "fail", "expired after 2026-02-28"),
+        "{after}"
+    );
+    assert_eq!(after["verdict"], "fail", "{after}");
+}
+
 fn write_jpeg(s: &TestStore, dir: &str, name: &str, img: &image::RgbImage) -> std::path::PathBuf {
     let d = s.path(dir);
     std::fs::create_dir_all(&d).unwrap();
