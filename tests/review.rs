@@ -342,8 +342,8 @@ fn a_consent_expired_since_the_capture_fails_publication() {
     let file = s.write("r7.jpg", &jpeg(&img, 92));
     let cap = s.import(&file, "R7", &cid, &["--captured-at", "2026-03-10T10:00:00"]);
     let web = write_jpeg(&s, "pub", "web.jpg", &resize(&img, 640, 480));
-    let review = || {
-        let r = s.ok(&["review", web.to_str().unwrap()]);
+    let review = |more: &[&str]| {
+        let r = s.ok(&[&["review", web.to_str().unwrap()], more].concat());
         let report = image_report(&r, "web.jpg").clone();
         assert_eq!(
             report["sources"][0]["capture_id"], cap["capture_id"],
@@ -351,12 +351,23 @@ fn a_consent_expired_since_the_capture_fails_publication() {
         );
         report
     };
-    let before = review();
+    let before = review(&[]);
     assert!(
         has(&before, "consent", "info", "allows publication"),
         "{before}"
     );
     assert_eq!(before["verdict"], "pass", "{before}");
+    // Captions kept in a folder of their own, by the image's name.
+    let captions = s.path("captions");
+    std::fs::create_dir_all(&captions).unwrap();
+    std::fs::write(captions.join("web.txt"), "Smoother skin, results may vary.").unwrap();
+    let captioned = review(&["--caption-dir", captions.to_str().unwrap()]);
+    assert_eq!(captioned["caption"], "Smoother skin, results may vary.");
+    assert!(
+        !has(&captioned, "caption", "warn", "variability"),
+        "{captioned}"
+    );
+    assert_eq!(captioned["verdict"], "pass", "{captioned}");
 
     let db = rusqlite::Connection::open(s.path("data").join("sameframe.db")).unwrap();
     let changed = db
@@ -367,7 +378,7 @@ fn a_consent_expired_since_the_capture_fails_publication() {
         .unwrap();
     assert_eq!(changed, 1);
     drop(db);
-    let after = review();
+    let after = review(&[]);
     assert!(has(&after, "consent", "fail", &cid), "{after}");
     assert!(
         has(&after, "consent", "fail", "expired after 2026-02-28"),
