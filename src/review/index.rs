@@ -61,6 +61,13 @@ fn one_to_one(pairs: &[Pair]) -> u32 {
     distinct(|p| p.0).min(distinct(|p| p.1))
 }
 
+/// The whole-frame hash distance of two (pHash, dHash) pairs: the pHash distance, or the
+/// dHash distance plus 4 when that is less.
+#[inline]
+fn hash_distance(a: (u64, u64), b: (u64, u64)) -> u32 {
+    (a.0 ^ b.0).count_ones().min((a.1 ^ b.1).count_ones() + 4)
+}
+
 /// Which buckets [`Index::hits`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reach {
@@ -587,22 +594,21 @@ impl Index {
             max_hash,
             limit,
         } = want;
-        let hash_distance = |phash: u64, dhash: u64| {
+        let nearest_hash = |entry: (u64, u64)| {
             hashes
                 .iter()
-                .map(|&(p, d)| (p ^ phash).count_ones().min((d ^ dhash).count_ones() + 4))
+                .map(|&q| hash_distance(entry, q))
                 .min()
                 .unwrap_or(64)
         };
         let candidate = |e: usize, votes: u32, run: &[Hit]| {
             let (agree, placed) = self.placement(run, counts, points);
-            let (p, d) = self.hashes[e];
             Candidate {
                 index: e,
                 votes,
                 agree,
                 placed,
-                phash_distance: hash_distance(p, d),
+                phash_distance: nearest_hash(self.hashes[e]),
             }
         };
         // A region's votes are some of the whole image's: only captures with enough of
@@ -638,11 +644,13 @@ impl Index {
         }
         // Near-duplicates by hash: one tight scan per query hash.
         let mut near: Vec<usize> = Vec::new();
-        for &(qp, qd) in hashes {
-            near.extend(self.hashes.iter().enumerate().filter_map(|(i, &(p, d))| {
-                ((p ^ qp).count_ones() <= max_hash || (d ^ qd).count_ones() + 4 <= max_hash)
-                    .then_some(i)
-            }));
+        for &q in hashes {
+            near.extend(
+                self.hashes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &e)| (hash_distance(e, q) <= max_hash).then_some(i)),
+            );
         }
         near.sort_unstable();
         near.dedup();

@@ -753,12 +753,11 @@ fn verify_candidate<S: Sources + ?Sized>(
     let Some(fp) = search.fingerprint(id)? else {
         return Ok(None);
     };
-    let seeds: Vec<([f64; 2], [f64; 2])>;
-    let start = match reached {
-        Reached::Index { entry, placed, .. } => {
-            // The index's (capture, query) pairs of this entry inside the region.
+    // The index's (capture, query) pairs of this entry inside the region.
+    let seeds: Vec<([f64; 2], [f64; 2])> = match reached {
+        Reached::Index { entry, .. } => {
             let kps = &search.q.features.keypoints;
-            seeds = search
+            search
                 .hits
                 .of(*entry)
                 .iter()
@@ -770,21 +769,20 @@ fn verify_candidate<S: Sources + ?Sized>(
                         [f64::from(k.x), f64::from(k.y)],
                     ))
                 })
-                .collect();
-            Start::Indexed {
-                seeds: &seeds,
-                placed: placed.as_ref(),
-            }
+                .collect()
         }
-        Reached::LookAlike(of) => Start::LookAlike(of),
+        Reached::LookAlike(_) => Vec::new(),
     };
     // Each way of placing the capture is checked on pixels before the next is tried: among
     // repeating patterns (bricks, tiles, a grid of pores) the index's hits can agree on a
     // placement one period off, which guided matching then fits to look-alike corners.
     let mut small: Option<Rc<GrayImage>> = None;
-    for attempt in 0..ATTEMPTS {
+    // The thorough try, from all the stored keypoints, is the last; only the best
+    // candidates get it.
+    let attempts = if thorough { ATTEMPTS } else { ATTEMPTS - 1 };
+    for attempt in 0..attempts {
         let Some((transform, sim, inliers)) =
-            verify(&fp, &start, attempt, sub, grid, region, thorough)
+            verify(&fp, reached, &seeds, attempt, sub, grid, region)
         else {
             continue;
         };
@@ -872,17 +870,6 @@ enum Reached {
     LookAlike(Affine),
 }
 
-/// Where geometric verification starts.
-enum Start<'a> {
-    /// The index's (capture, query) point pairs, and where they placed the capture.
-    Indexed {
-        seeds: &'a [([f64; 2], [f64; 2])],
-        placed: Option<&'a Affine>,
-    },
-    /// A verified look-alike's transform.
-    LookAlike(&'a Affine),
-}
-
 /// The query keypoints of a region bucketed in cells, for guided matching.
 struct Grid {
     cell: f64,
@@ -946,7 +933,8 @@ impl Grid {
 /// Ways [`verify`] places a capture, tried in turn.
 const ATTEMPTS: usize = 3;
 
-/// Geometric verification against a region's features (`qf`, bucketed in `grid`), its
+/// Geometric verification of a candidate (`reached` as it was, with `seeds`, the index's
+/// (capture, query) point pairs) against a region's features (`qf`, bucketed in `grid`), its
 /// `attempt`-th way: guided matching of all the capture's stored keypoints near where a first
 /// estimate puts them (at a compatible pyramid level) and a least-squares affine refit (an
 /// aspect change is a stretch no similarity explains). The transform (capture preview → query
@@ -961,23 +949,23 @@ const ATTEMPTS: usize = 3;
 ///    turned image, say, which no upright placement explains). For another session whose
 ///    pose moved more than the first radius allows, its indexed keypoints are matched.
 /// 2. A crop may leave too few of the indexed keypoints for a first estimate: the best
-///    candidates (`thorough`) get one more try from all the stored keypoints.
+///    candidates get one more try from all the stored keypoints (the caller decides which).
 fn verify(
     fp: &Fingerprint,
-    start: &Start<'_>,
+    reached: &Reached,
+    seeds: &[([f64; 2], [f64; 2])],
     attempt: usize,
     qf: &Features,
     grid: &Grid,
     region: &[u32; 4],
-    thorough: bool,
 ) -> Option<(Affine, Sim, usize)> {
     let indexed = fp.descriptors.len().min(fingerprint::INDEX_KEYPOINTS);
-    match (attempt, start) {
-        (0, Start::Indexed { placed, .. }) => guided_from(fp, **placed.as_ref()?, qf, grid, region),
-        (0, Start::LookAlike(of)) => guided_from(fp, **of, qf, grid, region),
-        (1, Start::Indexed { seeds, .. }) => guided(fp, seeds, qf, grid, region),
-        (1, Start::LookAlike(_)) => seeded_by_matching(fp, indexed, qf, grid, region),
-        (2, _) if thorough && fp.descriptors.len() > indexed => {
+    match (attempt, reached) {
+        (0, Reached::Index { placed, .. }) => guided_from(fp, (*placed)?, qf, grid, region),
+        (0, Reached::LookAlike(of)) => guided_from(fp, *of, qf, grid, region),
+        (1, Reached::Index { .. }) => guided(fp, seeds, qf, grid, region),
+        (1, Reached::LookAlike(_)) => seeded_by_matching(fp, indexed, qf, grid, region),
+        (2, _) if fp.descriptors.len() > indexed => {
             seeded_by_matching(fp, fp.descriptors.len(), qf, grid, region)
         }
         _ => None,

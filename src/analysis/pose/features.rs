@@ -258,15 +258,32 @@ fn fast9(img: &[u8], offs: &[isize; 16], base: usize, t: i16) -> u32 {
     b.max(d)
 }
 
-/// FAST's quick rejections for a row of pixels (`centre`) against its four compass points on
-/// the circle (above, right, below, left; pixels 0, 4, 8 and 12 of [`CIRCLE`]): an arc of
-/// nine contains pixel 0 or 8, and at least two compass points on one side. `may[i]`: the
-/// pixel passes both, as [`fast9`] tests them.
-fn compass_test(centre: &[u8], compass: [&[u8]; 4], t: i16, may: &mut [bool]) {
-    let [up, right, down, left] = compass;
-    let n = centre.len();
-    let (up, right, down, left, may) =
-        (&up[..n], &right[..n], &down[..n], &left[..n], &mut may[..n]);
+/// FAST's quick rejections for the pixels `xs` of row `y` of `img` (`w` wide, at least 3
+/// pixels from every edge) against their four compass points on the circle (above, right,
+/// below, left; pixels 0, 4, 8 and 12 of [`CIRCLE`]): an arc of nine contains pixel 0 or 8,
+/// and at least two compass points on one side. `may[i]`: pixel `xs.start + i` passes both,
+/// as [`fast9`] tests them.
+fn compass_test(
+    img: &[u8],
+    w: usize,
+    y: usize,
+    xs: std::ops::Range<usize>,
+    t: i16,
+    may: &mut [bool],
+) {
+    let n = xs.len();
+    let row = |yy: usize, dx: isize| {
+        let at = ((yy * w + xs.start) as isize + dx) as usize;
+        &img[at..at + n]
+    };
+    let (centre, up, right, down, left) = (
+        row(y, 0),
+        row(y - 3, 0),
+        row(y, 3),
+        row(y + 3, 0),
+        row(y, -3),
+    );
+    let may = &mut may[..n];
     for i in 0..n {
         let c = i16::from(centre[i]);
         let (hi, lo) = (c + t, c - t);
@@ -333,16 +350,7 @@ fn detect_level(
             let sy = y as f32 * scale;
             // The compass points first, a row at a time (most pixels fail them; the loop
             // vectorises), then the full test where they pass.
-            let row = |yy: usize, dx: isize| {
-                let at = (yy * wu) as isize + x0 as isize + dx;
-                &raw[at as usize..at as usize + (x1 - x0)]
-            };
-            compass_test(
-                row(y, 0),
-                [row(y - 3, 0), row(y, 3), row(y + 3, 0), row(y, -3)],
-                t,
-                &mut may,
-            );
+            compass_test(raw, wu, y, x0..x1, t, &mut may);
             for (x, _) in (x0..x1).zip(&may).filter(|(_, m)| **m) {
                 let s = fast9(raw, &offs, y * wu + x, t);
                 score[y * wu + x] = s;
@@ -570,12 +578,7 @@ mod tests {
             let (mut corners, mut passed) = (0, 0);
             for t in [8i16, 14] {
                 for y in 3..hu - 3 {
-                    let row = |yy: usize, dx: isize| {
-                        let at = (yy * wu + x0) as isize + dx;
-                        &raw[at as usize..at as usize + (x1 - x0)]
-                    };
-                    let rows = [row(y - 3, 0), row(y, 3), row(y + 3, 0), row(y, -3)];
-                    compass_test(row(y, 0), rows, t, &mut may);
+                    compass_test(raw, wu, y, x0..x1, t, &mut may);
                     for (x, m) in (x0..x1).zip(&may) {
                         let corner = fast9(raw, &offs, y * wu + x, t) > 0;
                         assert!(*m || !corner, "corner at ({x}, {y}) rejected");
