@@ -7,7 +7,7 @@ scripts/setup-debian.sh --gui
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_PROFILE_DEV_DEBUG=0 CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
-cargo test --locked
+cargo test --locked --workspace
 if [[ -x scripts/gui-smoke.sh ]]; then
   scripts/gui-smoke.sh
 fi

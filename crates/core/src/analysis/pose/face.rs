@@ -1,0 +1,379 @@
+//! Face detection (BlazeFace, short range) and 468 3D landmarks (FaceMesh), run in pure Rust
+//! with tract. The models ship in `calibration/models/` (Apache-2.0, see the NOTICE there) and
+//! are compiled into the binary.
+
+use std::sync::{Arc, OnceLock};
+
+use image::RgbImage;
+use tract_onnx::prelude::*;
+
+/// Face-model failures.
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    #[error("could not load the {model} face model: {message}")]
+    Load {
+        model: &'static str,
+        message: String,
+    },
+    #[error("the {model} face model failed: {message}")]
+    Run {
+        model: &'static str,
+        message: String,
+    },
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// The two face models, loaded and optimised once.
+pub struct FaceModels {
+    detector: Plan,
+    mesh: Plan,
+    anchors: Vec<[f32; 2]>,
+}
+
+impl std::fmt::Debug for FaceModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaceModels")
+    }
+}
+
+const DETECTOR: &[u8] =
+    include_bytes!("../../../../../calibration/models/face_detection_short_range.onnx");
+const MESH: &[u8] = include_bytes!("../../../../../calibration/models/face_landmark.onnx");
+
+fn load(bytes: &[u8], name: &'static str, shape: [usize; 4]) -> Result<Plan, FaceError> {
+    let err = |e: TractError| FaceError::Load {
+        model: name,
+        message: e.to_string(),
+    };
+    tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .map_err(err)?
+        .with_input_fact(0, f32::fact(shape).into())
+        .map_err(err)?
+        .into_optimized()
+        .map_err(err)?
+        .into_runnable()
+        .map_err(err)
+}
+
+/// SSD anchor centres of the short-range detector: 16×16 cells × 2 (stride 8), then 8×8 × 6
+/// (stride 16).
+fn anchors() -> Vec<[f32; 2]> {
+    let mut out = Vec::with_capacity(896);
+    for (grid, per) in [(16usize, 2usize), (8, 6)] {
+        for y in 0..grid {
+            for x in 0..grid {
+                for _ in 0..per {
+                    out.push([
+                        (x as f32 + 0.5) / grid as f32,
+                        (y as f32 + 0.5) / grid as f32,
+                    ]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The process-wide models (loading takes a fraction of a second; do it once).
+pub fn models() -> Result<&'static FaceModels, &'static FaceError> {
+    static M: OnceLock<Result<FaceModels, FaceError>> = OnceLock::new();
+    M.get_or_init(|| {
+        Ok(FaceModels {
+            detector: load(DETECTOR, "face detection", [1, 128, 128, 3])?,
+            mesh: load(MESH, "face landmark", [1, 192, 192, 3])?,
+            anchors: anchors(),
+        })
+    })
+    .as_ref()
+}
+
+/// A detected face in image pixels.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    pub score: f32,
+    /// Centre and size of the box.
+    pub centre: [f32; 2],
+    pub size: [f32; 2],
+    /// Right eye, left eye, nose tip, mouth, right ear, left ear (the subject's sides).
+    pub keypoints: [[f32; 2]; 6],
+}
+
+/// 468 landmarks: x, y in image pixels, z in the same units (larger is further from the camera).
+#[derive(Clone, Debug)]
+pub struct Landmarks {
+    pub points: Vec<[f32; 3]>,
+    pub presence: f32,
+}
+
+impl Landmarks {
+    /// The landmarks' bounding box in image pixels: [x0, y0, x1, y1].
+    pub fn bounds(&self) -> [f32; 4] {
+        self.points.iter().fold(
+            [f32::MAX, f32::MAX, f32::MIN, f32::MIN],
+            |[x0, y0, x1, y1], p| [x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1])],
+        )
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x.clamp(-80.0, 80.0)).exp())
+}
+
+/// Bilinear sample of an RGB image (zero outside).
+#[inline]
+fn sample_rgb(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = (img.width() as i32, img.height() as i32);
+    let (x0, y0) = (x.floor() as i32, y.floor() as i32);
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let px = |xx: i32, yy: i32| {
+        if xx < 0 || yy < 0 || xx >= w || yy >= h {
+            [0f32; 3]
+        } else {
+            img.get_pixel(xx as u32, yy as u32).0.map(f32::from)
+        }
+    };
+    let (a, b, c, d) = (
+        px(x0, y0),
+        px(x0 + 1, y0),
+        px(x0, y0 + 1),
+        px(x0 + 1, y0 + 1),
+    );
+    std::array::from_fn(|k| {
+        (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy
+    })
+}
+
+impl FaceModels {
+    /// The most prominent face (largest confident detection), if any. The whole frame is
+    /// searched first; when the face is too small for the detector's 128-pixel input there (a
+    /// head-and-shoulders framing in a wide frame), overlapping square windows of the short side
+    /// and then half of it are searched.
+    pub fn detect(&self, img: &RgbImage) -> Result<Option<Detection>, FaceError> {
+        let (w, h) = img.dimensions();
+        if let Some(d) = self.detect_in(img, [0, 0, w, h])? {
+            return Ok(Some(d));
+        }
+        let short = w.min(h);
+        for side in [short, short / 2] {
+            if side < 96 {
+                break;
+            }
+            let step = (side / 2).max(1);
+            let mut best: Option<Detection> = None;
+            let mut y = 0;
+            loop {
+                let mut x = 0;
+                loop {
+                    let win = [x.min(w - side), y.min(h - side), side, side];
+                    if let Some(d) = self.detect_in(img, win)?
+                        && best.as_ref().is_none_or(|b| d.score > b.score)
+                    {
+                        best = Some(d);
+                    }
+                    if x + side >= w {
+                        break;
+                    }
+                    x += step;
+                }
+                if y + side >= h {
+                    break;
+                }
+                y += step;
+            }
+            if best.is_some() {
+                return Ok(best);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The most prominent face within the window `[x, y, w, h]`, in image coordinates.
+    fn detect_in(&self, img: &RgbImage, win: [u32; 4]) -> Result<Option<Detection>, FaceError> {
+        let (ox, oy) = (win[0] as f32, win[1] as f32);
+        let (w, h) = (win[2] as f32, win[3] as f32);
+        // Letterbox into 128×128.
+        let scale = 128.0 / w.max(h);
+        let (pad_x, pad_y) = ((128.0 - w * scale) / 2.0, (128.0 - h * scale) / 2.0);
+        let mut input = vec![-1f32; 128 * 128 * 3];
+        for y in 0..128 {
+            for x in 0..128 {
+                let sx = (x as f32 + 0.5 - pad_x) / scale - 0.5;
+                let sy = (y as f32 + 0.5 - pad_y) / scale - 0.5;
+                if sx < -0.5 || sy < -0.5 || sx > w - 0.5 || sy > h - 0.5 {
+                    continue;
+                }
+                let p = sample_rgb(img, sx + ox, sy + oy);
+                let i = (y * 128 + x) * 3;
+                for k in 0..3 {
+                    input[i + k] = p[k] / 127.5 - 1.0;
+                }
+            }
+        }
+        let out = self.run(&self.detector, "face detection", input, [1, 128, 128, 3])?;
+        let (reg, cls) = (&out[0], &out[1]);
+        // Outputs may come in either order; the regressors have 16 values per anchor.
+        let (reg, cls) = if reg.len() == 896 * 16 {
+            (reg, cls)
+        } else {
+            (cls, reg)
+        };
+        let mut dets: Vec<Detection> = Vec::new();
+        for (i, anchor) in self.anchors.iter().enumerate() {
+            let score = sigmoid(cls[i]);
+            if score < 0.5 {
+                continue;
+            }
+            let r = &reg[i * 16..i * 16 + 16];
+            let to_img = |nx: f32, ny: f32| {
+                [
+                    (nx * 128.0 - pad_x) / scale + ox,
+                    (ny * 128.0 - pad_y) / scale + oy,
+                ]
+            };
+            let centre = to_img(r[0] / 128.0 + anchor[0], r[1] / 128.0 + anchor[1]);
+            let size = [r[2] / scale, r[3] / scale];
+            let keypoints = std::array::from_fn(|k| {
+                to_img(
+                    r[4 + 2 * k] / 128.0 + anchor[0],
+                    r[5 + 2 * k] / 128.0 + anchor[1],
+                )
+            });
+            dets.push(Detection {
+                score,
+                centre,
+                size,
+                keypoints,
+            });
+        }
+        // Non-maximum suppression, then the largest face.
+        dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut kept: Vec<Detection> = Vec::new();
+        for d in dets {
+            if kept.iter().all(|k| iou(k, &d) < 0.3) {
+                kept.push(d);
+            }
+        }
+        Ok(kept
+            .into_iter()
+            .max_by(|a, b| (a.size[0] * a.size[1]).total_cmp(&(b.size[0] * b.size[1]))))
+    }
+
+    /// Landmarks inside a region of interest: centre, side length and rotation (radians,
+    /// clockwise on screen turns the crop so the eyes are level).
+    pub fn landmarks(
+        &self,
+        img: &RgbImage,
+        centre: [f32; 2],
+        side: f32,
+        angle: f32,
+    ) -> Result<Landmarks, FaceError> {
+        let (c, s) = (angle.cos(), angle.sin());
+        let k = side / 192.0;
+        let mut input = vec![0f32; 192 * 192 * 3];
+        for y in 0..192 {
+            for x in 0..192 {
+                let (u, v) = ((x as f32 + 0.5 - 96.0) * k, (y as f32 + 0.5 - 96.0) * k);
+                let sx = centre[0] + c * u - s * v - 0.5;
+                let sy = centre[1] + s * u + c * v - 0.5;
+                let p = sample_rgb(img, sx, sy);
+                let i = (y * 192 + x) * 3;
+                for ch in 0..3 {
+                    input[i + ch] = p[ch] / 255.0;
+                }
+            }
+        }
+        let out = self.run(&self.mesh, "face landmark", input, [1, 192, 192, 3])?;
+        let (pts, pres) = if out[0].len() == 1404 {
+            (&out[0], &out[1])
+        } else {
+            (&out[1], &out[0])
+        };
+        let points = (0..468)
+            .map(|i| {
+                let (u, v, z) = (
+                    (pts[i * 3] - 96.0) * k,
+                    (pts[i * 3 + 1] - 96.0) * k,
+                    pts[i * 3 + 2] * k,
+                );
+                [centre[0] + c * u - s * v, centre[1] + s * u + c * v, z]
+            })
+            .collect();
+        Ok(Landmarks {
+            points,
+            presence: sigmoid(pres.first().copied().unwrap_or(-10.0)),
+        })
+    }
+
+    /// Detect the face and its landmarks, refining the crop once from the first landmarks.
+    pub fn face(&self, img: &RgbImage) -> Result<Option<Landmarks>, FaceError> {
+        let Some(det) = self.detect(img)? else {
+            return Ok(None);
+        };
+        let [re, le] = [det.keypoints[0], det.keypoints[1]];
+        let angle = (le[1] - re[1]).atan2(le[0] - re[0]);
+        let side = det.size[0].max(det.size[1]) * 1.5;
+        let first = self.landmarks(img, det.centre, side, angle)?;
+        if first.presence < 0.5 {
+            return Ok(None);
+        }
+        Ok(Some(self.track(img, &first)?))
+    }
+
+    /// Landmarks from the crop that the previous landmarks imply (tracking between frames).
+    pub fn track(&self, img: &RgbImage, prev: &Landmarks) -> Result<Landmarks, FaceError> {
+        let (centre, side, angle) = roi_from_landmarks(prev);
+        self.landmarks(img, centre, side, angle)
+    }
+
+    fn run(
+        &self,
+        plan: &Plan,
+        model: &'static str,
+        data: Vec<f32>,
+        shape: [usize; 4],
+    ) -> Result<Vec<Vec<f32>>, FaceError> {
+        let err = |e: TractError| FaceError::Run {
+            model,
+            message: e.to_string(),
+        };
+        let tensor = Tensor::from_shape(&shape, &data).map_err(err)?;
+        let outs = plan.run(tvec!(tensor.into())).map_err(err)?;
+        outs.iter()
+            .map(|t| {
+                t.to_plain_array_view::<f32>()
+                    .map(|v| v.iter().copied().collect())
+                    .map_err(err)
+            })
+            .collect()
+    }
+}
+
+/// The square crop around landmarks: centre of their box, 1.5 × the long side, eyes level.
+pub fn roi_from_landmarks(l: &Landmarks) -> ([f32; 2], f32, f32) {
+    let [x0, y0, x1, y1] = l.bounds();
+    let (re, le) = (l.points[33], l.points[263]);
+    let angle = (le[1] - re[1]).atan2(le[0] - re[0]);
+    (
+        [(x0 + x1) / 2.0, (y0 + y1) / 2.0],
+        (x1 - x0).max(y1 - y0) * 1.5,
+        angle,
+    )
+}
+
+fn iou(a: &Detection, b: &Detection) -> f32 {
+    let r = |d: &Detection| {
+        [
+            d.centre[0] - d.size[0] / 2.0,
+            d.centre[1] - d.size[1] / 2.0,
+            d.centre[0] + d.size[0] / 2.0,
+            d.centre[1] + d.size[1] / 2.0,
+        ]
+    };
+    let (p, q) = (r(a), r(b));
+    let iw = (p[2].min(q[2]) - p[0].max(q[0])).max(0.0);
+    let ih = (p[3].min(q[3]) - p[1].max(q[1])).max(0.0);
+    let inter = iw * ih;
+    inter / (a.size[0] * a.size[1] + b.size[0] * b.size[1] - inter).max(1e-6)
+}

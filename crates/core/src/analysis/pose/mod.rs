@@ -1,0 +1,775 @@
+//! Pose against the baseline: is the patient sitting as in the baseline photo?
+//!
+//! Registration works for every treatment area: oriented FAST corners and steered binary
+//! descriptors on a small pyramid, mutual ratio-test matching, RANSAC on the two-point
+//! similarity, then direct sub-pixel alignment with gain/bias and robust weights. On faces,
+//! BlazeFace and FaceMesh add head yaw and pitch, the Frankfort-plane tilt and expression.
+//!
+//! Conventions (pinned in tests): `p_frame = c + s·R(θ)·(p_base − c) + (dx, dy)` about the
+//! baseline's centre `c`, y down, `R(θ) = [[cos θ, sin θ], [−sin θ, cos θ]]`, so θ > 0 is
+//! counter-clockwise on screen; dx > 0: the subject sits further right in the frame; scale > 1:
+//! the subject is larger (closer); yaw > 0: the patient turned toward their own left (nose
+//! toward image right); pitch > 0: chin up.
+//!
+//! ```
+//! use sameframe_core::analysis::pose::{self, PoseConfig, PoseOptions};
+//! let cfg = PoseConfig::builtin().unwrap();
+//! // A blank frame cannot be aligned: low confidence and not within tolerance, never a panic.
+//! let blank = image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
+//! let r = pose::analyze(&blank, &blank, &cfg, &PoseOptions::default());
+//! assert!(!r.within_tolerance && r.confidence < 0.5);
+//! ```
+
+pub mod affine;
+pub mod face;
+pub mod features;
+pub mod head;
+mod pattern;
+pub mod refine;
+pub mod similarity;
+
+use image::{GrayImage, RgbImage};
+use serde::{Deserialize, Serialize};
+
+use crate::calibration::{Calibration, CalibrationError};
+use crate::records::Area;
+use face::Landmarks;
+use features::Features;
+use refine::{GradImage, Template};
+use similarity::Sim;
+
+/// The working image's long side for registration.
+pub const WORKING_SIDE: u32 = 960;
+const MAX_FEATURES: usize = 700;
+
+/// Pose tolerances (`tolerances.toml`, `[pose]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct PoseTolerances {
+    pub translation_cm: f64,
+    pub translation_fraction: f64,
+    pub roll_deg: f64,
+    pub scale_pct: f64,
+    pub yaw_deg: f64,
+    pub pitch_deg: f64,
+    pub mouth_open: f64,
+    pub smile_width: f64,
+    pub eye_open: f64,
+    pub brow_height: f64,
+    pub min_confidence: f64,
+    pub interpupillary_mm: f64,
+}
+
+#[derive(Deserialize)]
+struct TolerancesFile {
+    pose: PoseTolerances,
+}
+
+/// What the pose check reads from `calibration/`.
+#[derive(Clone, Debug)]
+pub struct PoseConfig {
+    pub tolerances: PoseTolerances,
+}
+
+impl PoseConfig {
+    pub fn load(cal: &Calibration) -> Result<Self, CalibrationError> {
+        let t: TolerancesFile = cal.load("tolerances.toml")?;
+        Ok(Self { tolerances: t.pose })
+    }
+
+    pub fn builtin() -> Result<Self, CalibrationError> {
+        Self::load(&Calibration::builtin())
+    }
+}
+
+/// Options of a pose check.
+#[derive(Clone, Debug, Default)]
+pub struct PoseOptions {
+    /// The treatment area (face and neck use the face path; others registration only).
+    pub area: Option<Area>,
+    /// Millimetres per frame pixel at the subject (from the grey card), when known.
+    pub mm_per_px: Option<f64>,
+    /// Restrict registration to this region of the baseline (x, y, w, h in baseline pixels).
+    pub subject: Option<[u32; 4]>,
+}
+
+/// Expression measures and their changes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ExpressionReport {
+    pub mouth_open: f64,
+    pub smile_width: f64,
+    pub eye_open: f64,
+    pub brow_height: f64,
+    pub baseline: head::Expression,
+    pub frame: head::Expression,
+}
+
+/// One scored axis.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Axis {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub tolerance: f64,
+    /// |value| / tolerance.
+    pub ratio: f64,
+}
+
+/// The pose report (`sameframe analyze pose --json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PoseReport {
+    pub dx_px: f64,
+    pub dy_px: f64,
+    pub rotation_deg: f64,
+    pub scale: f64,
+    pub yaw_deg: Option<f64>,
+    pub pitch_deg: Option<f64>,
+    pub expression: Option<ExpressionReport>,
+    pub score: f64,
+    pub within_tolerance: bool,
+    pub hints: Vec<String>,
+    pub inliers: usize,
+    pub confidence: f64,
+    /// "features" or "face+features".
+    pub method: String,
+    pub reasons: Vec<String>,
+    pub dx_cm: Option<f64>,
+    pub dy_cm: Option<f64>,
+    /// Where the centimetre scale came from: "card" or "interpupillary", when known.
+    pub scale_source: Option<String>,
+    pub frankfort_tilt_deg: Option<f64>,
+    pub frankfort_delta_deg: Option<f64>,
+    /// Correlation of the aligned baseline with the frame.
+    pub ncc: f64,
+    pub axes: Vec<Axis>,
+}
+
+/// A working copy: greyscale, reduced so both images share a scale.
+#[derive(Clone, Debug)]
+struct Work {
+    gray: GrayImage,
+    grad: GradImage,
+    /// Full-resolution pixels per working pixel.
+    factor: f64,
+}
+
+/// Luma reduced by an integer factor (box average) so the long side is at most `side`.
+fn work(img: &RgbImage, side: u32) -> Work {
+    let (w, h) = img.dimensions();
+    let f = w.max(h).div_ceil(side.max(1)).max(1);
+    let (ow, oh) = ((w / f).max(1), (h / f).max(1));
+    let raw = img.as_raw();
+    let stride = w as usize * 3;
+    let mut acc = vec![0u64; (ow * oh) as usize];
+    for y in 0..(oh * f).min(h) as usize {
+        let row = &raw[y * stride..y * stride + (ow * f).min(w) as usize * 3];
+        let out = &mut acc[(y / f as usize) * ow as usize..(y / f as usize + 1) * ow as usize];
+        for (x, p) in row.chunks_exact(3).enumerate() {
+            // Rec. 601 luma in fixed point (×256).
+            out[x / f as usize] +=
+                u64::from(77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]));
+        }
+    }
+    let n = 256 * u64::from(f) * u64::from(f);
+    let data: Vec<u8> = acc
+        .iter()
+        .map(|&v| ((v + n / 2) / n).min(255) as u8)
+        .collect();
+    let gray = GrayImage::from_raw(ow, oh, data).unwrap_or_else(|| GrayImage::new(ow, oh));
+    let grad = GradImage::new(&gray);
+    Work {
+        gray,
+        grad,
+        factor: f64::from(f),
+    }
+}
+
+/// The baseline, analysed once and compared with many frames.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    width: u32,
+    height: u32,
+    side: u32,
+    work: Work,
+    features: Features,
+    template: Template,
+    face: Option<Landmarks>,
+    area: Option<Area>,
+    notes: Vec<String>,
+}
+
+fn face_area(area: Option<Area>) -> bool {
+    matches!(area, None | Some(Area::Face) | Some(Area::Neck))
+}
+
+impl Baseline {
+    /// Analyse `img` for frames whose long side is `frame_long` pixels.
+    pub fn prepare(img: &RgbImage, opts: &PoseOptions, frame_long: u32) -> Self {
+        let side = WORKING_SIDE
+            .min(img.width().max(img.height()))
+            .min(frame_long)
+            .max(32);
+        let work = work(img, side);
+        let mut notes = Vec::new();
+        let face = if face_area(opts.area) {
+            match face::models() {
+                Ok(m) => match m.face(img) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        notes.push(e.to_string());
+                        None
+                    }
+                },
+                Err(e) => {
+                    notes.push(e.to_string());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        // Register the subject, not the background: the face (with hair and neck) when there
+        // is one, else the given subject region, else the whole frame.
+        let f = work.factor as f32;
+        let rect: Option<[f32; 4]> = match (&face, opts.subject) {
+            (_, Some(r)) => Some([
+                r[0] as f32,
+                r[1] as f32,
+                (r[0] + r[2]) as f32,
+                (r[1] + r[3]) as f32,
+            ]),
+            (Some(l), None) => {
+                let [x0, y0, x1, y1] = l.bounds();
+                let (w, h) = (x1 - x0, y1 - y0);
+                Some([x0 - 0.3 * w, y0 - 0.45 * h, x1 + 0.3 * w, y1 + 0.35 * h])
+            }
+            (None, None) => None,
+        };
+        let mask = |x: f32, y: f32| {
+            rect.is_none_or(|r| x * f >= r[0] && x * f <= r[2] && y * f >= r[1] && y * f <= r[3])
+        };
+        let features = features::extract(&work.gray, MAX_FEATURES, &mask);
+        let template = Template::new(&work.grad, 3000, &mask);
+        Self {
+            width: img.width(),
+            height: img.height(),
+            side,
+            work,
+            features,
+            template,
+            face,
+            area: opts.area,
+            notes,
+        }
+    }
+
+    /// Whether the baseline shows a face.
+    pub fn has_face(&self) -> bool {
+        self.face.is_some()
+    }
+
+    /// The baseline's landmarks.
+    pub fn landmarks(&self) -> Option<&Landmarks> {
+        self.face.as_ref()
+    }
+}
+
+/// Result of registration in working coordinates.
+struct Registration {
+    sim: Sim,
+    inliers: usize,
+    matches: usize,
+    ncc: f64,
+}
+
+fn register(base: &Baseline, frame: &Work, prev: Option<Sim>) -> Option<Registration> {
+    // Live: start from the previous estimate when it still explains the frame.
+    if let Some(p) = prev
+        && let Some(r) = refine::refine(&base.template, &frame.grad, p, 20)
+        && r.ncc > 0.75
+    {
+        return Some(Registration {
+            sim: r.sim,
+            inliers: r.used,
+            matches: r.used,
+            ncc: r.ncc,
+        });
+    }
+    let all = |_: f32, _: f32| true;
+    let ff = features::extract(&frame.gray, MAX_FEATURES, &all);
+    let matches = features::match_features(&base.features, &ff, 0.85, 90);
+    let src: Vec<[f64; 2]> = matches
+        .iter()
+        .map(|m| {
+            [
+                f64::from(base.features.keypoints[m.0].x),
+                f64::from(base.features.keypoints[m.0].y),
+            ]
+        })
+        .collect();
+    let dst: Vec<[f64; 2]> = matches
+        .iter()
+        .map(|m| {
+            [
+                f64::from(ff.keypoints[m.1].x),
+                f64::from(ff.keypoints[m.1].y),
+            ]
+        })
+        .collect();
+    let threshold = 3.0f64.max(f64::from(frame.gray.width().max(frame.gray.height())) / 320.0);
+    let consensus = similarity::ransac(&src, &dst, threshold, (0.55, 1.8), 0x5EED);
+    let (sim, inliers) = match consensus {
+        Some(c) if c.inliers.len() >= 6 => (c.sim, c.inliers.len()),
+        _ => (Sim::IDENTITY, 0),
+    };
+    let refined = refine::refine(&base.template, &frame.grad, sim, 30);
+    match refined {
+        Some(r) if inliers >= 6 || r.ncc > 0.8 => Some(Registration {
+            sim: r.sim,
+            inliers,
+            matches: matches.len(),
+            ncc: r.ncc,
+        }),
+        Some(r) => Some(Registration {
+            sim,
+            inliers,
+            matches: matches.len(),
+            ncc: r.ncc.min(0.0),
+        }),
+        None => Some(Registration {
+            sim,
+            inliers,
+            matches: matches.len(),
+            ncc: 0.0,
+        }),
+    }
+}
+
+/// Compare a frame with a prepared baseline. `prev` is the last estimate (live use);
+/// `prev_face` the frame's last landmarks (tracking).
+pub fn compare(
+    base: &Baseline,
+    img: &RgbImage,
+    cfg: &PoseConfig,
+    opts: &PoseOptions,
+    prev: Option<Sim>,
+    prev_face: Option<&Landmarks>,
+) -> (PoseReport, Option<Sim>, Option<Landmarks>) {
+    let t = &cfg.tolerances;
+    let mut reasons: Vec<String> = base.notes.clone();
+    if img.width() < 32 || img.height() < 32 || base.width < 32 || base.height < 32 {
+        reasons.push(format!(
+            "the images are too small to compare ({}×{} against {}×{}; at least 32×32)",
+            base.width,
+            base.height,
+            img.width(),
+            img.height()
+        ));
+        return (empty_report(reasons), None, None);
+    }
+    let side = base.side.min(img.width().max(img.height()));
+    let frame = work(img, side);
+    let use_face = face_area(opts.area.or(base.area)) && base.face.is_some();
+    let (reg, frame_face) = rayon::join(
+        || register(base, &frame, prev),
+        || {
+            if !use_face {
+                return None;
+            }
+            let m = face::models().ok()?;
+            let tracked = prev_face
+                .and_then(|p| m.track(img, p).ok())
+                .filter(|l| l.presence > 0.5);
+            tracked.or_else(|| m.face(img).ok().flatten())
+        },
+    );
+    let Some(mut reg) = reg else {
+        reasons.push("the frame could not be registered".into());
+        return (empty_report(reasons), None, frame_face);
+    };
+    let mut landmark_only = false;
+    // Faces: when texture does not match (another session's lighting, skin, hair), start the
+    // direct alignment from the rigid face landmarks instead.
+    if reg_confidence(&reg, prev.is_some()) < t.min_confidence
+        && let (Some(bf), Some(ff)) = (&base.face, &frame_face)
+    {
+        let to_work = |l: &Landmarks, f: f64| -> Vec<[f64; 2]> {
+            head::RIGID
+                .iter()
+                .map(|&i| [f64::from(l.points[i][0]) / f, f64::from(l.points[i][1]) / f])
+                .collect()
+        };
+        if let Some(init) = similarity::fit(
+            &to_work(bf, base.work.factor),
+            &to_work(ff, frame.factor),
+            None,
+        ) {
+            let refined = refine::refine(&base.template, &frame.grad, init, 30);
+            let (sim, ncc) = match refined {
+                Some(r) if r.ncc > 0.5 => (r.sim, r.ncc),
+                _ => (init, refined.map_or(0.0, |r| r.ncc)),
+            };
+            if ncc > reg.ncc || reg.inliers < 6 {
+                reg = Registration {
+                    sim,
+                    inliers: head::RIGID.len(),
+                    matches: head::RIGID.len(),
+                    ncc,
+                };
+                landmark_only = true;
+            }
+        }
+    }
+    // Working → full resolution, then to the centre convention.
+    let full = reg.sim.rescaled(base.work.factor, frame.factor);
+    let s = full.scale();
+    let theta = -full.phi();
+    let c = [f64::from(base.width) / 2.0, f64::from(base.height) / 2.0];
+    let mc = full.apply(c);
+    let (dx, dy) = (mc[0] - c[0], mc[1] - c[1]);
+
+    let confidence = if landmark_only {
+        // The face landmarks agree on the geometry; the pixels say how alike the faces look.
+        (0.55 + 0.45 * ((reg.ncc - 0.4) / 0.4).clamp(0.0, 1.0)).min(1.0)
+    } else {
+        reg_confidence(&reg, prev.is_some())
+    };
+    if landmark_only {
+        reasons.push(format!(
+            "aligned on face landmarks: the skin and background texture did not match (correlation {:.2}); check it is the same patient",
+            reg.ncc
+        ));
+    }
+    let mut yaw = None;
+    let mut pitch = None;
+    let mut expression = None;
+    let mut frankfort = None;
+    let mut frankfort_delta = None;
+    let mut method = "features".to_string();
+    let mut cm_scale: Option<(f64, &str)> = opts.mm_per_px.map(|m| (m / 10.0, "card"));
+    if use_face {
+        match (&base.face, &frame_face) {
+            (Some(bf), Some(ff)) => {
+                if let Some(d) = head::delta(bf, ff) {
+                    method = "face+features".into();
+                    yaw = Some(d.yaw_deg);
+                    pitch = Some(d.pitch_deg);
+                    frankfort = Some(d.frankfort_tilt_deg);
+                    frankfort_delta = Some(d.frankfort_delta_deg);
+                    expression = Some(ExpressionReport {
+                        mouth_open: d.frame.mouth_open - d.baseline.mouth_open,
+                        smile_width: d.frame.smile_width - d.baseline.smile_width,
+                        eye_open: d.frame.eye_open - d.baseline.eye_open,
+                        brow_height: d.frame.brow_height - d.baseline.brow_height,
+                        baseline: d.baseline,
+                        frame: d.frame,
+                    });
+                    if cm_scale.is_none() {
+                        let iod = head::interocular_px(ff);
+                        if iod > 8.0 {
+                            cm_scale = Some((t.interpupillary_mm / 10.0 / iod, "interpupillary"));
+                        }
+                    }
+                }
+            }
+            (Some(_), None) => reasons.push(
+                "no face found in the frame: head turn, chin height and expression are not scored"
+                    .into(),
+            ),
+            _ => {}
+        }
+    }
+    // Axes.
+    let mut axes = Vec::new();
+    let (dx_cm, dy_cm) = match cm_scale {
+        Some((cm_per_px, _)) => (Some(dx * cm_per_px), Some(dy * cm_per_px)),
+        None => (None, None),
+    };
+    match (dx_cm, dy_cm) {
+        (Some(x), Some(y)) => {
+            axes.push(axis("horizontal position", x, "cm", t.translation_cm));
+            axes.push(axis("vertical position", y, "cm", t.translation_cm));
+        }
+        _ => {
+            let tol = t.translation_fraction * f64::from(img.width().max(img.height()));
+            axes.push(axis("horizontal position", dx, "px", tol));
+            axes.push(axis("vertical position", dy, "px", tol));
+        }
+    }
+    axes.push(axis("roll", theta.to_degrees(), "°", t.roll_deg));
+    axes.push(axis("scale", (s - 1.0) * 100.0, "%", t.scale_pct));
+    if let Some(y) = yaw {
+        axes.push(axis("yaw", y, "°", t.yaw_deg));
+    }
+    if let Some(p) = pitch {
+        axes.push(axis("pitch", p, "°", t.pitch_deg));
+    }
+    if let Some(e) = &expression {
+        axes.push(axis("mouth opening", e.mouth_open, "IOD", t.mouth_open));
+        axes.push(axis("smile width", e.smile_width, "IOD", t.smile_width));
+        axes.push(axis("eye opening", e.eye_open, "IOD", t.eye_open));
+        axes.push(axis("brow height", e.brow_height, "IOD", t.brow_height));
+    }
+    let confident = confidence >= t.min_confidence;
+    if !confident {
+        reasons.push(format!(
+            "low confidence ({confidence:.2}): the frame does not seem to show the baseline's subject or area ({} matching features, correlation {:.2})",
+            reg.inliers, reg.ncc
+        ));
+    }
+    let sum_sq: f64 = axes.iter().map(|a| a.ratio * a.ratio).sum();
+    let score = if confident {
+        100.0 * (-0.1625 * sum_sq).exp()
+    } else {
+        0.0
+    };
+    let within = confident && axes.iter().all(|a| a.ratio <= 1.0);
+    let is_head = face_area(opts.area.or(base.area)) && base.face.is_some();
+    let hints = if confident {
+        hints(&axes, is_head)
+    } else {
+        vec!["re-frame the patient as in the baseline photo".into()]
+    };
+    let report = PoseReport {
+        dx_px: dx,
+        dy_px: dy,
+        rotation_deg: theta.to_degrees(),
+        scale: s,
+        yaw_deg: yaw,
+        pitch_deg: pitch,
+        expression,
+        score,
+        within_tolerance: within,
+        hints,
+        inliers: reg.inliers,
+        confidence,
+        method,
+        reasons,
+        dx_cm,
+        dy_cm,
+        scale_source: cm_scale.map(|(_, s)| s.to_string()),
+        frankfort_tilt_deg: frankfort,
+        frankfort_delta_deg: frankfort_delta,
+        ncc: reg.ncc,
+        axes,
+    };
+    let keep = confident.then_some(reg.sim);
+    (report, keep, frame_face)
+}
+
+/// Confidence of a texture registration from the agreement of features and pixels.
+fn reg_confidence(reg: &Registration, tracked: bool) -> f64 {
+    let inlier_score = (reg.inliers as f64 / 25.0).min(1.0);
+    let ratio = if reg.matches > 0 {
+        reg.inliers as f64 / reg.matches as f64
+    } else {
+        0.0
+    };
+    let ncc_score = ((reg.ncc - 0.3) / 0.5).clamp(0.0, 1.0);
+    if tracked && reg.inliers == reg.matches {
+        ncc_score
+    } else {
+        (ncc_score * (0.5 + 0.5 * inlier_score) * (0.6 + 0.4 * ratio.min(0.5) / 0.5))
+            .clamp(0.0, 1.0)
+    }
+}
+
+fn axis(name: &str, value: f64, unit: &str, tolerance: f64) -> Axis {
+    Axis {
+        name: name.into(),
+        value,
+        unit: unit.into(),
+        tolerance,
+        ratio: value.abs() / tolerance.max(1e-9),
+    }
+}
+
+fn empty_report(reasons: Vec<String>) -> PoseReport {
+    PoseReport {
+        dx_px: 0.0,
+        dy_px: 0.0,
+        rotation_deg: 0.0,
+        scale: 1.0,
+        yaw_deg: None,
+        pitch_deg: None,
+        expression: None,
+        score: 0.0,
+        within_tolerance: false,
+        hints: vec!["re-frame the patient as in the baseline photo".into()],
+        inliers: 0,
+        confidence: 0.0,
+        method: "features".into(),
+        reasons,
+        dx_cm: None,
+        dy_cm: None,
+        scale_source: None,
+        frankfort_tilt_deg: None,
+        frankfort_delta_deg: None,
+        ncc: 0.0,
+        axes: Vec::new(),
+    }
+}
+
+/// Hints for the person at the camera, largest correction first.
+fn hints(axes: &[Axis], head: bool) -> Vec<String> {
+    let mut out: Vec<(f64, String)> = Vec::new();
+    for a in axes.iter().filter(|a| a.ratio > 1.0) {
+        let v = a.value;
+        let amount = |u: &str| {
+            if u == "cm" {
+                format!("{:.1} cm", v.abs())
+            } else if u == "px" {
+                format!("{:.0} px", v.abs())
+            } else {
+                format!("{:.0}°", v.abs().max(1.0))
+            }
+        };
+        let text = match a.name.as_str() {
+            "horizontal position" => format!(
+                "move the patient {} to the {} of the frame",
+                amount(&a.unit),
+                if v > 0.0 { "left" } else { "right" }
+            ),
+            "vertical position" => format!(
+                "move the patient {} {} in the frame",
+                amount(&a.unit),
+                if v > 0.0 { "up" } else { "down" }
+            ),
+            "roll" if head => format!(
+                "level the head: tilt it {} toward the patient's {} shoulder",
+                amount("°"),
+                if v > 0.0 { "left" } else { "right" }
+            ),
+            "roll" => format!(
+                "rotate the subject {} {} as seen on screen",
+                amount("°"),
+                if v > 0.0 {
+                    "clockwise"
+                } else {
+                    "counter-clockwise"
+                }
+            ),
+            "scale" => {
+                if v > 0.0 {
+                    format!(
+                        "move the patient back (or the camera away): the subject is {:.0} % larger than in the baseline",
+                        v
+                    )
+                } else {
+                    format!(
+                        "move the patient closer (or the camera in): the subject is {:.0} % smaller than in the baseline",
+                        -v
+                    )
+                }
+            }
+            "yaw" => format!(
+                "turn head {} to the patient's {}",
+                amount("°"),
+                if v > 0.0 { "right" } else { "left" }
+            ),
+            "pitch" => format!(
+                "tilt chin {} {}",
+                if v > 0.0 { "down" } else { "up" },
+                amount("°")
+            ),
+            "mouth opening" => {
+                if v > 0.0 {
+                    "close the mouth gently".into()
+                } else {
+                    "part the lips slightly, as in the baseline".into()
+                }
+            }
+            "smile width" => {
+                if v > 0.0 {
+                    "relax the smile".into()
+                } else {
+                    "smile slightly, as in the baseline".into()
+                }
+            }
+            "eye opening" => {
+                if v > 0.0 {
+                    "relax the eyes".into()
+                } else {
+                    "open the eyes a little more".into()
+                }
+            }
+            "brow height" => {
+                if v > 0.0 {
+                    "relax the brows".into()
+                } else {
+                    "raise the brows slightly".into()
+                }
+            }
+            _ => continue,
+        };
+        out.push((a.ratio, text));
+    }
+    out.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Compare two images once (the CLI's `analyze pose`).
+pub fn analyze(
+    baseline: &RgbImage,
+    frame: &RgbImage,
+    cfg: &PoseConfig,
+    opts: &PoseOptions,
+) -> PoseReport {
+    let base = Baseline::prepare(baseline, opts, frame.width().max(frame.height()));
+    compare(&base, frame, cfg, opts, None, None).0
+}
+
+/// Frame-rate pose guidance: the baseline is analysed once; each frame starts from the last
+/// estimate and tracks the face from its last landmarks.
+#[derive(Debug)]
+pub struct PoseTracker {
+    base: Baseline,
+    cfg: PoseConfig,
+    opts: PoseOptions,
+    prev: Option<Sim>,
+    prev_face: Option<Landmarks>,
+    frame_long: u32,
+}
+
+impl PoseTracker {
+    /// Prepare for frames whose long side is `frame_long`.
+    pub fn new(baseline: &RgbImage, cfg: PoseConfig, opts: PoseOptions, frame_long: u32) -> Self {
+        Self {
+            base: Baseline::prepare(baseline, &opts, frame_long),
+            cfg,
+            opts,
+            prev: None,
+            prev_face: None,
+            frame_long,
+        }
+    }
+
+    /// The prepared baseline.
+    pub fn baseline(&self) -> &Baseline {
+        &self.base
+    }
+
+    /// Set the card-based scale (from the lighting check) for the next frames.
+    pub fn set_mm_per_px(&mut self, mm_per_px: Option<f64>) {
+        self.opts.mm_per_px = mm_per_px;
+    }
+
+    /// Compare one frame.
+    pub fn analyze(&mut self, frame: &RgbImage) -> (PoseReport, Option<Landmarks>) {
+        if frame.width().max(frame.height()) != self.frame_long {
+            // The camera changed resolution: re-prepare for the new size.
+            self.frame_long = frame.width().max(frame.height());
+            self.prev = None;
+        }
+        let (report, sim, face) = compare(
+            &self.base,
+            frame,
+            &self.cfg,
+            &self.opts,
+            self.prev,
+            self.prev_face.as_ref(),
+        );
+        self.prev = sim;
+        self.prev_face = face.clone();
+        (report, face)
+    }
+}

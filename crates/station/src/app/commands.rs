@@ -1,0 +1,196 @@
+//! Messages between the UI and the core worker. The UI never touches the store: it sends a
+//! [`CoreCommand`], the worker (which owns the store) executes it and answers with
+//! [`CoreEvent`]s, which the UI applies once per frame.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::camera::CameraFrame;
+use sameframe_core::calibration::ConfounderDef;
+use sameframe_core::records::confounders::ConfounderInput;
+use sameframe_core::records::protocol::{Protocol, ProtocolStatus};
+use sameframe_core::records::{Area, Capture, Consent, Patient, Scope, View, Visit};
+use sameframe_core::review::compare::PairGrade;
+
+/// How a new store protects its photos.
+#[derive(Clone, Debug)]
+pub enum InitEncryption {
+    Passphrase(Zeroizing<String>),
+    KeyFile(PathBuf),
+    None,
+}
+
+/// Which patient (and protocol step context) to reload after a change.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Focus {
+    pub patient_ref: String,
+    pub protocol: Option<String>,
+    pub visit_id: Option<String>,
+}
+
+/// A new consent from the consent form.
+#[derive(Clone, Debug)]
+pub struct ConsentForm {
+    pub scopes: Vec<Scope>,
+    pub signed_by: String,
+    pub signed_on: String,
+    pub expires_on: Option<String>,
+}
+
+/// A new visit from the visit form.
+#[derive(Clone, Debug)]
+pub struct VisitForm {
+    pub date: String,
+    pub area: Area,
+    pub product: Option<String>,
+    pub lot: Option<String>,
+    pub lot_expiry: Option<String>,
+    pub technique: Option<String>,
+    pub clinician: Option<String>,
+}
+
+/// Everything needed to store a station capture.
+#[derive(Clone, Debug)]
+pub struct CaptureJob {
+    /// The analysed frame: the numbers recorded are those of these pixels.
+    pub frame: Arc<CameraFrame>,
+    pub focus: Focus,
+    pub consent_id: String,
+    pub visit_id: String,
+    pub area: Area,
+    pub view: View,
+    pub baseline_id: Option<String>,
+    pub confounders: Vec<ConfounderInput>,
+    pub note: Option<String>,
+    /// Lighting, pose, camera settings, readiness and any override reason.
+    pub analysis: Value,
+}
+
+/// UI → core.
+#[derive(Clone, Debug)]
+pub enum CoreCommand {
+    /// Open the store with the keys given on the command line or in the environment.
+    Open,
+    Init(InitEncryption),
+    Unlock(Zeroizing<String>),
+    SearchPatients(String),
+    AddPatient {
+        reference: String,
+        display_name: Option<String>,
+    },
+    LoadPatient(Focus),
+    GrantConsent {
+        focus: Focus,
+        form: ConsentForm,
+    },
+    AddVisit {
+        focus: Focus,
+        form: VisitForm,
+    },
+    /// Decode a baseline capture for the ghost and the pose tracker.
+    LoadBaseline {
+        capture_id: String,
+        view: View,
+    },
+    Capture(Box<CaptureJob>),
+    /// Make the checklist of each capture exactly `confounders` (and set the note).
+    SaveConfounders {
+        focus: Focus,
+        capture_ids: Vec<String>,
+        confounders: Vec<ConfounderInput>,
+        note: Option<String>,
+    },
+    LoadPair {
+        baseline_id: String,
+        followup_id: String,
+    },
+}
+
+/// A consent with what it means for capturing today.
+#[derive(Clone, Debug)]
+pub struct ConsentView {
+    pub consent: Consent,
+    /// `Ok` when it allows clinical photos today, else why not.
+    pub clinical: Result<(), String>,
+}
+
+/// A patient with their records.
+#[derive(Clone, Debug)]
+pub struct PatientView {
+    pub patient: Patient,
+    pub consents: Vec<ConsentView>,
+    pub visits: Vec<Visit>,
+    pub captures: Vec<Capture>,
+    pub protocol: Option<ProtocolStatus>,
+    /// The visit the reload was about (a visit just created, for instance).
+    pub visit_id: Option<String>,
+}
+
+/// The store as the UI shows it.
+#[derive(Clone, Debug)]
+pub struct StoreInfo {
+    pub path: PathBuf,
+    pub encryption: String,
+    pub confounders: Vec<ConfounderDef>,
+    pub protocols: Vec<Protocol>,
+}
+
+/// A decoded image for display (reduced to at most [`super::DISPLAY_SIDE`]).
+#[derive(Clone)]
+pub struct DisplayImage {
+    pub image: egui::ColorImage,
+    /// Full-resolution size of the original.
+    pub width: u32,
+    pub height: u32,
+}
+
+impl std::fmt::Debug for DisplayImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DisplayImage({}×{})", self.width, self.height)
+    }
+}
+
+/// Core → UI.
+#[derive(Clone, Debug)]
+pub enum CoreEvent {
+    StoreOpened(StoreInfo),
+    /// No store yet: the first-run dialog offers to create one.
+    StoreMissing {
+        path: PathBuf,
+    },
+    /// The store is encrypted with a passphrase: the unlock dialog asks for it.
+    NeedsPassphrase {
+        path: PathBuf,
+        error: Option<String>,
+    },
+    Patients(Vec<Patient>),
+    PatientLoaded(Box<PatientView>),
+    Baseline {
+        capture_id: String,
+        view: View,
+        image: Arc<image::RgbImage>,
+    },
+    Captured {
+        capture: Box<Capture>,
+        existing: bool,
+        warnings: Vec<String>,
+    },
+    ConfoundersSaved {
+        captures: usize,
+    },
+    Pair {
+        grade: Box<PairGrade>,
+        baseline: DisplayImage,
+        followup: DisplayImage,
+        baseline_capture: Box<Capture>,
+        followup_capture: Box<Capture>,
+    },
+    /// Something the user asked for failed; shown once, in the notifications.
+    Failed {
+        action: String,
+        message: String,
+    },
+}
