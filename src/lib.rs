@@ -10,3 +10,6 @@
 
 pub use sameframe_core::*;
 pub use sameframe_station::{app, camera};
+
+/// The storage backends, and opening a data directory's store with whichever it uses.
+pub use sameframe_store as backends;

@@ -26,8 +26,10 @@ fn station(keep: &[usize]) -> Station {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let key = dir.path().join("store.key");
-    Store::init(
+    sameframe::backends::init(
         &data,
+        &sameframe::backends::Target::Embedded,
+        false,
         Encryption::KeyFile { path: key.clone() },
         OpenOptions {
             actor: "test-nurse".into(),
@@ -52,7 +54,7 @@ fn station(keep: &[usize]) -> Station {
 }
 
 fn store(s: &Station) -> Store {
-    Store::open(
+    sameframe::backends::open(
         &s.data,
         OpenOptions {
             actor: "test-check".into(),
@@ -242,7 +244,7 @@ fn the_injector_captures_a_view_with_confounders_and_the_numbers_are_stored() {
         "{keys:?}"
     );
     assert_eq!(c.note.as_deref(), Some("holiday, returned 5 days ago"));
-    let a = c.analysis.as_ref().expect("analysis recorded");
+    let a = &serde_json::to_value(c.analysis.as_ref().expect("analysis recorded")).unwrap();
     let ev = a["lighting"]["exposure_ev"]
         .as_f64()
         .expect("exposure number");
@@ -260,7 +262,12 @@ fn the_injector_captures_a_view_with_confounders_and_the_numbers_are_stored() {
     // The replayed file's bytes are what was stored.
     let original = std::fs::read(s.frames.join("demo-03.png")).unwrap();
     assert_eq!(c.sha256, sameframe::ids::sha256_hex(&original));
-    assert!(store.verify().unwrap().is_clean());
+    assert!(
+        store
+            .verify(std::time::Duration::from_secs(120))
+            .unwrap()
+            .is_clean()
+    );
 }
 
 #[test]
@@ -331,9 +338,27 @@ fn an_override_needs_a_reason_which_is_recorded() {
     });
     let caps = store(&s).list_captures(Some("P-0003")).unwrap();
     assert_eq!(caps.len(), 1);
-    let a = caps[0].analysis.as_ref().unwrap();
+    let a = &serde_json::to_value(caps[0].analysis.as_ref().unwrap()).unwrap();
     assert_eq!(
         a["override"]["reason"],
+        "patient cannot stay longer; room light fixed next visit"
+    );
+    // The audit entry of the import names the reason too (the station's override was once
+    // audited with a null reason, read from a field the station never wrote).
+    let st = store(&s);
+    let log = st
+        .read(|r| {
+            sameframe::store::audit::read(
+                r,
+                &sameframe::store::audit::LogFilter {
+                    action_prefix: Some("capture.import".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        log.last().unwrap().details["override_reason"],
         "patient cannot stay longer; room light fixed next visit"
     );
     assert!(
@@ -439,7 +464,7 @@ fn a_follow_up_is_compared_with_the_baseline_of_its_view() {
         .find(|c| c.role == Role::FollowUp)
         .expect("a follow-up");
     assert_eq!(f.baseline_id.as_deref(), Some(baseline_id.as_str()));
-    let a = f.analysis.as_ref().unwrap();
+    let a = &serde_json::to_value(f.analysis.as_ref().unwrap()).unwrap();
     assert!(a["pose"]["score"].as_f64().is_some());
     assert_eq!(a["baseline_id"], baseline_id.as_str());
 }

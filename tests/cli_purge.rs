@@ -33,7 +33,7 @@ fn files_with_runs(files: &[PathBuf], runs: &HashSet<Vec<u8>>) -> Vec<PathBuf> {
 }
 
 fn open_lib(s: &TestStore) -> sameframe::store::Store {
-    sameframe::store::Store::open(
+    sameframe::backends::open(
         &s.data,
         sameframe::store::OpenOptions {
             actor: "test".into(),
@@ -275,7 +275,8 @@ fn withdraw_all_with_purge_leaves_nothing_readable() {
     // The backup taken before can no longer be decrypted with the current keys.
     let store = open_lib(&s);
     let keys: Vec<String> = {
-        let mut st = store.conn().prepare("SELECT id FROM data_key").unwrap();
+        let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
+        let mut st = db.prepare("SELECT id FROM data_key").unwrap();
         st.query_map([], |r| r.get(0))
             .unwrap()
             .map(Result::unwrap)
@@ -662,7 +663,18 @@ fn wrong_passphrase_or_missing_key_changes_nothing() {
         .status
         .success()
     );
-    assert!(run(&["patient", "add", "--ref", "Q"], "").status.success());
+    // Every command proves the key before it reads or changes anything.
+    let none = run(&["patient", "add", "--ref", "Q"], "");
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("SAMEFRAME_PASSPHRASE"));
+    let wrong = run(&["patient", "add", "--ref", "Q"], "not the passphrase");
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"));
+    assert!(
+        run(&["patient", "add", "--ref", "Q"], "a long passphrase")
+            .status
+            .success()
+    );
     let c: Value = serde_json::from_slice(
         &run(
             &[
@@ -677,7 +689,7 @@ fn wrong_passphrase_or_missing_key_changes_nothing() {
                 "--signed-on",
                 "2026-01-01",
             ],
-            "",
+            "a long passphrase",
         )
         .stdout,
     )
@@ -720,7 +732,9 @@ fn wrong_passphrase_or_missing_key_changes_nothing() {
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("wrong passphrase"));
-    let show: Value = serde_json::from_slice(&run(&["consent", "show", cid], "").stdout).unwrap();
+    let show: Value =
+        serde_json::from_slice(&run(&["consent", "show", cid], "a long passphrase").stdout)
+            .unwrap();
     assert_eq!(show["scopes"][0]["status"], "active");
     let none = run(&["verify"], "");
     assert!(String::from_utf8_lossy(&none.stderr).contains("SAMEFRAME_PASSPHRASE"));
@@ -810,7 +824,11 @@ fn sigkill_during_purge_then_rerun_completes() {
                         "a present capture must read back"
                     ),
                     None => {
-                        let file = store.blobs().path(sha);
+                        let file = std::path::PathBuf::from(
+                            store
+                                .blobs()
+                                .location_of(&sameframe::store::BlobKey::Blob(sha.clone())),
+                        );
                         assert!(
                             !file.exists() || store.read_blob(sha).is_err(),
                             "a purged capture is still readable"

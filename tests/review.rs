@@ -39,8 +39,10 @@ fn library_store(dir: &std::path::Path) -> (Store, Vec<Patient>) {
         keys: KeySource::KeyFile(dir.join("k")),
         calibration_dir: None,
     };
-    let store = Store::init(
+    let store = sameframe::backends::init(
         &dir.join("data"),
+        &sameframe::backends::Target::Embedded,
+        false,
         Encryption::KeyFile {
             path: dir.join("k"),
         },
@@ -331,19 +333,65 @@ fn a_real_photo_cropped_and_stretched_is_traced_and_not_flagged() {
 }
 
 /// A consent that has expired since the capture was taken: the review fails the published
-/// image, naming the consent and its last day. (Time is moved on by putting the consent's last
-/// day in the past, straight in the database: the binary refuses to record an expiry before
-/// the signing date or to import under an expired consent.)
+/// image, naming the consent and its last day. (The capture is imported, and the first review
+/// run, on days the consent covered: debug builds take the date from `SAMEFRAME_TODAY`.)
 #[test]
 fn a_consent_expired_since_the_capture_fails_publication() {
     let s = TestStore::new();
-    let cid = s.patient_with_consent("R7", "clinical,publication");
+    s.ok(&["patient", "add", "--ref", "R7"]);
+    let on = |day: &str, args: &[&str]| -> Value {
+        let mut c = s.command(args);
+        c.env("SAMEFRAME_TODAY", day);
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{:?}: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let granted = on(
+        "2026-01-05",
+        &[
+            "consent",
+            "grant",
+            "--patient",
+            "R7",
+            "--scope",
+            "clinical,publication",
+            "--signed-by",
+            "R7",
+            "--signed-on",
+            "2026-01-05",
+            "--expires",
+            "2026-02-28",
+        ],
+    );
+    let cid = granted["consent_id"].as_str().unwrap().to_string();
     let img = scene(TEXTURES[2], 107);
     let file = s.write("r7.jpg", &jpeg(&img, 92));
-    let cap = s.import(&file, "R7", &cid, &["--captured-at", "2026-03-10T10:00:00"]);
+    let cap = on(
+        "2026-02-01",
+        &[
+            "capture",
+            "import",
+            file.to_str().unwrap(),
+            "--patient",
+            "R7",
+            "--consent",
+            &cid,
+            "--area",
+            "face",
+            "--view",
+            "frontal",
+            "--captured-at",
+            "2026-02-01T10:00:00",
+        ],
+    );
     let web = write_jpeg(&s, "pub", "web.jpg", &resize(&img, 640, 480));
-    let review = |more: &[&str]| {
-        let r = s.ok(&[&["review", web.to_str().unwrap()], more].concat());
+    let review = |day: &str, more: &[&str]| {
+        let r = on(day, &[&["review", web.to_str().unwrap()], more].concat());
         let report = image_report(&r, "web.jpg").clone();
         assert_eq!(
             report["sources"][0]["capture_id"], cap["capture_id"],
@@ -351,7 +399,7 @@ fn a_consent_expired_since_the_capture_fails_publication() {
         );
         report
     };
-    let before = review(&[]);
+    let before = review("2026-02-10", &[]);
     assert!(
         has(&before, "consent", "info", "allows publication"),
         "{before}"
@@ -361,7 +409,7 @@ fn a_consent_expired_since_the_capture_fails_publication() {
     let captions = s.path("captions");
     std::fs::create_dir_all(&captions).unwrap();
     std::fs::write(captions.join("web.txt"), "Smoother skin, results may vary.").unwrap();
-    let captioned = review(&["--caption-dir", captions.to_str().unwrap()]);
+    let captioned = review("2026-02-10", &["--caption-dir", captions.to_str().unwrap()]);
     assert_eq!(captioned["caption"], "Smoother skin, results may vary.");
     assert!(
         !has(&captioned, "caption", "warn", "variability"),
@@ -369,16 +417,7 @@ fn a_consent_expired_since_the_capture_fails_publication() {
     );
     assert_eq!(captioned["verdict"], "pass", "{captioned}");
 
-    let db = rusqlite::Connection::open(s.path("data").join("sameframe.db")).unwrap();
-    let changed = db
-        .execute(
-            "UPDATE consent SET expires_on = '2026-02-28' WHERE id = ?1",
-            [&cid],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
-    drop(db);
-    let after = review(&[]);
+    let after = review("2026-03-01", &[]);
     assert!(has(&after, "consent", "fail", &cid), "{after}");
     assert!(
         has(&after, "consent", "fail", "expired after 2026-02-28"),
@@ -724,7 +763,7 @@ fn pair_certificate_and_fingerprint_backfill() {
 
 #[test]
 fn reduced_previews_are_stored_sealed_and_backfilled() {
-    use sameframe::review::fingerprint;
+    use sameframe::analysis::fingerprint;
     let dir = tempfile::tempdir().unwrap();
     let (store, patients) = library_store(dir.path());
     let ids: Vec<&String> = patients
@@ -785,14 +824,14 @@ fn reduced_previews_are_stored_sealed_and_backfilled() {
     assert!(e.contains(ids[2].as_str()), "{e}");
 }
 
-/// The review index reads a compact copy of each fingerprint's indexed part, which the schema
-/// keeps in step with the fingerprint: on import, when a fingerprint is rewritten (backfill),
-/// and when it is deleted (a purge).
+/// The review index reads a compact copy of each fingerprint's indexed part, which the
+/// repositories keep in step with the fingerprint: on import, when a fingerprint is rewritten
+/// (backfill), and when it is deleted (a purge).
 #[test]
 fn the_index_copy_follows_every_fingerprint_write() {
     let dir = tempfile::tempdir().unwrap();
     let (store, patients) = library_store(dir.path());
-    let c = store.conn();
+    let c = rusqlite::Connection::open(dir.path().join("data").join("sameframe.db")).unwrap();
     let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
     let in_step = || {
         count(
@@ -806,11 +845,10 @@ fn the_index_copy_follows_every_fingerprint_write() {
     assert_eq!(in_step(), 10);
     // A stale fingerprint with other descriptors, then recomputed by backfill.
     let id = &patients[2].after.0;
-    c.execute(
-        "UPDATE fingerprint SET version = 1, descriptors = zeroblob(5120) WHERE capture_id = ?1",
-        [id],
-    )
-    .unwrap();
+    let mut stale = store.read(|r| r.fingerprint(id)).unwrap().unwrap();
+    stale.version = 1;
+    stale.descriptors = vec![0; stale.descriptors.len()];
+    store.write(|tx| tx.put_fingerprint(&stale)).unwrap();
     assert_eq!(in_step(), 10);
     let zeros = "SELECT COUNT(*) FROM fingerprint_index WHERE descriptors = zeroblob(1536)";
     assert_eq!(count(zeros), 1);
@@ -826,9 +864,8 @@ fn the_index_copy_follows_every_fingerprint_write() {
         found.first().map(|m| m.capture_id.as_str()),
         Some(id.as_str())
     );
-    // Deleted with its fingerprint.
-    c.execute("DELETE FROM fingerprint WHERE capture_id = ?1", [id])
-        .unwrap();
+    // Deleted with its fingerprint (as a purge deletes it).
+    store.write(|tx| tx.delete_fingerprint(id)).unwrap();
     assert_eq!(count("SELECT COUNT(*) FROM fingerprint_index"), 9);
     assert_eq!(store.review_index().unwrap().len(), 9);
 }

@@ -39,14 +39,12 @@ pub fn run(ctx: &Ctx, cmd: AuditCmd) -> Result<ExitCode> {
             action,
             tail,
         } => {
-            let entries = audit::read(
-                store.conn(),
-                &LogFilter {
-                    subject,
-                    action_prefix: action,
-                    tail,
-                },
-            )?;
+            let filter = LogFilter {
+                subject,
+                action_prefix: action,
+                tail,
+            };
+            let entries = store.read(|r| audit::read(r, &filter))?;
             ctx.emit(&entries, || {
                 entries
                     .iter()
@@ -62,11 +60,11 @@ pub fn run(ctx: &Ctx, cmd: AuditCmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Verify { expect_head } => {
-            let mut check = audit::verify(store.conn(), store.store_id())?;
+            let mut check = store.read(|r| audit::verify(r, store.store_id()))?;
             if check.ok
                 && let Some(want) = expect_head
             {
-                let entries = audit::read(store.conn(), &LogFilter::default())?;
+                let entries = store.read(|r| audit::read(r, &LogFilter::default()))?;
                 match entries.iter().find(|e| e.hash == want) {
                     None => {
                         check.ok = false;

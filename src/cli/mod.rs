@@ -79,10 +79,12 @@ pub enum Command {
     /// Import, show, list and export captures.
     #[command(subcommand)]
     Capture(capture::CaptureCmd),
-    /// Re-hash every blob; report corrupt, missing and orphan files.
-    Verify,
+    /// Re-hash every blob and open every record; report corrupt, missing and orphan objects.
+    Verify(store_cmds::VerifyArgs),
     /// Remove orphan blob files left by interrupted imports.
     Gc(store_cmds::GcArgs),
+    /// Copy the store into another backend or folder (embedded <-> shared; backups).
+    Migrate(store_cmds::MigrateArgs),
     /// Read and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -190,7 +192,10 @@ impl Ctx {
 
     /// Open the store.
     pub fn open(&self) -> Result<Store> {
-        Ok(Store::open(&self.data_dir, self.open_options()?)?)
+        Ok(sameframe::backends::open(
+            &self.data_dir,
+            self.open_options()?,
+        )?)
     }
 
     /// Print `value` as JSON, or the human text.
@@ -230,7 +235,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Consent(c) => consent::run(&ctx, c),
         Command::Visit(c) => visit::run(&ctx, c),
         Command::Capture(c) => capture::run(&ctx, c),
-        Command::Verify => store_cmds::verify(&ctx),
+        Command::Verify(a) => store_cmds::verify(&ctx, a),
+        Command::Migrate(a) => store_cmds::migrate(&ctx, a),
         Command::Gc(a) => store_cmds::gc(&ctx, a),
         Command::Audit(c) => audit::run(&ctx, c),
         Command::Config(c) => store_cmds::config(&ctx, c),

@@ -58,7 +58,7 @@ pub enum FingerprintCmd {
     Backfill,
 }
 
-fn progress_bar(total_hint: u64) -> Option<indicatif::ProgressBar> {
+pub fn progress_bar(total_hint: u64) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -205,7 +205,7 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
             }
             let date = date.unwrap_or_else(sameframe::timefmt::today);
             let sha = sameframe::ids::sha256_hex(&bytes);
-            let id = store.record_publication(
+            let id = store.record_published(
                 &sha,
                 channel.trim(),
                 url.as_deref(),
@@ -246,20 +246,17 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
             })?;
         }
         PublishCmd::List => {
-            let mut st = store.conn().prepare(
-                "SELECT p.id, p.channel, p.url, p.date, p.purpose, p.file_sha256, group_concat(s.capture_id)
-                 FROM publication p LEFT JOIN publication_source s ON s.publication_id = p.id GROUP BY p.id ORDER BY p.date, p.id",
-            )?;
-            let rows: Vec<serde_json::Value> = st
-                .query_map([], |r| {
-                    let caps: Option<String> = r.get(6)?;
-                    Ok(serde_json::json!({
-                        "publication_id": r.get::<_, String>(0)?, "channel": r.get::<_, String>(1)?, "url": r.get::<_, Option<String>>(2)?,
-                        "date": r.get::<_, String>(3)?, "purpose": r.get::<_, String>(4)?, "file_sha256": r.get::<_, String>(5)?,
-                        "capture_ids": caps.map(|c| c.split(',').map(str::to_string).collect::<Vec<_>>()).unwrap_or_default(),
-                    }))
-                })?
-                .collect::<Result<_, _>>()?;
+            let rows: Vec<serde_json::Value> = store
+                .publications()?
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "publication_id": p.id, "channel": p.channel, "url": p.url,
+                        "date": p.date, "purpose": p.purpose, "file_sha256": p.file_sha256,
+                        "capture_ids": p.capture_ids(),
+                    })
+                })
+                .collect();
             ctx.emit(&rows, || {
                 rows.iter()
                     .map(|r| {

@@ -22,7 +22,7 @@ use std::time::Instant;
 use sameframe::records::capture::ImportRequest;
 use sameframe::records::consent::NewConsent;
 use sameframe::records::{Area, Scope, View};
-use sameframe::store::{Encryption, KeySource, OpenOptions, Store};
+use sameframe::store::{Encryption, KeySource, OpenOptions};
 use serde_json::json;
 
 fn count() -> usize {
@@ -73,7 +73,14 @@ fn template(n: usize) -> (PathBuf, PathBuf, String) {
     std::fs::create_dir_all(&root).unwrap();
     eprintln!("building a store with {n} captures under one consent (cached) …");
     let t = Instant::now();
-    let store = Store::init(&data, Encryption::KeyFile { path: key.clone() }, opts(&key)).unwrap();
+    let store = sameframe::backends::init(
+        &data,
+        &sameframe::backends::Target::Embedded,
+        false,
+        Encryption::KeyFile { path: key.clone() },
+        opts(&key),
+    )
+    .unwrap();
     store.add_patient("PURGE-1", None).unwrap();
     let doc = std::fs::read(common::root().join("fixtures/cmyk.jpg")).unwrap();
     let consent = store

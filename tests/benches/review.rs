@@ -40,8 +40,8 @@ use std::time::Instant;
 
 use image::{GrayImage, Rgb, RgbImage};
 use published::*;
+use sameframe::analysis::fingerprint::{self, Fingerprint};
 use sameframe::records::RecordError;
-use sameframe::review::fingerprint::{self, Fingerprint};
 use sameframe::review::index::Index;
 use sameframe::review::matching::{self, Sources};
 use sameframe::testkit::Rng;
@@ -513,7 +513,7 @@ fn queries(n_captures: usize) -> Vec<(String, PathBuf, Vec<String>)> {
 /// writes them (made once and cached; the captures themselves are not stored, so foreign keys
 /// are off while filling it).
 fn fingerprint_store(coll: &Collection, ids: &[String]) -> sameframe::store::Store {
-    use sameframe::store::{Encryption, KeySource, OpenOptions, Store};
+    use sameframe::store::{Encryption, KeySource, OpenOptions};
     let n = ids.len();
     let dir = common::work_dir("review").join(format!("store-{n}-v{}", fingerprint::VERSION));
     let key = dir.with_extension("key");
@@ -522,50 +522,54 @@ fn fingerprint_store(coll: &Collection, ids: &[String]) -> sameframe::store::Sto
         keys: KeySource::KeyFile(key.clone()),
         calibration_dir: None,
     };
-    if let Ok(store) = Store::open(&dir, opts()) {
-        let rows: i64 = store
-            .conn()
-            .query_row("SELECT COUNT(*) FROM fingerprint", [], |r| r.get(0))
+    if let Ok(store) = sameframe::backends::open(&dir, opts()) {
+        let mut rows = 0usize;
+        store
+            .read(|r| r.each_index_row(&mut |_| rows += 1))
             .unwrap();
-        if rows as usize == n {
+        if rows == n {
             return store;
         }
     }
     eprintln!("writing {n} fingerprints into a store (cached for later runs) …");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&key);
-    let store = Store::init(&dir, Encryption::KeyFile { path: key.clone() }, opts()).unwrap();
-    let c = store.conn();
-    c.execute_batch("PRAGMA foreign_keys = OFF; BEGIN;")
-        .unwrap();
-    {
-        let mut st = c
-            .prepare(
-                "INSERT INTO fingerprint (capture_id, version, phash, dhash, width, height, keypoints, descriptors, created_at, small)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '2026-01-01T00:00:00Z', ?9)",
-            )
-            .unwrap();
-        for (i, id) in ids.iter().enumerate() {
-            let f = &coll.fingerprints[id];
-            let (kp, ds) = f.encode();
-            let small = read_small(&coll.smalls, i).map(|g| fingerprint::encode_small(&g));
-            st.execute(rusqlite::params![
-                id,
-                fingerprint::VERSION,
-                f.phash as i64,
-                f.dhash as i64,
-                f.width,
-                f.height,
-                kp,
-                ds,
-                small
-            ])
-            .unwrap();
-        }
-    }
-    c.execute_batch("COMMIT; PRAGMA foreign_keys = ON;")
-        .unwrap();
+    let store = sameframe::backends::init(
+        &dir,
+        &sameframe::backends::Target::Embedded,
+        false,
+        Encryption::KeyFile { path: key.clone() },
+        opts(),
+    )
+    .unwrap();
+    fill_index(&store, coll, ids);
     store
+}
+
+/// Write the review index's rows (what `sameframe review` reads of each fingerprint) for the
+/// collection, as the repositories store them; the captures themselves are not stored.
+fn fill_index(store: &sameframe::store::Store, coll: &Collection, ids: &[String]) {
+    use sameframe::store::repo::Cell;
+    for chunk in ids.chunks(2000) {
+        let rows: Vec<Vec<Cell>> = chunk
+            .iter()
+            .map(|id| {
+                let f = &coll.fingerprints[id];
+                let (kp, ds) = f.encode();
+                let n = fingerprint::INDEX_KEYPOINTS;
+                vec![
+                    Cell::Text(id.clone()),
+                    Cell::Int(f.phash as i64),
+                    Cell::Int(f.dhash as i64),
+                    Cell::Bytes(kp[..kp.len().min(n * 8)].to_vec()),
+                    Cell::Bytes(ds[..ds.len().min(n * 32)].to_vec()),
+                ]
+            })
+            .collect();
+        store
+            .write(|tx| tx.transfer_insert("fingerprint_index", &rows))
+            .unwrap();
+    }
 }
 
 struct Outcome {

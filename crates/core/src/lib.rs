@@ -26,6 +26,8 @@
 
 pub mod analysis;
 pub mod calibration;
+pub mod camera_info;
+pub mod fsutil;
 pub mod ids;
 pub mod ingest;
 pub mod purge;
@@ -34,3 +36,4 @@ pub mod review;
 pub mod store;
 pub mod testkit;
 pub mod timefmt;
+pub mod vocab;

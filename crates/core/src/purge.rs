@@ -1,32 +1,38 @@
-//! Consent withdrawal and purge: scope-aware, everywhere in the data directory, provable, and
-//! crash-safe.
+//! Consent withdrawal and purge: scope-aware, everywhere the store keeps a copy (its rows, its
+//! blob store, every station's data directory), provable, and crash-safe.
 //!
 //! A withdrawal runs as a journaled job:
 //!
 //! 1. **Plan** (one transaction): the scopes are marked withdrawn (who, when, why), and a job
 //!    row lists every item to purge, every item kept under clinical-record retention, every
 //!    copy outside the data directory and every recorded publication to take down.
-//! 2. **Plaintext copies** (exports inside the data directory, thumbnails, and in a store
-//!    without encryption the originals) are unlinked, each atomically.
+//! 2. **Plaintext copies** (exports inside this station's data directory, previews, and in a
+//!    store without encryption the originals) are deleted, each atomically.
 //! 3. **Commit** (one transaction): rows are replaced by tombstones (hash, kind, when, who, why;
 //!    no image data) and, when the originals go, the consent's data key is destroyed. From this
 //!    instant every sealed blob of the consent is unreadable, wherever a copy of it lives.
-//! 4. **Sweep**: the sealed files are unlinked; the deletion certificate is written and its
-//!    hash recorded in the audit chain.
+//! 4. **Sweep**: the sealed objects are deleted (from the folder or the bucket); the deletion
+//!    certificate is kept in the store and its hash recorded in the audit chain. Copies inside
+//!    other stations' data directories are deleted by those stations the next time they open
+//!    the store ([`sweep_station`]).
+//!
+//! What a withdrawal covers is decided by one pure function, [`plan`], of the rows its unit of
+//! work reads.
 //!
 //! Killed at any point, each item is either fully present or fully purged (sealed bytes whose
 //! key is gone count as purged), and running the same command again resumes the job.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::ids::{new_id, sha256_hex};
+use crate::records::publication::Publication;
 use crate::records::{Consent, RecordError, Scope};
-use crate::store::{Store, StoreError, blobs};
+use crate::store::repo::{ExportRow, PurgeItemRow, PurgeJobRow, TombstoneRow};
+use crate::store::{BlobKey, CarriesStoreError, Store, StoreError, Tx};
 
 /// What a withdrawal ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,14 +83,18 @@ pub enum PurgeError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for PurgeError {
-    fn from(e: rusqlite::Error) -> Self {
-        PurgeError::Store(StoreError::Db(e))
+impl CarriesStoreError for PurgeError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            PurgeError::Store(e) => Some(e),
+            PurgeError::Record(RecordError::Store(e)) => Some(e),
+            _ => None,
+        }
     }
 }
 
-impl From<blobs::BlobError> for PurgeError {
-    fn from(e: blobs::BlobError) -> Self {
+impl From<crate::store::BlobError> for PurgeError {
+    fn from(e: crate::store::BlobError) -> Self {
         PurgeError::Store(StoreError::Blob(e))
     }
 }
@@ -118,6 +128,20 @@ pub struct Takedown {
     pub capture_ids: Vec<String>,
 }
 
+impl Takedown {
+    fn of(p: &Publication) -> Self {
+        Takedown {
+            publication_id: p.id.clone(),
+            channel: p.channel.clone(),
+            url: p.url.clone(),
+            date: p.date.clone(),
+            purpose: p.purpose.clone(),
+            file_sha256: p.file_sha256.clone(),
+            capture_ids: p.capture_ids(),
+        }
+    }
+}
+
 /// One line of a deletion certificate.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CertItem {
@@ -132,8 +156,8 @@ pub struct CertItem {
     pub detail: Option<String>,
 }
 
-/// The deletion certificate: what was purged by hash, what was kept and why, copies outside
-/// the store, publications to take down, and the audit head it was recorded under.
+/// The deletion certificate: what was purged by hash and where from, what was kept and why,
+/// copies outside the store and on other stations, publications to take down.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Certificate {
     pub certificate_id: String,
@@ -148,9 +172,22 @@ pub struct Certificate {
     pub completed_at: String,
     pub originals_purged: bool,
     pub retention_overridden: bool,
+    /// Where the rows and the sealed objects were removed from.
+    #[serde(default)]
+    pub rows_at: String,
+    #[serde(default)]
+    pub objects_at: String,
+    /// What makes copies that outlive the deletion (backups, a versioned bucket's old
+    /// versions) unreadable.
+    #[serde(default)]
+    pub residual_copies: String,
     pub purged: Vec<CertItem>,
     pub retained: Vec<CertItem>,
     pub outside_copies: Vec<CertItem>,
+    /// Copies in other stations' data directories: each is deleted when its station next
+    /// opens the store (the audit log records it as `purge.sweep`).
+    #[serde(default)]
+    pub station_copies: Vec<CertItem>,
     pub takedown: Vec<Takedown>,
 }
 
@@ -164,54 +201,182 @@ pub struct WithdrawOutcome {
     pub certificate: Certificate,
     pub certificate_json: PathBuf,
     pub certificate_text: PathBuf,
+    /// Where the store keeps the certificate (the same file for an embedded store).
+    pub certificate_stored_at: String,
     pub certificate_sha256: String,
     pub takedown: Vec<Takedown>,
 }
 
-struct Job {
-    id: String,
-    consent_id: String,
-    scopes: Vec<String>,
-    purge_originals: bool,
-    retention_override: bool,
-    reason: String,
-    actor: String,
-    started_at: String,
-    committed: bool,
+/// A planned item of a withdrawal.
+pub type Item = PurgeItemRow;
+
+fn item(kind: &str) -> Item {
+    Item {
+        kind: kind.to_string(),
+        subject_id: None,
+        sha256: None,
+        path: None,
+        detail: None,
+    }
 }
 
+fn cert(i: &Item) -> CertItem {
+    CertItem {
+        kind: i
+            .kind
+            .trim_start_matches("retained_")
+            .trim_start_matches("outside_")
+            .trim_start_matches("remote_")
+            .to_string(),
+        sha256: i.sha256.clone(),
+        subject_id: i.subject_id.clone(),
+        path: i.path.clone(),
+        detail: i.detail.clone(),
+    }
+}
+
+/// The uses of published or exported copies a withdrawal of `scope` ends.
+pub fn purposes(scope: WithdrawScope) -> &'static [&'static str] {
+    match scope {
+        WithdrawScope::Publication => &["publication"],
+        WithdrawScope::Teaching => &["teaching"],
+        WithdrawScope::All => &["clinical", "teaching", "publication"],
+    }
+}
+
+/// A capture of the consent being withdrawn, as the plan needs it.
 #[derive(Clone, Debug)]
-struct Item {
-    kind: String,
-    subject_id: Option<String>,
-    sha256: Option<String>,
-    path: Option<String>,
-    detail: Option<String>,
+pub struct PlannedCapture {
+    pub id: String,
+    pub sha256: String,
+    pub has_fingerprint: bool,
 }
 
-impl Item {
-    fn new(kind: &str) -> Self {
-        Item {
-            kind: kind.to_string(),
-            subject_id: None,
-            sha256: None,
-            path: None,
-            detail: None,
+/// What a withdrawal's plan is made from: the rows as its unit of work sees them.
+pub struct PlanInput<'a> {
+    pub consent: &'a Consent,
+    pub scope: WithdrawScope,
+    pub purge_originals: bool,
+    pub captures: &'a [PlannedCapture],
+    pub exports: &'a [ExportRow],
+    /// The consent's publications for the withdrawn uses.
+    pub publications: &'a [Publication],
+    /// The consent's data key, while it exists.
+    pub data_key: Option<&'a str>,
+    /// This station's data directory and ID.
+    pub root: &'a Path,
+    pub station: &'a str,
+    /// Where the store keeps an object (for the certificate).
+    pub location_of: &'a dyn Fn(&BlobKey) -> String,
+}
+
+/// Everything a withdrawal must remove, keep, point out or notify, in the order it is done.
+/// A pure function of the rows: what a purge covers is decided here and nowhere else.
+pub fn plan(p: &PlanInput<'_>) -> Vec<Item> {
+    let mut items = Vec::new();
+    let purposes = purposes(p.scope);
+    for e in p
+        .exports
+        .iter()
+        .filter(|e| purposes.contains(&e.purpose.as_str()))
+    {
+        items.push(export_item(p, e));
+    }
+    if p.scope == WithdrawScope::All {
+        let kept = |kind: &str| {
+            if p.purge_originals {
+                (kind.to_string(), None)
+            } else {
+                (
+                    format!("retained_{kind}"),
+                    Some("kept: clinical-record retention".to_string()),
+                )
+            }
+        };
+        for c in p.captures {
+            let mut t = item("thumbnail");
+            t.subject_id = Some(c.id.clone());
+            t.sha256 = Some(c.sha256.clone());
+            t.path = Some((p.location_of)(&BlobKey::Thumb(c.sha256.clone())));
+            items.push(t);
+            if c.has_fingerprint {
+                let mut f = item("fingerprint");
+                f.subject_id = Some(c.id.clone());
+                f.sha256 = Some(c.sha256.clone());
+                items.push(f);
+            }
+            let (kind, detail) = kept("original");
+            let mut o = item(&kind);
+            o.subject_id = Some(c.id.clone());
+            o.sha256 = Some(c.sha256.clone());
+            o.path = Some((p.location_of)(&BlobKey::Blob(c.sha256.clone())));
+            o.detail = detail;
+            items.push(o);
+        }
+        if let Some(doc) = &p.consent.document_sha256 {
+            let (kind, detail) = kept("document");
+            let mut d = item(&kind);
+            d.subject_id = Some(p.consent.id.clone());
+            d.sha256 = Some(doc.clone());
+            d.path = Some((p.location_of)(&BlobKey::Blob(doc.clone())));
+            d.detail = detail;
+            items.push(d);
+        }
+        if p.purge_originals
+            && let Some(k) = p.data_key
+        {
+            let mut it = item("data_key");
+            it.subject_id = Some(k.to_string());
+            it.detail = Some(
+                "destroyed: every copy of this consent's blobs, including backups and old object versions, is unreadable"
+                    .into(),
+            );
+            items.push(it);
         }
     }
-    fn cert(&self) -> CertItem {
-        CertItem {
-            kind: self
-                .kind
-                .trim_start_matches("retained_")
-                .trim_start_matches("outside_")
-                .to_string(),
-            sha256: self.sha256.clone(),
-            subject_id: self.subject_id.clone(),
-            path: self.path.clone(),
-            detail: self.detail.clone(),
-        }
+    for pubn in p.publications {
+        let t = Takedown::of(pubn);
+        let mut it = item("takedown");
+        it.subject_id = Some(t.publication_id.clone());
+        it.sha256 = Some(t.file_sha256.clone());
+        it.detail = Some(serde_json::to_string(&t).unwrap_or_default());
+        items.push(it);
     }
+    items
+}
+
+/// An export covered by the withdrawal: on this station inside its data directory (deleted
+/// now), in another station's (deleted there), or outside any (pointed out).
+fn export_item(p: &PlanInput<'_>, e: &ExportRow) -> Item {
+    let here = e.station.is_empty() || e.station == p.station;
+    let recorded = PathBuf::from(&e.path);
+    let (kind, path) = if e.inside_store && !here {
+        ("remote_export", e.path.clone())
+    } else {
+        // Exports inside the store are recorded relative to it; an absolute path from before
+        // that, or from a store since moved, is purged only if it is still inside this data
+        // directory: nothing outside it is ever deleted.
+        let resolved = if recorded.is_relative() {
+            p.root.join(&recorded)
+        } else {
+            recorded
+        };
+        let inside = e.inside_store && crate::records::capture::path_is_inside(&resolved, p.root);
+        (
+            if inside { "export" } else { "outside_export" },
+            resolved.display().to_string(),
+        )
+    };
+    let mut it = item(kind);
+    it.subject_id = Some(e.id.clone());
+    it.sha256 = Some(e.sha256.clone());
+    it.path = Some(path);
+    it.detail = Some(if kind == "remote_export" {
+        format!("{} export of {}, on station {}", e.purpose, e.at, e.station)
+    } else {
+        format!("{} export of {}", e.purpose, e.at)
+    });
+    it
 }
 
 impl Store {
@@ -222,13 +387,14 @@ impl Store {
         req: &WithdrawRequest<'_>,
     ) -> Result<WithdrawOutcome, PurgeError> {
         let consent = self.consent(req.consent_id)?;
-        if let Some(job) = self.pending_job(&consent.id)? {
+        if let Some(job) = self.read(|r| r.pending_purge_job(&consent.id))? {
             self.check_keys()?;
             return self.run_job(job, true);
         }
         if req.reason.trim().is_empty() {
             return Err(PurgeError::NoReason);
         }
+        crate::records::consent::check_text("--reason", req.reason)?;
         if req.purge_clinical_record && req.scope != WithdrawScope::All {
             return Err(PurgeError::PurgeClinicalNeedsAll);
         }
@@ -237,15 +403,12 @@ impl Store {
                 consent: consent.id.clone(),
             });
         }
-        let scopes = self.scopes_to_withdraw(&consent, req)?;
         // Whoever purges must hold the store's key: a wrong passphrase changes nothing.
         self.check_keys()?;
         let keep_clinical = self.setting_bool("retention.keep_clinical_record")?;
         let purge_originals =
             req.scope == WithdrawScope::All && (req.purge_clinical_record || !keep_clinical);
         let job = self.plan_job(
-            &consent,
-            &scopes,
             req,
             purge_originals,
             keep_clinical && req.purge_clinical_record,
@@ -255,6 +418,7 @@ impl Store {
 
     fn scopes_to_withdraw(
         &self,
+        tx: &mut Tx<'_>,
         consent: &Consent,
         req: &WithdrawRequest<'_>,
     ) -> Result<Vec<Scope>, PurgeError> {
@@ -288,7 +452,7 @@ impl Store {
                 }
                 // Everything is withdrawn already; releasing a retained clinical record is
                 // still possible.
-                if req.purge_clinical_record && self.retained_originals(&consent.id)? > 0 {
+                if req.purge_clinical_record && !tx.blob_rows_of_consent(&consent.id)?.is_empty() {
                     return Ok(Vec::new());
                 }
                 let at = consent
@@ -297,26 +461,17 @@ impl Store {
                     .filter_map(|s| s.withdrawn_at.clone())
                     .max()
                     .unwrap_or_default();
-                let last_cert: Option<String> = self
-                    .conn()
-                    .query_row(
-                        "SELECT id FROM purge_job WHERE consent_id = ?1 AND completed_at IS NOT NULL ORDER BY completed_at DESC LIMIT 1",
-                        [&consent.id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let last = tx.last_completed_purge_job(&consent.id)?;
                 Err(PurgeError::AlreadyWithdrawn {
                     consent: consent.id.clone(),
                     scope: "every scope".into(),
                     at,
-                    hint: last_cert
+                    hint: last
                         .map(|j| {
                             format!(
                                 " (certificate {})",
-                                self.root()
-                                    .join("certificates")
-                                    .join(format!("{j}.json"))
-                                    .display()
+                                self.blobs()
+                                    .location_of(&BlobKey::Certificate(format!("{}.json", j.id)))
                             )
                         })
                         .unwrap_or_default(),
@@ -325,261 +480,116 @@ impl Store {
         }
     }
 
-    fn retained_originals(&self, consent_id: &str) -> Result<i64, PurgeError> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FROM blob WHERE consent_id = ?1",
-            [consent_id],
-            |r| r.get(0),
-        )?)
-    }
-
-    fn pending_job(&self, consent_id: &str) -> Result<Option<Job>, PurgeError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id, consent_id, scopes, purge_originals, retention_override, reason, actor, started_at, committed_at
-                 FROM purge_job WHERE consent_id = ?1 AND completed_at IS NULL",
-                [consent_id],
-                |r| {
-                    let scopes: String = r.get(2)?;
-                    Ok(Job {
-                        id: r.get(0)?,
-                        consent_id: r.get(1)?,
-                        scopes: serde_json::from_str(&scopes).unwrap_or_default(),
-                        purge_originals: r.get::<_, i64>(3)? != 0,
-                        retention_override: r.get::<_, i64>(4)? != 0,
-                        reason: r.get(5)?,
-                        actor: r.get(6)?,
-                        started_at: r.get(7)?,
-                        committed: r.get::<_, Option<String>>(8)?.is_some(),
-                    })
-                },
-            )
-            .optional()?)
-    }
-
-    /// Phase 1: withdraw the scopes and record the plan, in one transaction.
+    /// Phase 1: withdraw the scopes and record the plan, in one unit of work. The plan is made
+    /// from the rows as they are under the write lock: an import that committed first is in
+    /// it, and one that commits after sees the withdrawn scope and is refused.
     fn plan_job(
         &self,
-        consent: &Consent,
-        scopes: &[Scope],
         req: &WithdrawRequest<'_>,
         purge_originals: bool,
         retention_override: bool,
-    ) -> Result<Job, PurgeError> {
-        let now = crate::timefmt::now_utc();
-        let job = Job {
-            id: new_id("purge")?,
-            consent_id: consent.id.clone(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            purge_originals,
-            retention_override,
-            reason: req.reason.trim().to_string(),
-            actor: self.actor().to_string(),
-            started_at: now.clone(),
-            committed: false,
-        };
-        let items = self.plan_items(consent, req.scope, purge_originals)?;
-        let tx = self.write_tx()?;
-        for s in scopes {
-            tx.execute(
-                "UPDATE consent_scope SET status = 'withdrawn', withdrawn_at = ?3, withdrawn_by = ?4, withdrawal_reason = ?5
-                 WHERE consent_id = ?1 AND scope = ?2",
-                params![consent.id, s.as_str(), now, self.actor(), job.reason],
-            )?;
-        }
-        tx.execute(
-            "INSERT INTO purge_job (id, consent_id, scopes, purge_originals, retention_override, reason, actor, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                job.id,
-                job.consent_id,
-                serde_json::to_string(&job.scopes).unwrap_or_default(),
+    ) -> Result<PurgeJobRow, PurgeError> {
+        let job_id = new_id("purge")?;
+        self.write(|tx| {
+            let mut consent = self.consent_in(tx, req.consent_id.trim())?;
+            if let Some(job) = tx.pending_purge_job(&consent.id)? {
+                return Ok(job); // another station started it meanwhile
+            }
+            let scopes = self.scopes_to_withdraw(tx, &consent, req)?;
+            let now = crate::timefmt::now_utc();
+            let job = PurgeJobRow {
+                id: job_id.clone(),
+                consent_id: consent.id.clone(),
+                scopes: serde_json::to_string(
+                    &scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                )
+                .unwrap_or_default(),
                 purge_originals,
                 retention_override,
-                job.reason,
-                job.actor,
-                job.started_at
-            ],
-        )?;
-        for (seq, it) in items.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO purge_item (job_id, seq, kind, subject_id, sha256, path, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![job.id, seq as i64, it.kind, it.subject_id, it.sha256, it.path, it.detail],
+                reason: req.reason.trim().to_string(),
+                actor: self.actor().to_string(),
+                started_at: now.clone(),
+                committed_at: None,
+                completed_at: None,
+                certificate_sha256: None,
+            };
+            let items = self.plan_items(tx, &consent, req.scope, purge_originals)?;
+            for st in consent.scopes.iter_mut().filter(|s| scopes.contains(&s.scope)) {
+                st.status = "withdrawn".into();
+                st.withdrawn_at = Some(now.clone());
+                st.withdrawn_by = Some(self.actor().to_string());
+                st.withdrawal_reason = Some(job.reason.clone());
+            }
+            self.update_consent_in(tx, &consent)?;
+            tx.insert_purge_job(&job, &items)?;
+            let count = |k: &str| items.iter().filter(|i| i.kind == k).count();
+            tx.audit(
+                "consent.withdraw",
+                json!({ "consent": consent.id, "patient": consent.patient_id, "job": job.id }),
+                json!({
+                    "scopes": scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "reason_sha256": sha256_hex(job.reason.as_bytes()),
+                    "purge_originals": purge_originals,
+                    "retention_override": retention_override,
+                    "planned": {
+                        "originals": count("original"), "documents": count("document"),
+                        "thumbnails": count("thumbnail"), "exports": count("export"),
+                        "fingerprints": count("fingerprint"), "retained": count("retained_original"),
+                        "outside_copies": count("outside_export"), "station_copies": count("remote_export"),
+                        "takedown": count("takedown"),
+                    },
+                }),
             )?;
-        }
-        let count = |k: &str| items.iter().filter(|i| i.kind == k).count();
-        self.audit(
-            &tx,
-            "consent.withdraw",
-            json!({ "consent": consent.id, "patient": consent.patient_id, "job": job.id }),
-            json!({
-                "scopes": job.scopes,
-                "reason_sha256": sha256_hex(job.reason.as_bytes()),
-                "purge_originals": purge_originals,
-                "retention_override": retention_override,
-                "planned": {
-                    "originals": count("original"), "documents": count("document"),
-                    "thumbnails": count("thumbnail"), "exports": count("export"),
-                    "fingerprints": count("fingerprint"), "retained": count("retained_original"),
-                    "outside_copies": count("outside_export"), "takedown": count("takedown"),
-                },
-            }),
-        )?;
-        tx.commit()?;
-        Ok(job)
+            Ok(job)
+        })
     }
 
+    /// The plan's inputs, read in the unit of work.
     fn plan_items(
         &self,
+        tx: &mut Tx<'_>,
         consent: &Consent,
         scope: WithdrawScope,
         purge_originals: bool,
     ) -> Result<Vec<Item>, PurgeError> {
-        let mut items = Vec::new();
-        let captures: Vec<(String, String)> = {
-            let mut stmt = self
-                .conn()
-                .prepare("SELECT id, sha256 FROM capture WHERE consent_id = ?1 ORDER BY id")?;
-            stmt.query_map([&consent.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
-        let purposes: &[&str] = match scope {
-            WithdrawScope::Publication => &["publication"],
-            WithdrawScope::Teaching => &["teaching"],
-            WithdrawScope::All => &["clinical", "teaching", "publication"],
-        };
-        // Exports of this consent's captures for the withdrawn uses.
-        {
-            let mut stmt = self.conn().prepare(
-                "SELECT export.id, export.sha256, export.path, export.inside_store, export.purpose, export.at
-                 FROM export JOIN capture ON capture.id = export.capture_id
-                 WHERE capture.consent_id = ?1 ORDER BY export.at",
-            )?;
-            let rows = stmt.query_map([&consent.id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?;
-            for row in rows {
-                let (id, sha, path, inside, purpose, at) = row?;
-                if !purposes.contains(&purpose.as_str()) {
-                    continue;
-                }
-                // Exports inside the store are recorded relative to it; an absolute path from
-                // before that, or from a store since moved, is purged only if it is still
-                // inside this data directory: nothing outside it is ever deleted.
-                let recorded = PathBuf::from(&path);
-                let resolved = if recorded.is_relative() {
-                    self.root().join(&recorded)
-                } else {
-                    recorded
-                };
-                let inside =
-                    inside && crate::records::capture::path_is_inside(&resolved, self.root());
-                let mut it = Item::new(if inside { "export" } else { "outside_export" });
-                it.subject_id = Some(id);
-                it.sha256 = Some(sha);
-                it.path = Some(resolved.display().to_string());
-                it.detail = Some(format!("{purpose} export of {at}"));
-                items.push(it);
-            }
+        let mut captures = Vec::new();
+        for c in tx.captures_of_consent(&consent.id)? {
+            captures.push(PlannedCapture {
+                has_fingerprint: tx.fingerprint(&c.id)?.is_some(),
+                id: c.id,
+                sha256: c.sha256,
+            });
         }
-        if scope == WithdrawScope::All {
-            for (cid, sha) in &captures {
-                let mut t = Item::new("thumbnail");
-                t.subject_id = Some(cid.clone());
-                t.sha256 = Some(sha.clone());
-                t.path = Some(
-                    self.root()
-                        .join("cache")
-                        .join("thumbs")
-                        .join(format!("{sha}.thumb"))
-                        .display()
-                        .to_string(),
-                );
-                items.push(t);
-                if self.has_fingerprint(cid)? {
-                    let mut f = Item::new("fingerprint");
-                    f.subject_id = Some(cid.clone());
-                    f.sha256 = Some(sha.clone());
-                    items.push(f);
-                }
-                let mut o = Item::new(if purge_originals {
-                    "original"
-                } else {
-                    "retained_original"
-                });
-                o.subject_id = Some(cid.clone());
-                o.sha256 = Some(sha.clone());
-                if !purge_originals {
-                    o.detail = Some("kept: clinical-record retention".into());
-                }
-                items.push(o);
-            }
-            if let Some(doc) = &consent.document_sha256 {
-                let mut d = Item::new(if purge_originals {
-                    "document"
-                } else {
-                    "retained_document"
-                });
-                d.subject_id = Some(consent.id.clone());
-                d.sha256 = Some(doc.clone());
-                if !purge_originals {
-                    d.detail = Some("kept: clinical-record retention".into());
-                }
-                items.push(d);
-            }
-            if purge_originals {
-                let key: Option<String> = self
-                    .conn()
-                    .query_row(
-                        "SELECT id FROM data_key WHERE consent_id = ?1 AND wrapped IS NOT NULL",
-                        [&consent.id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(k) = key {
-                    let mut it = Item::new("data_key");
-                    it.subject_id = Some(k);
-                    it.detail = Some("destroyed: every copy of this consent's blobs, including backups, is unreadable".into());
-                    items.push(it);
-                }
-            }
-        }
-        for t in self.takedowns(&consent.id, purposes)? {
-            let mut it = Item::new("takedown");
-            it.subject_id = Some(t.publication_id.clone());
-            it.sha256 = Some(t.file_sha256.clone());
-            it.detail = Some(serde_json::to_string(&t).unwrap_or_default());
-            items.push(it);
-        }
-        Ok(items)
-    }
-
-    fn has_fingerprint(&self, capture_id: &str) -> Result<bool, PurgeError> {
-        let exists: bool = self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fingerprint')",
-            [],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Ok(false);
-        }
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM fingerprint WHERE capture_id = ?1",
-                [capture_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        captures.sort_by(|a, b| a.id.cmp(&b.id));
+        let exports = tx.exports_of_consent(&consent.id)?;
+        let pubs: Vec<Publication> = tx
+            .publications()?
+            .into_iter()
+            .map(|r| self.publication_of(r))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|p| purposes(scope).contains(&p.purpose.as_str()))
+            .filter(|p| p.sources.iter().any(|s| s.consent_id == consent.id))
+            .collect();
+        let mut pubs = pubs;
+        pubs.sort_by(|a, b| (&a.date, &a.id).cmp(&(&b.date, &b.id)));
+        let data_key = tx
+            .data_key_of_consent(&consent.id)?
+            .filter(|k| k.wrapped.is_some())
+            .map(|k| k.id);
+        let blobs = self.blobs();
+        Ok(plan(&PlanInput {
+            consent,
+            scope,
+            purge_originals,
+            captures: &captures,
+            exports: &exports,
+            publications: &pubs,
+            data_key: data_key.as_deref(),
+            root: self.root(),
+            station: self.station(),
+            location_of: &|k| blobs.location_of(k),
+        }))
     }
 
     /// Recorded publications of a consent's captures for the given purposes.
@@ -588,191 +598,134 @@ impl Store {
         consent_id: &str,
         purposes: &[&str],
     ) -> Result<Vec<Takedown>, PurgeError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT p.id, p.channel, p.url, p.date, p.purpose, p.file_sha256, group_concat(s.capture_id)
-             FROM publication p JOIN publication_source s ON s.publication_id = p.id
-             WHERE s.consent_id = ?1 GROUP BY p.id ORDER BY p.date, p.id",
-        )?;
-        let rows = stmt.query_map([consent_id], |r| {
-            let caps: Option<String> = r.get(6)?;
-            Ok(Takedown {
-                publication_id: r.get(0)?,
-                channel: r.get(1)?,
-                url: r.get(2)?,
-                date: r.get(3)?,
-                purpose: r.get(4)?,
-                file_sha256: r.get(5)?,
-                capture_ids: caps
-                    .map(|c| c.split(',').map(str::to_string).collect())
-                    .unwrap_or_default(),
-            })
-        })?;
-        let mut out = Vec::new();
-        for t in rows {
-            let t = t?;
-            if purposes.contains(&t.purpose.as_str()) {
-                out.push(t);
-            }
-        }
-        Ok(out)
-    }
-
-    fn job_items(&self, job_id: &str) -> Result<Vec<Item>, PurgeError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT kind, subject_id, sha256, path, detail FROM purge_item WHERE job_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([job_id], |r| {
-            Ok(Item {
-                kind: r.get(0)?,
-                subject_id: r.get(1)?,
-                sha256: r.get(2)?,
-                path: r.get(3)?,
-                detail: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .publications_of_consent(consent_id, purposes)?
+            .iter()
+            .map(Takedown::of)
+            .collect())
     }
 
     /// Phases 2–4 (idempotent).
-    fn run_job(&self, job: Job, resumed: bool) -> Result<WithdrawOutcome, PurgeError> {
-        let items = self.job_items(&job.id)?;
+    fn run_job(&self, job: PurgeJobRow, resumed: bool) -> Result<WithdrawOutcome, PurgeError> {
+        let items = self.read(|r| r.purge_items(&job.id))?;
         let encrypted = self.is_encrypted();
-        let blob_path = |it: &Item| it.sha256.as_deref().map(|h| self.blobs().path(h));
-
-        // Phase 2: plaintext copies first, each unlink atomic.
-        let mut plain: Vec<PathBuf> = Vec::new();
+        // Phase 2: plaintext copies first: local exports, previews, and the originals of a
+        // store without encryption.
+        let mut files: Vec<PathBuf> = Vec::new();
         for it in &items {
-            match it.kind.as_str() {
-                "export" | "thumbnail" => plain.extend(it.path.as_ref().map(PathBuf::from)),
-                "original" | "document" if !encrypted => plain.extend(blob_path(it)),
+            match (it.kind.as_str(), &it.sha256) {
+                ("export", _) => files.extend(it.path.as_ref().map(PathBuf::from)),
+                ("thumbnail", Some(h)) => self.blobs().delete(&BlobKey::Thumb(h.clone()))?,
+                ("original" | "document", Some(h)) if !encrypted => {
+                    self.blobs().delete(&BlobKey::Blob(h.clone()))?;
+                }
                 _ => {}
             }
         }
-        remove_files(&plain)?;
-
+        remove_files(&files)?;
         // Phase 3: rows become tombstones; the data key is destroyed.
-        if !job.committed {
+        if job.committed_at.is_none() {
             self.commit_job(&job, &items)?;
-            self.checkpoint()?;
+            self.compact()?;
         }
-
-        // Phase 4: sweep the sealed files and certify.
-        let sealed: Vec<PathBuf> = items
-            .iter()
-            .filter(|it| it.kind == "original" || it.kind == "document")
-            .filter_map(blob_path)
-            .chain(
-                items
-                    .iter()
-                    .filter(|it| it.kind == "thumbnail")
-                    .filter_map(|it| it.path.as_ref().map(PathBuf::from)),
-            )
-            .collect();
-        remove_files(&sealed)?;
+        // Phase 4: the sealed objects, then the certificate.
+        for it in &items {
+            if let ("original" | "document", Some(h)) = (it.kind.as_str(), &it.sha256) {
+                self.blobs().delete(&BlobKey::Blob(h.clone()))?;
+            }
+        }
         self.complete_job(&job, &items, resumed)
     }
 
-    fn commit_job(&self, job: &Job, items: &[Item]) -> Result<(), PurgeError> {
-        let now = crate::timefmt::now_utc();
-        let tx = self.write_tx()?;
-        let tomb = |kind: &str, sha: Option<&str>, subject: Option<&str>| {
-            tx.execute(
-                "INSERT INTO tombstone (kind, sha256, subject_id, consent_id, job_id, purged_at, purged_by, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![kind, sha, subject, job.consent_id, job.id, now, self.actor(), job.reason],
-            )
-        };
-        let fingerprint_table: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fingerprint')",
-            [],
-            |r| r.get(0),
-        )?;
-        for it in items {
-            let sha = it.sha256.as_deref();
-            let subject = it.subject_id.as_deref();
-            match it.kind.as_str() {
-                "original" => {
-                    let cid = subject.unwrap_or_default();
-                    tx.execute(
-                        "DELETE FROM capture_confounder WHERE capture_id = ?1",
-                        [cid],
-                    )?;
-                    if fingerprint_table {
-                        tx.execute("DELETE FROM fingerprint WHERE capture_id = ?1", [cid])?;
+    fn commit_job(&self, job: &PurgeJobRow, items: &[Item]) -> Result<(), PurgeError> {
+        self.write(|tx| {
+            let now = crate::timefmt::now_utc();
+            for it in items {
+                let sha = it.sha256.as_deref();
+                let subject = it.subject_id.as_deref().unwrap_or_default();
+                let tombstone = match it.kind.as_str() {
+                    "original" => {
+                        tx.delete_fingerprint(subject)?;
+                        for f in tx.followers(subject)? {
+                            let mut c = self.capture_in(tx.repos(), &f)?;
+                            c.baseline_id = None;
+                            self.update_capture_in(tx, &c)?;
+                        }
+                        tx.delete_capture(subject)?;
+                        if let Some(h) = sha {
+                            tx.delete_blob_row(h)?;
+                        }
+                        Some("original")
                     }
-                    tx.execute(
-                        "UPDATE capture SET baseline_id = NULL WHERE baseline_id = ?1",
-                        [cid],
-                    )?;
-                    tx.execute("DELETE FROM capture WHERE id = ?1", [cid])?;
-                    tx.execute("DELETE FROM blob WHERE sha256 = ?1", [sha])?;
-                    tomb("original", sha, subject)?;
-                }
-                "document" => {
-                    tx.execute(
-                        "UPDATE consent SET document_sha256 = NULL WHERE id = ?1",
-                        [&job.consent_id],
-                    )?;
-                    tx.execute("DELETE FROM blob WHERE sha256 = ?1", [sha])?;
-                    tomb("document", sha, subject)?;
-                }
-                "fingerprint" => {
-                    if fingerprint_table {
-                        tx.execute("DELETE FROM fingerprint WHERE capture_id = ?1", [subject])?;
+                    "document" => {
+                        let mut c = self.consent_in(tx, &job.consent_id)?;
+                        c.document_sha256 = None;
+                        self.update_consent_in(tx, &c)?;
+                        if let Some(h) = sha {
+                            tx.delete_blob_row(h)?;
+                        }
+                        Some("document")
                     }
-                    tomb("fingerprint", sha, subject)?;
-                }
-                "thumbnail" => {
-                    tomb("thumbnail", sha, subject)?;
-                }
-                "export" => {
-                    tx.execute("DELETE FROM export WHERE id = ?1", [subject])?;
-                    tomb("export", sha, subject)?;
-                }
-                "data_key" => {
-                    if let Some(k) = subject {
-                        self.destroy_data_key_in(&tx, k)?;
+                    "fingerprint" => {
+                        tx.delete_fingerprint(subject)?;
+                        Some("fingerprint")
                     }
-                    tomb("data_key", None, subject)?;
+                    "thumbnail" => Some("thumbnail"),
+                    "export" => {
+                        tx.delete_export(subject)?;
+                        Some("export")
+                    }
+                    "remote_export" => {
+                        tx.mark_export_purged(subject, &job.id)?;
+                        Some("export")
+                    }
+                    "data_key" => {
+                        self.destroy_data_key_in(tx, subject)?;
+                        Some("data_key")
+                    }
+                    _ => None,
+                };
+                if let Some(kind) = tombstone {
+                    tx.insert_tombstone(&TombstoneRow {
+                        kind: kind.to_string(),
+                        sha256: if kind == "data_key" { None } else { it.sha256.clone() },
+                        subject_id: it.subject_id.clone(),
+                        consent_id: job.consent_id.clone(),
+                        job_id: job.id.clone(),
+                        purged_at: now.clone(),
+                        purged_by: self.actor().to_string(),
+                        reason: job.reason.clone(),
+                    })?;
                 }
-                _ => {}
             }
-        }
-        tx.execute(
-            "UPDATE purge_job SET committed_at = ?2 WHERE id = ?1",
-            params![job.id, now],
-        )?;
-        let count = |k: &str| items.iter().filter(|i| i.kind == k).count();
-        self.audit(
-            &tx,
-            "purge.commit",
-            json!({
-                "consent": job.consent_id, "job": job.id,
-                "sha256": items.iter().filter(|i| i.kind == "original" || i.kind == "document").filter_map(|i| i.sha256.clone()).collect::<Vec<_>>(),
-            }),
-            json!({
-                "originals": count("original"), "documents": count("document"),
-                "thumbnails": count("thumbnail"), "exports": count("export"),
-                "fingerprints": count("fingerprint"), "data_keys_destroyed": count("data_key"),
-            }),
-        )?;
-        tx.commit()?;
-        Ok(())
+            tx.mark_purge_committed(&job.id, &now)?;
+            let count = |k: &str| items.iter().filter(|i| i.kind == k).count();
+            tx.audit(
+                "purge.commit",
+                json!({
+                    "consent": job.consent_id, "job": job.id,
+                    "sha256": items.iter().filter(|i| i.kind == "original" || i.kind == "document").filter_map(|i| i.sha256.clone()).collect::<Vec<_>>(),
+                }),
+                json!({
+                    "originals": count("original"), "documents": count("document"),
+                    "thumbnails": count("thumbnail"), "exports": count("export"),
+                    "station_copies": count("remote_export"),
+                    "fingerprints": count("fingerprint"), "data_keys_destroyed": count("data_key"),
+                }),
+            )?;
+            Ok::<_, PurgeError>(())
+        })
     }
 
     fn complete_job(
         &self,
-        job: &Job,
+        job: &PurgeJobRow,
         items: &[Item],
         resumed: bool,
     ) -> Result<WithdrawOutcome, PurgeError> {
         let consent = self.consent(&job.consent_id)?;
         let pick = |f: &dyn Fn(&str) -> bool| -> Vec<CertItem> {
-            items
-                .iter()
-                .filter(|i| f(&i.kind))
-                .map(Item::cert)
-                .collect()
+            items.iter().filter(|i| f(&i.kind)).map(cert).collect()
         };
         let takedown: Vec<Takedown> = items
             .iter()
@@ -783,6 +736,7 @@ impl Store {
                     .and_then(|d| serde_json::from_str(d).ok())
             })
             .collect();
+        let scopes: Vec<String> = serde_json::from_str(&job.scopes).unwrap_or_default();
         let completed_at = crate::timefmt::now_utc();
         let cert = Certificate {
             certificate_id: format!("cert_{}", job.id.trim_start_matches("purge_")),
@@ -790,13 +744,16 @@ impl Store {
             store_id: self.store_id().to_string(),
             consent_id: job.consent_id.clone(),
             patient_id: consent.patient_id.clone(),
-            scopes_withdrawn: job.scopes.clone(),
+            scopes_withdrawn: scopes.clone(),
             reason: job.reason.clone(),
             actor: job.actor.clone(),
             started_at: job.started_at.clone(),
             completed_at: completed_at.clone(),
             originals_purged: job.purge_originals,
             retention_overridden: job.retention_override,
+            rows_at: self.location(),
+            objects_at: self.blob_location(),
+            residual_copies: self.residual_copies_note(job.purge_originals),
             purged: pick(&|k| {
                 matches!(
                     k,
@@ -805,72 +762,95 @@ impl Store {
             }),
             retained: pick(&|k| k.starts_with("retained_")),
             outside_copies: pick(&|k| k == "outside_export"),
+            station_copies: pick(&|k| k == "remote_export"),
             takedown: takedown.clone(),
         };
         let json_text = serde_json::to_string_pretty(&cert).unwrap_or_default();
         let cert_sha = sha256_hex(json_text.as_bytes());
-        let dir = self.subdir("certificates")?;
-        let json_path = dir.join(format!("{}.json", job.id));
-        let text_path = dir.join(format!("{}.txt", job.id));
-        self.blobs()
-            .write_atomic(&json_path, json_text.as_bytes())?;
-        self.blobs()
-            .write_atomic(&text_path, certificate_text(&cert, &cert_sha).as_bytes())?;
-        let tx = self.write_tx()?;
-        let updated = tx.execute(
-            "UPDATE purge_job SET completed_at = ?2, certificate_sha256 = ?3 WHERE id = ?1 AND completed_at IS NULL",
-            params![job.id, completed_at, cert_sha],
+        let (json_path, stored_at) =
+            self.keep_certificate(&format!("{}.json", job.id), json_text.as_bytes())?;
+        let (text_path, _) = self.keep_certificate(
+            &format!("{}.txt", job.id),
+            certificate_text(&cert, &cert_sha).as_bytes(),
         )?;
-        if updated == 1 {
-            self.audit(
-                &tx,
-                "purge.complete",
-                json!({ "consent": job.consent_id, "job": job.id, "certificate": cert.certificate_id }),
-                json!({ "certificate_sha256": cert_sha, "purged": cert.purged.len(), "retained": cert.retained.len(),
-                        "outside_copies": cert.outside_copies.len(), "takedown": cert.takedown.len(), "resumed": resumed }),
-            )?;
-        }
-        tx.commit()?;
-        self.checkpoint()?;
+        self.write(|tx| {
+            if tx.mark_purge_completed(&job.id, &completed_at, &cert_sha)? {
+                tx.audit(
+                    "purge.complete",
+                    json!({ "consent": job.consent_id, "job": job.id, "certificate": cert.certificate_id }),
+                    json!({ "certificate_sha256": cert_sha, "purged": cert.purged.len(), "retained": cert.retained.len(),
+                            "outside_copies": cert.outside_copies.len(), "station_copies": cert.station_copies.len(),
+                            "takedown": cert.takedown.len(), "resumed": resumed }),
+                )?;
+            }
+            Ok::<_, PurgeError>(())
+        })?;
+        self.compact()?;
         Ok(WithdrawOutcome {
             consent_id: job.consent_id.clone(),
-            scopes_withdrawn: job.scopes.clone(),
+            scopes_withdrawn: scopes,
             resumed,
             certificate: cert,
             certificate_json: json_path,
             certificate_text: text_path,
+            certificate_stored_at: stored_at,
             certificate_sha256: cert_sha,
             takedown,
         })
     }
+
+    /// What the certificate says about copies that outlive a deletion.
+    fn residual_copies_note(&self, originals_purged: bool) -> String {
+        match (self.is_encrypted(), originals_purged) {
+            (true, true) => format!(
+                "Copies of the purged objects that outlive this deletion — in backups, or as old object versions if {} keeps versions — were sealed with the consent's data key, destroyed by this withdrawal: they cannot be decrypted (crypto-shredding).",
+                self.blob_location()
+            ),
+            (true, false) => "The originals are kept under clinical-record retention, sealed with the consent's data key, which remains.".into(),
+            (false, _) => "This store is not encrypted: copies of the purged objects in backups or old object versions remain readable; delete them there, or encrypt the store (`sameframe encrypt`).".into(),
+        }
+    }
+}
+
+/// Delete the copies on this station that a withdrawal (run here or on another station) covers
+/// and that are still on its disk; each deletion is audited.
+pub fn sweep_station(store: &Store) -> Result<(), StoreError> {
+    let pending = store.read(|r| r.exports_to_sweep(Some(store.station())))?;
+    for e in pending {
+        let path = {
+            let p = PathBuf::from(&e.path);
+            if p.is_relative() {
+                store.root().join(p)
+            } else {
+                p
+            }
+        };
+        if e.inside_store && crate::records::capture::path_is_inside(&path, store.root()) {
+            crate::fsutil::remove_file_durably(&path)?;
+        }
+        store.write(|tx| {
+            tx.delete_export(&e.id)?;
+            tx.audit(
+                "purge.sweep",
+                json!({ "export": e.id, "capture": e.capture_id, "sha256": e.sha256, "job": e.purge_job }),
+                json!({ "station": store.station() }),
+            )?;
+            Ok::<_, StoreError>(())
+        })?;
+    }
+    Ok(())
 }
 
 /// Unlink files (missing ones are fine), then fsync each folder once.
 fn remove_files(paths: &[PathBuf]) -> Result<(), PurgeError> {
     let mut dirs = BTreeSet::new();
     for p in paths {
-        match std::fs::remove_file(p) {
-            Ok(()) => {
-                if let Some(d) = p.parent() {
-                    dirs.insert(d.to_path_buf());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                // Blobs are read-only; the folder permission is what matters, but be explicit.
-                blobs::remove_file_durably(p)?;
-            }
-            Err(source) => {
-                return Err(blobs::BlobError::Io {
-                    path: p.clone(),
-                    source,
-                }
-                .into());
-            }
+        if crate::fsutil::remove_file_durably(p)? {
+            dirs.extend(p.parent().map(Path::to_path_buf));
         }
     }
     for d in dirs {
-        blobs::sync_dir(&d)?;
+        crate::fsutil::sync_dir(&d)?;
     }
     Ok(())
 }
@@ -911,6 +891,25 @@ pub fn certificate_text(c: &Certificate, sha: &str) -> String {
             "kept under clinical-record retention (see retained)"
         }
     );
+    if !c.rows_at.is_empty() {
+        s += &format!(
+            "rows          {}
+",
+            c.rows_at
+        );
+        s += &format!(
+            "objects       {}
+",
+            c.objects_at
+        );
+    }
+    if !c.residual_copies.is_empty() {
+        s += &format!(
+            "copies        {}
+",
+            c.residual_copies
+        );
+    }
     let line = |i: &CertItem| {
         format!(
             "  {:<12} {}{}{}\n",
@@ -942,6 +941,15 @@ pub fn certificate_text(c: &Certificate, sha: &str) -> String {
     );
     for i in &c.outside_copies {
         s += &line(i);
+    }
+    if !c.station_copies.is_empty() {
+        s += &format!(
+            "\nCOPIES ON OTHER STATIONS — each is deleted when its station next opens the store (audit: purge.sweep) ({})\n",
+            c.station_copies.len()
+        );
+        for i in &c.station_copies {
+            s += &line(i);
+        }
     }
     s += &format!(
         "\nTAKE DOWN — notify these publishers (GDPR Art. 17(2)) ({})\n",

@@ -9,7 +9,17 @@ pub fn now_utc() -> String {
 }
 
 /// Today's date in the local time zone.
+///
+/// Debug builds (the ones tests run) honour `SAMEFRAME_TODAY=YYYY-MM-DD`, so tests can move
+/// the calendar on past a consent's last day; release builds never read it.
 pub fn today() -> NaiveDate {
+    #[cfg(debug_assertions)]
+    if let Some(d) = std::env::var("SAMEFRAME_TODAY")
+        .ok()
+        .and_then(|v| parse_date(&v))
+    {
+        return d;
+    }
     Local::now().date_naive()
 }
 

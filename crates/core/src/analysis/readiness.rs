@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::lighting::{LightingReport, Verdict};
 use super::pose::PoseReport;
 
 /// Traffic-light state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Light {
     Green,
@@ -19,7 +19,7 @@ pub enum Light {
 }
 
 /// What the live analysis says about the current frame.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Readiness {
     pub light: Light,
     pub lighting_ok: bool,

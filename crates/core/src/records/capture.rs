@@ -2,23 +2,27 @@
 //! baseline they follow, with their EXIF summary, confounders and (for station captures) the
 //! lighting and pose numbers at capture time.
 //!
-//! Import order, so a crash never leaves a row without its blob:
-//! validate the header → hash → (decode ‖ seal + write + fsync the blob) → one transaction with
-//! the rows and the audit entry.
+//! Import order, so a crash never leaves a row without its blob and a race never leaves a
+//! series with two baselines or a withdrawn consent with a new photo:
+//! validate the header → hash → (decode ‖ seal + write the blob) → one unit of work that checks
+//! the consent and the series again under the store's write lock, then writes the rows and the
+//! audit entry. A refusal at that point removes the blob it wrote.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use rusqlite::{OptionalExtension, Row, params};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::confounders::{ConfounderEntry, ConfounderInput, validate as validate_confounders};
+use super::measurements::StationMeasurements;
 use super::{Area, RecordError, Role, Scope, View};
+use crate::analysis::fingerprint::{self, Fingerprint};
 use crate::ids::{new_id, sha256_hex};
 use crate::ingest::{self, ExifSummary, ImageKind};
-use crate::store::Store;
-use crate::store::blobs::Put;
+use crate::store::repo::{BlobRow, CaptureRow, ExportRow, Repos};
+use crate::store::seal::check_column;
+use crate::store::{BlobKey, Put, Store, StoreError, Tx};
 
 /// A stored capture.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -49,7 +53,47 @@ pub struct Capture {
     pub confounders: Vec<ConfounderEntry>,
     /// Lighting and pose numbers, camera settings and any override reason recorded by the
     /// capture station.
-    pub analysis: Option<Value>,
+    pub analysis: Option<StationMeasurements>,
+    pub imported_at: String,
+}
+
+/// A confounder as kept in the capture's record.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StoredConfounder {
+    pub key: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// What a capture row's body holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CaptureBody {
+    pub sha256: String,
+    pub patient_id: String,
+    pub consent_id: String,
+    #[serde(default)]
+    pub visit_id: Option<String>,
+    pub area: Area,
+    pub view: View,
+    pub role: Role,
+    #[serde(default)]
+    pub baseline_id: Option<String>,
+    pub captured_at: String,
+    pub captured_at_source: String,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub size: u64,
+    #[serde(default)]
+    pub exif: Option<ExifSummary>,
+    #[serde(default)]
+    pub exif_error: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub confounders: Vec<StoredConfounder>,
+    #[serde(default, deserialize_with = "super::measurements::lenient")]
+    pub analysis: Option<StationMeasurements>,
     pub imported_at: String,
 }
 
@@ -81,7 +125,7 @@ pub struct ImportRequest<'a> {
     /// The file's modification time, used when neither an explicit time nor EXIF gives one.
     pub file_modified: Option<SystemTime>,
     /// Station measurements to keep with the capture.
-    pub analysis: Option<Value>,
+    pub analysis: Option<StationMeasurements>,
 }
 
 impl<'a> ImportRequest<'a> {
@@ -152,44 +196,9 @@ pub struct ExportRecord {
 }
 
 /// Long side of the cached preview (the station's lists, the review's sources, fingerprints).
-const THUMB_SIDE: u32 = crate::review::fingerprint::SIDE;
+const THUMB_SIDE: u32 = fingerprint::SIDE;
 
 impl Capture {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
-        let area: String = r.get("area")?;
-        let view: String = r.get("view")?;
-        let role: String = r.get("role")?;
-        let format: String = r.get("format")?;
-        let exif: Option<String> = r.get("exif")?;
-        let analysis: Option<String> = r.get("analysis")?;
-        let captured_at: String = r.get("captured_at")?;
-        Ok(Capture {
-            id: r.get("id")?,
-            sha256: r.get("sha256")?,
-            patient_id: r.get("patient_id")?,
-            patient_ref: r.get("patient_ref")?,
-            consent_id: r.get("consent_id")?,
-            visit_id: r.get("visit_id")?,
-            area: area.parse().unwrap_or(Area::Body),
-            view: view.parse().unwrap_or(View::Other),
-            role: role.parse().unwrap_or(Role::FollowUp),
-            baseline_id: r.get("baseline_id")?,
-            time_of_day: crate::timefmt::time_of_day(&captured_at).map(str::to_string),
-            captured_at,
-            captured_at_source: r.get("captured_at_source")?,
-            width: r.get("width")?,
-            height: r.get("height")?,
-            format: ImageKind::parse(&format).unwrap_or(ImageKind::Jpeg),
-            size: r.get::<_, i64>("size")?.try_into().unwrap_or(0),
-            exif: exif.and_then(|e| serde_json::from_str(&e).ok()),
-            exif_error: r.get("exif_error")?,
-            note: r.get("note")?,
-            confounders: Vec::new(),
-            analysis: analysis.and_then(|a| serde_json::from_str(&a).ok()),
-            imported_at: r.get("imported_at")?,
-        })
-    }
-
     /// The summary shown in lists.
     pub fn summary(&self) -> CaptureSummary {
         CaptureSummary {
@@ -207,8 +216,6 @@ impl Capture {
         }
     }
 }
-
-const CAPTURE_SELECT: &str = "SELECT capture.*, patient.ref AS patient_ref FROM capture JOIN patient ON patient.id = capture.patient_id";
 
 fn resolve_captured_at(
     req: &ImportRequest<'_>,
@@ -248,7 +255,7 @@ fn resolve_captured_at(
 /// Work done on the decoded preview while the blob is written.
 struct Derived {
     thumbnail_jpeg: Vec<u8>,
-    fingerprint: crate::review::fingerprint::Fingerprint,
+    fingerprint: Fingerprint,
     /// The thumbnail reduced for verifying published images against it.
     small: Option<image::GrayImage>,
 }
@@ -259,9 +266,9 @@ fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
     let mut thumbnail_jpeg = Vec::new();
     let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumbnail_jpeg, 88);
     let _ = thumb.write_with_encoder(enc);
-    let fingerprint = crate::review::fingerprint::Fingerprint::of(&thumb);
+    let fingerprint = Fingerprint::of(&thumb);
     // Reduced from the JPEG as stored, as a capture's thumbnail is read back.
-    let small = crate::review::fingerprint::small_preview_of_jpeg(&thumbnail_jpeg).ok();
+    let small = fingerprint::small_preview_of_jpeg(&thumbnail_jpeg).ok();
     Derived {
         thumbnail_jpeg,
         fingerprint,
@@ -269,11 +276,235 @@ fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
     }
 }
 
+/// What the checks before the blob is written found.
+struct Checked {
+    patient_id: String,
+    patient_ref: String,
+    confounders: Vec<ConfounderInput>,
+    kind: ImageKind,
+    width: u32,
+    height: u32,
+    exif: Option<ExifSummary>,
+    exif_error: Option<String>,
+    hash: String,
+    captured_at: CapturedAt,
+}
+
 impl Store {
+    /// The capture a row holds, checked (`patient_ref` is the patient's reference).
+    pub(crate) fn capture_of(
+        &self,
+        row: CaptureRow,
+        patient_ref: String,
+    ) -> Result<Capture, StoreError> {
+        let b: CaptureBody = self.seal().open("capture", &row.id, &row.body)?;
+        let id = row.id.as_str();
+        check_column("capture", id, "sha256", &row.sha256, &b.sha256)?;
+        check_column("capture", id, "patient", &row.patient_id, &b.patient_id)?;
+        check_column("capture", id, "consent", &row.consent_id, &b.consent_id)?;
+        check_column("capture", id, "visit", &row.visit_id, &b.visit_id)?;
+        check_column("capture", id, "area", &row.area, &b.area)?;
+        check_column("capture", id, "view", &row.view, &b.view)?;
+        check_column("capture", id, "role", &row.role, &b.role)?;
+        check_column("capture", id, "baseline", &row.baseline_id, &b.baseline_id)?;
+        check_column(
+            "capture",
+            id,
+            "capture time",
+            &row.captured_at,
+            &b.captured_at,
+        )?;
+        let checklist = self.calibration().confounders().unwrap_or_default();
+        let mut stored = b.confounders;
+        stored.sort_by(|x, y| x.key.cmp(&y.key));
+        let confounders = stored
+            .into_iter()
+            .map(|c| {
+                let def = checklist.iter().find(|d| d.key == c.key);
+                ConfounderEntry {
+                    label: def
+                        .map(|d| d.label.clone())
+                        .unwrap_or_else(|| c.key.clone()),
+                    disclose: def.is_none_or(|d| d.disclose),
+                    key: c.key,
+                    text: c.text,
+                }
+            })
+            .collect();
+        Ok(Capture {
+            id: row.id,
+            sha256: b.sha256,
+            patient_id: b.patient_id,
+            patient_ref,
+            consent_id: b.consent_id,
+            visit_id: b.visit_id,
+            area: b.area,
+            view: b.view,
+            role: b.role,
+            baseline_id: b.baseline_id,
+            time_of_day: crate::timefmt::time_of_day(&b.captured_at).map(str::to_string),
+            captured_at: b.captured_at,
+            captured_at_source: b.captured_at_source,
+            width: b.width,
+            height: b.height,
+            format: ImageKind::parse(&b.format).unwrap_or(ImageKind::Jpeg),
+            size: b.size,
+            exif: b.exif,
+            exif_error: b.exif_error,
+            note: b.note,
+            confounders,
+            analysis: b.analysis,
+            imported_at: b.imported_at,
+        })
+    }
+
+    /// The row that holds `c`, sealed.
+    pub(crate) fn capture_row(&self, c: &Capture) -> Result<CaptureRow, StoreError> {
+        let body = CaptureBody {
+            sha256: c.sha256.clone(),
+            patient_id: c.patient_id.clone(),
+            consent_id: c.consent_id.clone(),
+            visit_id: c.visit_id.clone(),
+            area: c.area,
+            view: c.view,
+            role: c.role,
+            baseline_id: c.baseline_id.clone(),
+            captured_at: c.captured_at.clone(),
+            captured_at_source: c.captured_at_source.clone(),
+            width: c.width,
+            height: c.height,
+            format: c.format.as_str().to_string(),
+            size: c.size,
+            exif: c.exif.clone(),
+            exif_error: c.exif_error.clone(),
+            note: c.note.clone(),
+            confounders: c
+                .confounders
+                .iter()
+                .map(|e| StoredConfounder {
+                    key: e.key.clone(),
+                    text: e.text.clone(),
+                })
+                .collect(),
+            analysis: c.analysis.clone(),
+            imported_at: c.imported_at.clone(),
+        };
+        Ok(CaptureRow {
+            id: c.id.clone(),
+            sha256: c.sha256.clone(),
+            patient_id: c.patient_id.clone(),
+            consent_id: c.consent_id.clone(),
+            visit_id: c.visit_id.clone(),
+            area: c.area,
+            view: c.view,
+            role: c.role,
+            baseline_id: c.baseline_id.clone(),
+            captured_at: c.captured_at.clone(),
+            imported_at: c.imported_at.clone(),
+            body: self.seal().seal("capture", &c.id, &body)?,
+        })
+    }
+
+    /// A capture read inside a unit of work (or any repositories), with its patient's reference.
+    pub(crate) fn capture_in(&self, r: &mut dyn Repos, id: &str) -> Result<Capture, RecordError> {
+        let row = r
+            .capture(id)?
+            .ok_or_else(|| RecordError::UnknownCapture(id.to_string()))?;
+        let p = super::patient::patient_in(self, r, &row.patient_id)?;
+        Ok(self.capture_of(row, p.reference)?)
+    }
+
+    /// Replace a capture's record inside a unit of work.
+    pub(crate) fn update_capture_in(&self, tx: &mut Tx<'_>, c: &Capture) -> Result<(), StoreError> {
+        let row = self.capture_row(c)?;
+        tx.update_capture(&row)
+    }
+
     /// Import a photo as a capture. Refuses (storing nothing) on an invalid image, unknown IDs,
     /// a consent that does not allow clinical use, an unknown confounder or a bad baseline.
     /// Importing the same bytes again for the same patient returns the existing capture.
     pub fn import_capture(&self, req: ImportRequest<'_>) -> Result<ImportOutcome, RecordError> {
+        let checked = self.check_import(&req)?;
+        if let Some(existing) = self.capture_by_sha(&checked.hash)? {
+            return self.already_imported(&req, &checked, existing);
+        }
+        let limits = self.calibration().limits()?;
+        let mut warnings = Vec::new();
+        if let Some(e) = &checked.exif_error {
+            warnings.push(format!(
+                "{}: {e}; the image was imported without it",
+                req.subject
+            ));
+        }
+        // Make sure the consent's data key exists before any blob is sealed with it.
+        let key = self.consent_key(req.consent_id.trim())?;
+        let orientation = checked.exif.as_ref().and_then(|e| e.orientation);
+        let (decoded, put) = std::thread::scope(|s| {
+            let decoder = s.spawn(|| {
+                ingest::decode_preview(req.bytes, checked.kind, req.subject, &limits)
+                    .map(|img| derive(img, orientation))
+            });
+            let put = self.put_sealed_blob(req.bytes, &checked.hash, key.as_ref());
+            let decoded = decoder.join().unwrap_or_else(|_| {
+                Err(ingest::IngestError::Corrupt {
+                    subject: req.subject.to_string(),
+                    format: checked.kind.label(),
+                    message: "the decoder failed".into(),
+                })
+            });
+            (decoded, put)
+        });
+        let put = put?;
+        let derived = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                self.drop_unclaimed_blob(&checked.hash, put);
+                return Err(e.into());
+            }
+        };
+        let key_id = key.as_ref().map(|(k, _)| crate::ids::hex(k));
+        let id = new_id("cap")?;
+        let small = derived
+            .small
+            .as_ref()
+            .map(|g| self.seal_small(&id, req.consent_id.trim(), g))
+            .transpose()?;
+        let committed = self.write(|tx| {
+            self.commit_import(
+                tx,
+                &id,
+                &req,
+                &checked,
+                key_id.as_deref(),
+                &derived.fingerprint,
+                small.as_deref(),
+            )
+        });
+        let (capture, existing) = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                self.drop_unclaimed_blob(&checked.hash, put);
+                return Err(e);
+            }
+        };
+        if existing {
+            warnings.push("these bytes were already imported; nothing new was stored".into());
+        } else if let Err(e) =
+            self.write_thumbnail(&checked.hash, &capture.consent_id, &derived.thumbnail_jpeg)
+        {
+            warnings.push(format!(
+                "thumbnail not cached ({e}); it will be regenerated"
+            ));
+        }
+        Ok(ImportOutcome {
+            capture,
+            existing,
+            warnings,
+        })
+    }
+
+    /// Everything about an import that can be checked before a byte is written.
+    fn check_import(&self, req: &ImportRequest<'_>) -> Result<Checked, RecordError> {
         let patient = self.patient_by_ref(req.patient_ref)?;
         let consent = self.consent(req.consent_id)?;
         if consent.patient_id != patient.id {
@@ -292,218 +523,165 @@ impl Store {
                 });
             }
         }
+        if let Some(n) = req.note {
+            super::consent::check_text("--note", n)?;
+        }
         let confounders =
             validate_confounders(&req.confounders, &self.calibration().confounders()?)?;
+        for c in &confounders {
+            if let Some(t) = &c.text {
+                super::consent::check_text(&format!("confounder {}", c.key), t)?;
+            }
+        }
         let limits = self.calibration().limits()?;
-
         // Cheap checks on the header first; nothing is written for a bad file.
         let (kind, width, height) = ingest::check_header(req.bytes, req.subject, &limits)?;
         ingest::check_structure(req.bytes, kind, req.subject)?;
         let (exif, exif_error) = ingest::read_exif(req.bytes);
-        let hash = sha256_hex(req.bytes);
+        let captured_at = resolve_captured_at(req, exif.as_ref())?;
+        if req.new_baseline && req.baseline_id.is_some() {
+            return Err(RecordError::Invalid {
+                what: "--new-baseline".into(),
+                why: "cannot be combined with --baseline".into(),
+            });
+        }
+        Ok(Checked {
+            patient_id: patient.id,
+            patient_ref: patient.reference,
+            confounders,
+            kind,
+            width,
+            height,
+            exif,
+            exif_error,
+            hash: sha256_hex(req.bytes),
+            captured_at,
+        })
+    }
 
-        if let Some(existing) = self.capture_by_sha(&hash)? {
-            if existing.patient_id != patient.id {
+    /// The answer when these bytes are stored already.
+    fn already_imported(
+        &self,
+        req: &ImportRequest<'_>,
+        checked: &Checked,
+        existing: Capture,
+    ) -> Result<ImportOutcome, RecordError> {
+        if existing.patient_id != checked.patient_id {
+            return Err(RecordError::ContentOfOtherPatient {
+                subject: req.subject.to_string(),
+                capture: existing.id,
+            });
+        }
+        Ok(ImportOutcome {
+            capture: existing,
+            existing: true,
+            warnings: vec!["these bytes were already imported; nothing new was stored".into()],
+        })
+    }
+
+    /// The import's unit of work: the consent and the series are read again under the write
+    /// lock, so a withdrawal or another station's capture that committed meanwhile is seen.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_import(
+        &self,
+        tx: &mut Tx<'_>,
+        id: &str,
+        req: &ImportRequest<'_>,
+        checked: &Checked,
+        key_id: Option<&str>,
+        fp: &Fingerprint,
+        small: Option<&[u8]>,
+    ) -> Result<(Capture, bool), RecordError> {
+        let consent = self.consent_in(tx, req.consent_id.trim())?;
+        consent.require(Scope::Clinical, crate::timefmt::today())?;
+        if let Some(row) = tx.capture_by_sha(&checked.hash)? {
+            // Another station stored the same bytes meanwhile.
+            let existing = self.capture_in(tx.repos(), &row.id)?;
+            if existing.patient_id != checked.patient_id {
                 return Err(RecordError::ContentOfOtherPatient {
                     subject: req.subject.to_string(),
                     capture: existing.id,
                 });
             }
-            return Ok(ImportOutcome {
-                capture: existing,
-                existing: true,
-                warnings: vec!["these bytes were already imported; nothing new was stored".into()],
-            });
+            return Ok((existing, true));
         }
-        let (role, baseline_id) = self.resolve_role(
-            &patient.id,
+        let (role, baseline_id) = resolve_role(
+            self,
+            tx.repos(),
+            &checked.patient_id,
             req.area,
             req.view,
             req.baseline_id,
             req.new_baseline,
         )?;
-        let captured_at = resolve_captured_at(&req, exif.as_ref())?;
-        let mut warnings = Vec::new();
-        if let Some(e) = &exif_error {
-            warnings.push(format!(
-                "{}: {e}; the image was imported without it",
-                req.subject
-            ));
-        }
-
-        // Make sure the consent's data key exists before any blob is sealed with it.
-        let key = self.consent_key(&consent.id)?;
-        let orientation = exif.as_ref().and_then(|e| e.orientation);
-        let (decoded, put) = std::thread::scope(|s| {
-            let decoder = s.spawn(|| {
-                ingest::decode_preview(req.bytes, kind, req.subject, &limits)
-                    .map(|img| derive(img, orientation))
-            });
-            let put = match &key {
-                None => self
-                    .blobs()
-                    .put(req.bytes, &hash, crate::store::blobs::Sealing::Plain),
-                Some((id, k)) => self.blobs().put(
-                    req.bytes,
-                    &hash,
-                    crate::store::blobs::Sealing::Key { id, key: k },
-                ),
-            };
-            let decoded = decoder.join().unwrap_or_else(|_| {
-                Err(ingest::IngestError::Corrupt {
-                    subject: req.subject.to_string(),
-                    format: kind.label(),
-                    message: "the decoder failed".into(),
-                })
-            });
-            (decoded, put)
-        });
-        let put = put?;
-        let derived = match decoded {
-            Ok(d) => d,
-            Err(e) => {
-                if put == Put::Written && !self.blob_row_exists(&hash)? {
-                    let _ = self.blobs().remove(&hash);
-                }
-                return Err(e.into());
-            }
-        };
-
-        let id = new_id("cap")?;
         let now = crate::timefmt::now_utc();
-        let key_id = key.as_ref().map(|(k, _)| crate::ids::hex(k));
-        let tx = self.write_tx()?;
-        tx.execute(
-            "INSERT INTO blob (sha256, size, kind, consent_id, key_id, created_at)
-             VALUES (?1, ?2, 'capture', ?3, ?4, ?5)
-             ON CONFLICT(sha256) DO NOTHING",
-            params![hash, req.bytes.len() as i64, consent.id, key_id, now],
-        )?;
-        tx.execute(
-            "INSERT INTO capture (id, sha256, patient_id, consent_id, visit_id, area, view, role,
-                baseline_id, captured_at, captured_at_source, width, height, format, size, exif,
-                exif_error, note, analysis, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-            params![
-                id,
-                hash,
-                patient.id,
-                consent.id,
-                req.visit_id.map(str::trim),
-                req.area.as_str(),
-                req.view.as_str(),
-                role.as_str(),
-                baseline_id,
-                captured_at.value,
-                captured_at.source,
-                width,
-                height,
-                kind.as_str(),
-                req.bytes.len() as i64,
-                exif.as_ref().and_then(|e| serde_json::to_string(e).ok()),
-                exif_error,
-                req.note.map(str::trim).filter(|n| !n.is_empty()),
-                req.analysis.as_ref().map(Value::to_string),
-                now,
-            ],
-        )?;
-        for c in &confounders {
-            tx.execute(
-                "INSERT INTO capture_confounder (capture_id, key, text) VALUES (?1, ?2, ?3)",
-                params![id, c.key, c.text],
-            )?;
-        }
-        self.put_fingerprint_in(
-            &tx,
-            &id,
-            &consent.id,
-            &derived.fingerprint,
-            derived.small.as_ref(),
-        )?;
-        self.audit(
-            &tx,
+        let checklist = self.calibration().confounders()?;
+        let c = Capture {
+            id: id.to_string(),
+            sha256: checked.hash.clone(),
+            patient_id: checked.patient_id.clone(),
+            patient_ref: checked.patient_ref.clone(),
+            consent_id: consent.id.clone(),
+            visit_id: req.visit_id.map(|v| v.trim().to_string()),
+            area: req.area,
+            view: req.view,
+            role,
+            baseline_id: baseline_id.clone(),
+            time_of_day: crate::timefmt::time_of_day(&checked.captured_at.value)
+                .map(str::to_string),
+            captured_at: checked.captured_at.value.clone(),
+            captured_at_source: checked.captured_at.source.to_string(),
+            width: checked.width,
+            height: checked.height,
+            format: checked.kind,
+            size: req.bytes.len() as u64,
+            exif: checked.exif.clone(),
+            exif_error: checked.exif_error.clone(),
+            note: req
+                .note
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+            confounders: checked
+                .confounders
+                .iter()
+                .map(|i| super::confounders::entry(i, &checklist))
+                .collect(),
+            analysis: req.analysis.clone(),
+            imported_at: now.clone(),
+        };
+        tx.insert_blob(&BlobRow {
+            sha256: c.sha256.clone(),
+            size: req.bytes.len() as i64,
+            kind: "capture".into(),
+            consent_id: consent.id.clone(),
+            key_id: key_id.map(str::to_string),
+            created_at: now,
+        })?;
+        let row = self.capture_row(&c)?;
+        tx.insert_capture(&row)?;
+        self.put_fingerprint_in(tx, &c.id, fp, small)?;
+        tx.audit(
             "capture.import",
             json!({
-                "capture": id, "sha256": hash, "patient": patient.id,
-                "consent": consent.id, "visit": req.visit_id, "baseline": baseline_id,
+                "capture": c.id, "sha256": c.sha256, "patient": c.patient_id,
+                "consent": c.consent_id, "visit": c.visit_id, "baseline": baseline_id,
             }),
             json!({
-                "area": req.area, "view": req.view, "role": role,
-                "width": width, "height": height, "bytes": req.bytes.len(),
-                "confounders": confounders.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
-                "override_reason": req.analysis.as_ref().and_then(|a| a.get("override_reason")).cloned(),
+                "area": c.area, "view": c.view, "role": role,
+                "width": c.width, "height": c.height, "bytes": req.bytes.len(),
+                "confounders": c.confounders.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+                "override_reason": c.analysis.as_ref().and_then(|a| a.override_reason()),
             }),
         )?;
-        tx.commit()?;
-
-        if let Err(e) = self.write_thumbnail(&hash, &consent.id, &derived.thumbnail_jpeg) {
-            warnings.push(format!(
-                "thumbnail not cached ({e}); it will be regenerated"
-            ));
-        }
-        Ok(ImportOutcome {
-            capture: self.capture(&id)?,
-            existing: false,
-            warnings,
-        })
+        Ok((c, false))
     }
 
-    fn blob_row_exists(&self, hash: &str) -> Result<bool, RecordError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT 1 FROM blob WHERE sha256 = ?1", [hash], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
-    /// Decide baseline or follow-up, and which baseline is followed.
-    fn resolve_role(
-        &self,
-        patient_id: &str,
-        area: Area,
-        view: View,
-        baseline: Option<&str>,
-        new_baseline: bool,
-    ) -> Result<(Role, Option<String>), RecordError> {
-        if new_baseline {
-            if baseline.is_some() {
-                return Err(RecordError::Invalid {
-                    what: "--new-baseline".into(),
-                    why: "cannot be combined with --baseline".into(),
-                });
-            }
-            return Ok((Role::Baseline, None));
+    /// Remove a blob this import wrote when no row came to name it.
+    fn drop_unclaimed_blob(&self, hash: &str, put: Put) {
+        if put == Put::Written && matches!(self.read(|r| r.blob_row(hash)), Ok(None)) {
+            let _ = self.blobs().delete(&BlobKey::Blob(hash.to_string()));
         }
-        if let Some(b) = baseline {
-            let base = self.capture(b)?;
-            let bad = |why: String| RecordError::BadBaseline {
-                baseline: base.id.clone(),
-                why,
-            };
-            if base.patient_id != patient_id {
-                return Err(bad("it belongs to another patient".into()));
-            }
-            if base.area != area || base.view != view {
-                return Err(bad(format!(
-                    "it is {}/{}, this capture is {}/{}",
-                    base.area, base.view, area, view
-                )));
-            }
-            if base.role != Role::Baseline {
-                return Err(bad(format!(
-                    "it is a follow-up{}",
-                    base.baseline_id
-                        .as_ref()
-                        .map(|b| format!(" of baseline {b}"))
-                        .unwrap_or_default()
-                )));
-            }
-            return Ok((Role::FollowUp, Some(base.id)));
-        }
-        Ok(match self.series_baseline(patient_id, area, view)? {
-            Some(b) => (Role::FollowUp, Some(b)),
-            None => (Role::Baseline, None),
-        })
     }
 
     /// The latest baseline of a patient's area/view series (the one new follow-ups follow).
@@ -513,75 +691,44 @@ impl Store {
         area: Area,
         view: View,
     ) -> Result<Option<String>, RecordError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id FROM capture WHERE patient_id = ?1 AND area = ?2 AND view = ?3 AND role = 'baseline'
-                 ORDER BY imported_at DESC, captured_at DESC LIMIT 1",
-                params![patient_id, area.as_str(), view.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(self.read(|r| r.series_baseline(patient_id, area, view))?)
     }
 
     /// The capture with ID `id`, with its confounders.
     pub fn capture(&self, id: &str) -> Result<Capture, RecordError> {
-        let mut c = self
-            .conn()
-            .query_row(
-                &format!("{CAPTURE_SELECT} WHERE capture.id = ?1"),
-                [id.trim()],
-                Capture::from_row,
-            )
-            .optional()?
-            .ok_or_else(|| RecordError::UnknownCapture(id.trim().to_string()))?;
-        c.confounders = self.confounders_of(&c.id)?;
-        Ok(c)
+        self.read(|r| self.capture_in(r, id.trim()))
     }
 
     /// The capture stored with content hash `sha256`, if any.
     pub fn capture_by_sha(&self, sha256: &str) -> Result<Option<Capture>, RecordError> {
-        let id: Option<String> = self
-            .conn()
-            .query_row("SELECT id FROM capture WHERE sha256 = ?1", [sha256], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        id.map(|i| self.capture(&i)).transpose()
+        self.read(|r| match r.capture_by_sha(sha256)? {
+            None => Ok(None),
+            Some(row) => self.capture_in(r, &row.id).map(Some),
+        })
     }
 
     /// Captures, oldest first; of one patient when `patient_ref` is given.
     pub fn list_captures(&self, patient_ref: Option<&str>) -> Result<Vec<Capture>, RecordError> {
-        let (sql, arg) = match patient_ref {
-            Some(r) => {
-                let p = self.patient_by_ref(r)?;
-                (
-                    format!(
-                        "{CAPTURE_SELECT} WHERE capture.patient_id = ?1 ORDER BY capture.captured_at, capture.imported_at"
-                    ),
-                    Some(p.id),
-                )
+        let pid = patient_ref
+            .map(|r| self.patient_by_ref(r).map(|p| p.id))
+            .transpose()?;
+        self.read(|r| {
+            let rows = r.captures(pid.as_deref())?;
+            let mut refs: std::collections::HashMap<String, String> = Default::default();
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let pref = match refs.get(&row.patient_id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = super::patient::patient_in(self, r, &row.patient_id)?.reference;
+                        refs.insert(row.patient_id.clone(), p.clone());
+                        p
+                    }
+                };
+                out.push(self.capture_of(row, pref)?);
             }
-            None => (
-                format!("{CAPTURE_SELECT} ORDER BY capture.captured_at, capture.imported_at"),
-                None,
-            ),
-        };
-        let mut stmt = self.conn().prepare(&sql)?;
-        let rows = match &arg {
-            Some(a) => stmt
-                .query_map([a], Capture::from_row)?
-                .collect::<Result<Vec<_>, _>>()?,
-            None => stmt
-                .query_map([], Capture::from_row)?
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        let mut out = Vec::with_capacity(rows.len());
-        for mut c in rows {
-            c.confounders = self.confounders_of(&c.id)?;
-            out.push(c);
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The original bytes of a capture (decrypted and hash-checked).
@@ -625,28 +772,34 @@ impl Store {
         let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
         let (recorded, inside_store) = self.export_location(&abs);
         let export_id = new_id("exp")?;
-        let tx = self.write_tx()?;
-        tx.execute(
-            "INSERT INTO export (id, capture_id, sha256, purpose, path, inside_store, at, actor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                export_id,
-                cap.id,
-                cap.sha256,
-                purpose.as_str(),
-                recorded,
-                inside_store,
-                crate::timefmt::now_utc(),
-                self.actor()
-            ],
-        )?;
-        self.audit(
-            &tx,
-            "capture.export",
-            json!({ "capture": cap.id, "sha256": cap.sha256, "consent": cap.consent_id, "export": export_id }),
-            json!({ "purpose": purpose, "inside_store": inside_store, "bytes": bytes.len() }),
-        )?;
-        tx.commit()?;
+        let row = ExportRow {
+            id: export_id.clone(),
+            capture_id: cap.id.clone(),
+            sha256: cap.sha256.clone(),
+            purpose: purpose.as_str().to_string(),
+            path: recorded,
+            inside_store,
+            station: self.station().to_string(),
+            at: crate::timefmt::now_utc(),
+            actor: self.actor().to_string(),
+            purge_job: None,
+        };
+        self.write(|tx| {
+            // The consent is read again under the lock: a withdrawal that committed meanwhile
+            // refuses the export (the file just written is removed).
+            self.consent_in(tx, &cap.consent_id)?
+                .require(purpose, crate::timefmt::today())?;
+            tx.insert_export(&row)?;
+            tx.audit(
+                "capture.export",
+                json!({ "capture": cap.id, "sha256": cap.sha256, "consent": cap.consent_id, "export": export_id }),
+                json!({ "purpose": purpose, "inside_store": inside_store, "bytes": bytes.len() }),
+            )?;
+            Ok::<_, RecordError>(())
+        })
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(out);
+        })?;
         Ok(ExportRecord {
             export_id,
             capture_id: cap.id,
@@ -668,13 +821,6 @@ impl Store {
         }
     }
 
-    fn thumb_path(&self, sha256: &str) -> PathBuf {
-        self.root()
-            .join("cache")
-            .join("thumbs")
-            .join(format!("{sha256}.thumb"))
-    }
-
     fn write_thumbnail(
         &self,
         sha256: &str,
@@ -685,16 +831,15 @@ impl Store {
             return Ok(());
         }
         let sealed = self.seal_cache(jpeg, &format!("thumb:{sha256}"), consent_id)?;
-        let path = self.thumb_path(sha256);
-        self.blobs().write_atomic(&path, &sealed)?;
+        self.blobs()
+            .replace(&BlobKey::Thumb(sha256.to_string()), &sealed)?;
         Ok(())
     }
 
     /// A small upright JPEG of the capture (cached, sealed like the original).
     pub fn thumbnail(&self, id: &str) -> Result<Vec<u8>, RecordError> {
         let cap = self.capture(id)?;
-        let path = self.thumb_path(&cap.sha256);
-        if let Ok(file) = std::fs::read(&path)
+        if let Ok(file) = self.blobs().get(&BlobKey::Thumb(cap.sha256.clone()))
             && let Ok(jpeg) = self.open_cache(file, &format!("thumb:{}", cap.sha256))
         {
             return Ok(jpeg);
@@ -704,6 +849,52 @@ impl Store {
         self.write_thumbnail(&cap.sha256, &cap.consent_id, &derived.thumbnail_jpeg)?;
         Ok(derived.thumbnail_jpeg)
     }
+}
+
+/// Decide baseline or follow-up, and which baseline is followed, from the rows as they are in
+/// the unit of work.
+fn resolve_role(
+    store: &Store,
+    r: &mut dyn Repos,
+    patient_id: &str,
+    area: Area,
+    view: View,
+    baseline: Option<&str>,
+    new_baseline: bool,
+) -> Result<(Role, Option<String>), RecordError> {
+    if new_baseline {
+        return Ok((Role::Baseline, None));
+    }
+    if let Some(b) = baseline {
+        let base = store.capture_in(r, b.trim())?;
+        let bad = |why: String| RecordError::BadBaseline {
+            baseline: base.id.clone(),
+            why,
+        };
+        if base.patient_id != patient_id {
+            return Err(bad("it belongs to another patient".into()));
+        }
+        if base.area != area || base.view != view {
+            return Err(bad(format!(
+                "it is {}/{}, this capture is {}/{}",
+                base.area, base.view, area, view
+            )));
+        }
+        if base.role != Role::Baseline {
+            return Err(bad(format!(
+                "it is a follow-up{}",
+                base.baseline_id
+                    .as_ref()
+                    .map(|b| format!(" of baseline {b}"))
+                    .unwrap_or_default()
+            )));
+        }
+        return Ok((Role::FollowUp, Some(base.id)));
+    }
+    Ok(match r.series_baseline(patient_id, area, view)? {
+        Some(b) => (Role::FollowUp, Some(b)),
+        None => (Role::Baseline, None),
+    })
 }
 
 /// `x` made absolute, symlinks resolved when it exists.

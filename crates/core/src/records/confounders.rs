@@ -2,7 +2,6 @@
 //! with optional text, plus the capture's free-text note. Time of day is derived from the
 //! capture time, not ticked.
 
-use rusqlite::params;
 use serde::Serialize;
 
 use super::RecordError;
@@ -67,32 +66,27 @@ pub fn validate(
     Ok(out)
 }
 
+/// The recorded form of a checked input, with its label from the checklist.
+pub fn entry(i: &ConfounderInput, checklist: &[ConfounderDef]) -> ConfounderEntry {
+    let def = checklist.iter().find(|d| d.key == i.key);
+    ConfounderEntry {
+        key: i.key.clone(),
+        label: def
+            .map(|d| d.label.clone())
+            .unwrap_or_else(|| i.key.clone()),
+        text: i.text.clone(),
+        disclose: def.is_none_or(|d| d.disclose),
+    }
+}
+
 impl Store {
-    /// The confounders recorded on a capture.
+    /// The confounders recorded with a capture, labelled from the checklist.
     pub fn confounders_of(&self, capture_id: &str) -> Result<Vec<ConfounderEntry>, RecordError> {
-        let checklist = self.calibration().confounders()?;
-        let mut stmt = self.conn().prepare(
-            "SELECT key, text FROM capture_confounder WHERE capture_id = ?1 ORDER BY key",
-        )?;
-        let rows = stmt.query_map([capture_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, text) = row?;
-            let def = checklist.iter().find(|d| d.key == key);
-            out.push(ConfounderEntry {
-                label: def.map(|d| d.label.clone()).unwrap_or_else(|| key.clone()),
-                disclose: def.is_none_or(|d| d.disclose),
-                key,
-                text,
-            });
-        }
-        Ok(out)
+        Ok(self.capture(capture_id)?.confounders)
     }
 
-    /// Add or update confounders (and optionally the note) of an existing capture — the
-    /// station lets staff fill the checklist after a sequence. Audited.
+    /// Tick confounders on a capture after the fact (text of an already ticked item is
+    /// replaced); optionally replace its note. Audited.
     pub fn set_confounders(
         &self,
         capture_id: &str,
@@ -102,8 +96,7 @@ impl Store {
         self.write_confounders(capture_id, inputs, note, false)
     }
 
-    /// Make the capture's checklist exactly `inputs` (items not listed are unticked), as the
-    /// station's confounder panel does. Audited with the keys removed.
+    /// Make the capture's confounders exactly `inputs` (the station's checklist after an edit).
     pub fn replace_confounders(
         &self,
         capture_id: &str,
@@ -120,46 +113,50 @@ impl Store {
         note: Option<&str>,
         replace: bool,
     ) -> Result<Vec<ConfounderEntry>, RecordError> {
-        let cap = self.capture(capture_id)?;
-        let checked = validate(inputs, &self.calibration().confounders()?)?;
-        let tx = self.write_tx()?;
-        let mut removed = Vec::new();
-        if replace {
-            for old in &cap.confounders {
-                if !checked.iter().any(|c| c.key == old.key) {
-                    tx.execute(
-                        "DELETE FROM capture_confounder WHERE capture_id = ?1 AND key = ?2",
-                        params![cap.id, old.key],
-                    )?;
-                    removed.push(old.key.clone());
-                }
+        let checklist = self.calibration().confounders()?;
+        let checked = validate(inputs, &checklist)?;
+        for c in &checked {
+            if let Some(t) = &c.text {
+                super::consent::check_text(&format!("confounder {}", c.key), t)?;
             }
         }
-        for c in &checked {
-            tx.execute(
-                "INSERT INTO capture_confounder (capture_id, key, text) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(capture_id, key) DO UPDATE SET text = excluded.text",
-                params![cap.id, c.key, c.text],
-            )?;
-        }
         if let Some(n) = note {
-            tx.execute(
-                "UPDATE capture SET note = ?2 WHERE id = ?1",
-                params![cap.id, Some(n.trim()).filter(|n| !n.is_empty())],
-            )?;
+            super::consent::check_text("--note", n)?;
         }
-        self.audit(
-            &tx,
-            "capture.confounders",
-            serde_json::json!({ "capture": cap.id, "sha256": cap.sha256 }),
-            serde_json::json!({
-                "keys": checked.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
-                "removed": removed,
-                "note_changed": note.is_some(),
-            }),
-        )?;
-        tx.commit()?;
-        self.confounders_of(&cap.id)
+        self.write(|tx| {
+            let mut cap = self.capture_in(tx.repos(), capture_id.trim())?;
+            let mut removed = Vec::new();
+            if replace {
+                cap.confounders.retain(|old| {
+                    let keep = checked.iter().any(|c| c.key == old.key);
+                    if !keep {
+                        removed.push(old.key.clone());
+                    }
+                    keep
+                });
+            }
+            for c in &checked {
+                match cap.confounders.iter_mut().find(|e| e.key == c.key) {
+                    Some(e) => e.text = c.text.clone(),
+                    None => cap.confounders.push(entry(c, &checklist)),
+                }
+            }
+            cap.confounders.sort_by(|a, b| a.key.cmp(&b.key));
+            if let Some(n) = note {
+                cap.note = Some(n.trim().to_string()).filter(|n| !n.is_empty());
+            }
+            self.update_capture_in(tx, &cap)?;
+            tx.audit(
+                "capture.confounders",
+                serde_json::json!({ "capture": cap.id, "sha256": cap.sha256 }),
+                serde_json::json!({
+                    "keys": checked.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+                    "removed": removed,
+                    "note_changed": note.is_some(),
+                }),
+            )?;
+            Ok(cap.confounders)
+        })
     }
 }
 

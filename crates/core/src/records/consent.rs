@@ -6,23 +6,27 @@
 //! (`--expires` is the last day the consent covers).
 
 use chrono::NaiveDate;
-use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{RecordError, Scope};
 use crate::ids::{new_id, sha256_hex};
-use crate::store::Store;
+use crate::store::repo::{BlobRow, ConsentRow};
+use crate::store::seal::check_column;
+use crate::store::{Store, StoreError, Tx};
 use crate::timefmt::{fmt_date, parse_date};
 
 /// The state of one scope of a consent.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ScopeState {
     pub scope: Scope,
     /// "active" or "withdrawn".
     pub status: String,
+    #[serde(default)]
     pub withdrawn_at: Option<String>,
+    #[serde(default)]
     pub withdrawn_by: Option<String>,
+    #[serde(default)]
     pub withdrawal_reason: Option<String>,
 }
 
@@ -121,7 +125,84 @@ pub struct NewConsent<'a> {
     pub document: Option<(Vec<u8>, String)>,
 }
 
+/// What a consent row's body holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConsentBody {
+    pub patient_id: String,
+    pub signed_by: String,
+    pub signed_on: String,
+    #[serde(default)]
+    pub expires_on: Option<String>,
+    #[serde(default)]
+    pub document_sha256: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<ScopeState>,
+    pub created_at: String,
+}
+
+impl Consent {
+    fn body(&self) -> ConsentBody {
+        ConsentBody {
+            patient_id: self.patient_id.clone(),
+            signed_by: self.signed_by.clone(),
+            signed_on: self.signed_on.clone(),
+            expires_on: self.expires_on.clone(),
+            document_sha256: self.document_sha256.clone(),
+            scopes: self.scopes.clone(),
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+/// Check free text a person typed (names, reasons): no control or invisible characters.
+pub fn check_text(what: &str, text: &str) -> Result<(), RecordError> {
+    if text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || super::patient::is_invisible(c))
+    {
+        return Err(RecordError::Invalid {
+            what: what.to_string(),
+            why: "it contains control or invisible characters".into(),
+        });
+    }
+    Ok(())
+}
+
 impl Store {
+    /// The consent a row holds, checked.
+    pub(crate) fn consent_of(&self, row: ConsentRow) -> Result<Consent, StoreError> {
+        let b: ConsentBody = self.seal().open("consent", &row.id, &row.body)?;
+        check_column(
+            "consent",
+            &row.id,
+            "patient",
+            &row.patient_id,
+            &b.patient_id,
+        )?;
+        let mut scopes = b.scopes;
+        scopes.sort_by_key(|s| s.scope);
+        Ok(Consent {
+            id: row.id,
+            patient_id: b.patient_id,
+            signed_by: b.signed_by,
+            signed_on: b.signed_on,
+            expires_on: b.expires_on,
+            document_sha256: b.document_sha256,
+            scopes,
+            created_at: b.created_at,
+        })
+    }
+
+    /// The row holding `c`, sealed.
+    pub(crate) fn consent_row(&self, c: &Consent) -> Result<ConsentRow, StoreError> {
+        Ok(ConsentRow {
+            id: c.id.clone(),
+            patient_id: c.patient_id.clone(),
+            body: self.seal().seal("consent", &c.id, &c.body())?,
+            created_at: c.created_at.clone(),
+        })
+    }
+
     /// Record a consent; returns it with its ID.
     pub fn grant_consent(&self, new: NewConsent<'_>) -> Result<Consent, RecordError> {
         let patient = self.patient_by_ref(new.patient_ref)?;
@@ -132,6 +213,7 @@ impl Store {
                 why: "name who signed the consent".into(),
             });
         }
+        check_text("--signed-by", signed_by)?;
         if new.scopes.is_empty() {
             return Err(RecordError::Invalid {
                 what: "--scope".into(),
@@ -160,160 +242,93 @@ impl Store {
         }
         let id = new_id("con")?;
         let now = crate::timefmt::now_utc();
-        let tx = self.write_tx()?;
-        tx.execute(
-            "INSERT INTO consent (id, patient_id, signed_by, signed_on, expires_on, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                id,
-                patient.id,
-                signed_by,
-                fmt_date(new.signed_on),
-                new.expires_on.map(fmt_date),
-                now
-            ],
-        )?;
-        for s in &new.scopes {
-            tx.execute(
-                "INSERT INTO consent_scope (consent_id, scope, status) VALUES (?1, ?2, 'active')",
-                params![id, s.as_str()],
-            )?;
+        let doc_hash = new.document.as_ref().map(|(b, _)| sha256_hex(b));
+        if let (Some((_, name)), Some(hash)) = (&new.document, &doc_hash)
+            && let Some(other) = self.read(|r| r.blob_row(hash))?
+        {
+            return Err(RecordError::Invalid {
+                what: name.clone(),
+                why: format!(
+                    "this file is already stored for consent {}",
+                    other.consent_id
+                ),
+            });
         }
-        let mut doc_hash = None;
-        if let Some((bytes, name)) = &new.document {
-            let hash = sha256_hex(bytes);
-            let used: Option<String> = tx
-                .query_row(
-                    "SELECT consent_id FROM blob WHERE sha256 = ?1",
-                    [&hash],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(other) = used {
-                return Err(RecordError::Invalid {
-                    what: name.clone(),
-                    why: format!("this file is already stored for consent {other}"),
-                });
-            }
-            // The consent row is in this (uncommitted) transaction, so the data key row is
-            // written in it too; the blob is durable before anything commits.
-            let key_id = self.document_key_in(&tx, &id)?;
-            match &key_id {
-                None => {
-                    self.blobs()
-                        .put(bytes, &hash, crate::store::blobs::Sealing::Plain)?;
-                }
-                Some((kid, key)) => {
-                    self.blobs().put(
-                        bytes,
-                        &hash,
-                        crate::store::blobs::Sealing::Key { id: kid, key },
-                    )?;
-                }
-            }
-            tx.execute(
-                "INSERT INTO blob (sha256, size, kind, consent_id, key_id, created_at)
-                 VALUES (?1, ?2, 'document', ?3, ?4, ?5)",
-                params![
-                    hash,
-                    bytes.len() as i64,
-                    id,
-                    key_id.as_ref().map(|(k, _)| crate::ids::hex(k)),
-                    now
-                ],
-            )?;
-            tx.execute(
-                "UPDATE consent SET document_sha256 = ?2 WHERE id = ?1",
-                params![id, hash],
-            )?;
-            doc_hash = Some(hash);
+        let consent = Consent {
+            id: id.clone(),
+            patient_id: patient.id.clone(),
+            signed_by: signed_by.to_string(),
+            signed_on: fmt_date(new.signed_on),
+            expires_on: new.expires_on.map(fmt_date),
+            document_sha256: doc_hash.clone(),
+            scopes: new
+                .scopes
+                .iter()
+                .map(|s| ScopeState {
+                    scope: *s,
+                    status: "active".into(),
+                    withdrawn_at: None,
+                    withdrawn_by: None,
+                    withdrawal_reason: None,
+                })
+                .collect(),
+            created_at: now.clone(),
+        };
+        let row = self.consent_row(&consent)?;
+        // The consent's data key is made with it; the document is sealed and durable before
+        // the rows that name it commit (an interrupted grant leaves at most an orphan).
+        let key = self.new_consent_key(&id)?;
+        if let (Some((bytes, _)), Some(hash)) = (&new.document, &doc_hash) {
+            self.put_sealed_blob(bytes, hash, key.as_ref().map(|(_, k)| k))?;
         }
-        self.audit(
-            &tx,
-            "consent.grant",
-            json!({ "consent": id, "patient": patient.id, "sha256": doc_hash }),
-            json!({
-                "scopes": new.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                "signed_on": fmt_date(new.signed_on),
-                "expires_on": new.expires_on.map(fmt_date),
-            }),
-        )?;
-        tx.commit()?;
-        self.consent(&id)
+        self.write(|tx| {
+            tx.insert_consent(&row)?;
+            if let Some((key_row, _)) = &key {
+                tx.insert_data_key(key_row)?;
+            }
+            if let (Some((bytes, _)), Some(hash)) = (&new.document, &doc_hash) {
+                tx.insert_blob(&BlobRow {
+                    sha256: hash.clone(),
+                    size: bytes.len() as i64,
+                    kind: "document".into(),
+                    consent_id: id.clone(),
+                    key_id: key.as_ref().map(|(r, _)| r.id.clone()),
+                    created_at: now.clone(),
+                })?;
+            }
+            tx.audit(
+                "consent.grant",
+                json!({ "consent": id, "patient": patient.id, "sha256": doc_hash }),
+                json!({
+                    "scopes": new.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "signed_on": fmt_date(new.signed_on),
+                    "expires_on": new.expires_on.map(fmt_date),
+                }),
+            )?;
+            Ok::<_, RecordError>(())
+        })?;
+        Ok(consent)
     }
 
-    /// A data key for a consent created inside `tx` (same transaction as the consent row).
-    fn document_key_in(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        consent_id: &str,
-    ) -> Result<Option<([u8; 16], crate::store::crypto::SecretKey)>, RecordError> {
-        if !self.is_encrypted() {
-            return Ok(None);
-        }
-        let master = self.master_key()?.clone();
-        let raw = crate::store::crypto::new_key_id()?;
-        let kid = crate::ids::hex(&raw);
-        let key = crate::store::crypto::SecretKey::generate()?;
-        let wrapped = master.wrap_key(&key, &crate::store::crypto::data_key_aad(&kid))?;
-        tx.execute(
-            "INSERT INTO data_key (id, consent_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![kid, consent_id, wrapped, crate::timefmt::now_utc()],
-        )?;
-        Ok(Some((raw, key)))
+    /// Replace a consent's record inside a unit of work (scope withdrawals, purges).
+    pub(crate) fn update_consent_in(&self, tx: &mut Tx<'_>, c: &Consent) -> Result<(), StoreError> {
+        let row = self.consent_row(c)?;
+        tx.update_consent(&row)
     }
 
     /// The consent with ID `id`.
     pub fn consent(&self, id: &str) -> Result<Consent, RecordError> {
-        let base = self
-            .conn()
-            .query_row(
-                "SELECT id, patient_id, signed_by, signed_on, expires_on, document_sha256, created_at
-                 FROM consent WHERE id = ?1",
-                [id.trim()],
-                |r| {
-                    Ok(Consent {
-                        id: r.get(0)?,
-                        patient_id: r.get(1)?,
-                        signed_by: r.get(2)?,
-                        signed_on: r.get(3)?,
-                        expires_on: r.get(4)?,
-                        document_sha256: r.get(5)?,
-                        scopes: Vec::new(),
-                        created_at: r.get(6)?,
-                    })
-                },
-            )
-            .optional()?;
-        let mut c = base.ok_or_else(|| RecordError::UnknownConsent(id.trim().to_string()))?;
-        let mut stmt = self.conn().prepare(
-            "SELECT scope, status, withdrawn_at, withdrawn_by, withdrawal_reason
-             FROM consent_scope WHERE consent_id = ?1",
-        )?;
-        let rows = stmt.query_map([&c.id], |r| {
-            let scope: String = r.get(0)?;
-            Ok((
-                scope,
-                r.get::<_, String>(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-            ))
-        })?;
-        for row in rows {
-            let (scope, status, withdrawn_at, withdrawn_by, withdrawal_reason) = row?;
-            if let Ok(scope) = scope.parse() {
-                c.scopes.push(ScopeState {
-                    scope,
-                    status,
-                    withdrawn_at,
-                    withdrawn_by,
-                    withdrawal_reason,
-                });
-            }
-        }
-        c.scopes.sort_by_key(|s| s.scope);
-        Ok(c)
+        let row = self.read(|r| r.consent(id.trim()))?;
+        let row = row.ok_or_else(|| RecordError::UnknownConsent(id.trim().to_string()))?;
+        Ok(self.consent_of(row)?)
+    }
+
+    /// The consent with ID `id`, read inside a unit of work (the state the change sees).
+    pub(crate) fn consent_in(&self, tx: &mut Tx<'_>, id: &str) -> Result<Consent, RecordError> {
+        let row = tx
+            .consent(id)?
+            .ok_or_else(|| RecordError::UnknownConsent(id.to_string()))?;
+        Ok(self.consent_of(row)?)
     }
 
     /// Consents of a patient, newest first.
@@ -324,14 +339,15 @@ impl Store {
 
     /// Consents of the patient with opaque ID `patient_id`, newest first.
     pub fn consents_of_patient_id(&self, patient_id: &str) -> Result<Vec<Consent>, RecordError> {
-        let ids: Vec<String> = {
-            let mut stmt = self.conn().prepare(
-                "SELECT id FROM consent WHERE patient_id = ?1 ORDER BY signed_on DESC, created_at DESC",
-            )?;
-            stmt.query_map([patient_id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
-        };
-        ids.iter().map(|id| self.consent(id)).collect()
+        let rows = self.read(|r| r.consents_of_patient(patient_id))?;
+        let mut out = rows
+            .into_iter()
+            .map(|r| self.consent_of(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| {
+            (&b.signed_on, &b.created_at, &b.id).cmp(&(&a.signed_on, &a.created_at, &a.id))
+        });
+        Ok(out)
     }
 
     /// The consent's evidence document.

@@ -1,16 +1,16 @@
-//! Proving the store is intact: every blob row has its file, every file re-hashes (and, when
-//! sealed, authenticates) to its address, and no file lies around without a row.
+//! `verify` and `gc`: every blob against its address, every record against its seal, orphan
+//! objects that an interrupted import or upload left, and withdrawals that did not finish.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::json;
 
 use super::RecordError;
-use crate::store::Store;
-use crate::store::blobs::{BlobError, remove_file_durably};
 use crate::store::crypto;
+use crate::store::repo::Listed;
+use crate::store::{BlobError, BlobKey, BlobKind, Store, StoreError};
 
 /// A blob that failed verification.
 #[derive(Clone, Debug, Serialize)]
@@ -20,57 +20,84 @@ pub struct BlobProblem {
     pub why: String,
 }
 
-/// A file in the blob folder that no row refers to.
+/// An object no row refers to.
 #[derive(Clone, Debug, Serialize)]
 pub struct Orphan {
-    pub path: PathBuf,
+    /// A path or an `s3://` address.
+    pub location: String,
     pub sha256: Option<String>,
     pub bytes: u64,
+    /// Seconds since it was written, when known.
+    pub age_seconds: Option<u64>,
 }
 
-/// The result of `sameframe verify`.
+/// A record whose sealed body or columns do not check.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordProblem {
+    pub record: String,
+    pub why: String,
+}
+
+/// The outcome of `verify`.
 #[derive(Clone, Debug, Serialize)]
 pub struct VerifyReport {
     pub checked: usize,
     pub ok: usize,
     pub corrupt: Vec<BlobProblem>,
     pub missing: Vec<BlobProblem>,
+    /// Orphans old enough to be abandoned writes (`gc` removes them).
     pub orphans: Vec<Orphan>,
-    /// Blobs still stored in plaintext in an encrypted store (an unfinished migration).
+    /// Orphans younger than the in-flight window: most likely an import or upload under way.
+    pub in_flight: Vec<Orphan>,
     pub unsealed: Vec<String>,
+    pub records_checked: usize,
+    pub records_damaged: Vec<RecordProblem>,
+    /// Withdrawals that were interrupted before they completed (run the same `consent
+    /// withdraw` again to finish).
+    pub unfinished_withdrawals: Vec<String>,
 }
 
 impl VerifyReport {
-    /// True when nothing is wrong.
+    /// True when nothing is wrong (in-flight writes are not wrong).
     pub fn is_clean(&self) -> bool {
         self.corrupt.is_empty()
             && self.missing.is_empty()
             && self.orphans.is_empty()
             && self.unsealed.is_empty()
+            && self.records_damaged.is_empty()
+            && self.unfinished_withdrawals.is_empty()
     }
 }
 
-/// The result of `sameframe gc`.
+/// What `gc` removed and kept.
 #[derive(Clone, Debug, Serialize)]
 pub struct GcReport {
     pub removed: Vec<Orphan>,
-    /// Orphans younger than the grace period, kept because an import may still be running.
     pub kept_recent: Vec<Orphan>,
 }
 
+fn orphan_of(item: &Listed, now: SystemTime) -> Orphan {
+    Orphan {
+        location: item.location.clone(),
+        sha256: match &item.key {
+            Some(BlobKey::Blob(h)) => Some(h.clone()),
+            _ => None,
+        },
+        bytes: item.size,
+        age_seconds: item
+            .modified
+            .and_then(|m| now.duration_since(m).ok())
+            .map(|d| d.as_secs()),
+    }
+}
+
 impl Store {
-    /// Re-hash every blob, authenticate sealed ones, and list orphans. A failed verification
-    /// is recorded in the audit chain.
-    pub fn verify(&self) -> Result<VerifyReport, RecordError> {
-        // A wrong or missing key is the operator's problem, not the blobs': say so once.
+    /// Re-hash (and authenticate) every blob, open every record, and list objects no row
+    /// names: those older than `in_flight` are orphans, younger ones are reported apart as
+    /// writes probably under way.
+    pub fn verify(&self, in_flight: Duration) -> Result<VerifyReport, RecordError> {
         self.check_keys()?;
-        let rows: Vec<(String, String)> = {
-            let mut stmt = self
-                .conn()
-                .prepare("SELECT sha256, kind FROM blob ORDER BY sha256")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
+        let rows = self.read(|r| r.blob_rows())?;
         let encrypted = self.is_encrypted();
         let mut report = VerifyReport {
             checked: rows.len(),
@@ -78,59 +105,71 @@ impl Store {
             corrupt: Vec::new(),
             missing: Vec::new(),
             orphans: Vec::new(),
+            in_flight: Vec::new(),
             unsealed: Vec::new(),
+            records_checked: 0,
+            records_damaged: Vec::new(),
+            unfinished_withdrawals: Vec::new(),
         };
-        let known: std::collections::HashSet<&str> = rows.iter().map(|(h, _)| h.as_str()).collect();
-        for (hash, kind) in &rows {
+        for row in &rows {
             let problem = |why: String| BlobProblem {
-                sha256: hash.clone(),
-                kind: kind.clone(),
+                sha256: row.sha256.clone(),
+                kind: row.kind.clone(),
                 why,
             };
-            match self.read_blob(hash) {
+            let raw = match self.blobs().get(&BlobKey::Blob(row.sha256.clone())) {
+                Ok(raw) => raw,
+                Err(BlobError::Missing { .. }) => {
+                    report.missing.push(problem("the object is missing".into()));
+                    continue;
+                }
+                Err(e) => return Err(StoreError::from(e).into()),
+            };
+            let sealed = crypto::sealed_key_id(&raw).is_some();
+            match self.open_blob_file(&row.sha256, raw) {
                 Ok(_) => {
                     report.ok += 1;
-                    if encrypted
-                        && let Ok(raw) = self.blobs().read_raw(hash)
-                        && crypto::sealed_key_id(&raw).is_none()
-                    {
-                        report.unsealed.push(hash.clone());
+                    if encrypted && !sealed {
+                        report.unsealed.push(row.sha256.clone());
                     }
                 }
-                Err(crate::store::StoreError::Blob(BlobError::Missing { .. })) => {
-                    report.missing.push(problem("the file is missing".into()));
-                }
-                Err(crate::store::StoreError::Blob(BlobError::Corrupt { why, .. })) => {
+                Err(StoreError::Blob(BlobError::Corrupt { why, .. })) => {
                     report.corrupt.push(problem(why));
                 }
-                Err(crate::store::StoreError::Key(crypto::KeyError::DataKeyDestroyed {
-                    key_id,
-                    ..
-                })) => {
+                Err(StoreError::Key(crypto::KeyError::DataKeyDestroyed { key_id, .. })) => {
                     report.corrupt.push(problem(format!(
                         "its data key {key_id} was destroyed but the row remains"
                     )));
                 }
-                Err(
-                    e @ (crate::store::StoreError::Key(_)
-                    | crate::store::StoreError::Blob(BlobError::Key(_))),
-                ) => {
-                    return Err(e.into());
-                }
+                Err(e @ StoreError::Key(_)) => return Err(e.into()),
                 Err(e) => report.corrupt.push(problem(e.to_string())),
             }
         }
-        for f in self.blobs().scan()? {
-            let listed = f.hash.as_deref().is_some_and(|h| known.contains(h));
-            if !listed {
-                let bytes = std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
-                report.orphans.push(Orphan {
-                    path: f.path,
-                    sha256: f.hash,
-                    bytes,
-                });
+        let known: HashSet<&str> = rows.iter().map(|r| r.sha256.as_str()).collect();
+        let now = SystemTime::now();
+        for item in self.blobs().list(BlobKind::Blob)? {
+            let listed = matches!(&item.key, Some(BlobKey::Blob(h)) if known.contains(h.as_str()));
+            if listed {
+                continue;
+            }
+            let o = orphan_of(&item, now);
+            if o.age_seconds.is_some_and(|a| a < in_flight.as_secs()) {
+                report.in_flight.push(o);
+            } else {
+                report.orphans.push(o);
             }
         }
+        self.check_records(&mut report)?;
+        report.unfinished_withdrawals = self
+            .read(|r| r.unfinished_purge_jobs())?
+            .into_iter()
+            .map(|j| {
+                format!(
+                    "{} (consent {}, started {})",
+                    j.id, j.consent_id, j.started_at
+                )
+            })
+            .collect();
         if !report.is_clean() {
             self.audit_now(
                 "verify.failed",
@@ -142,46 +181,82 @@ impl Store {
                     "checked": report.checked,
                     "orphans": report.orphans.len(),
                     "unsealed": report.unsealed.len(),
+                    "records_damaged": report.records_damaged.len(),
+                    "unfinished_withdrawals": report.unfinished_withdrawals.len(),
                 }),
             )?;
         }
         Ok(report)
     }
 
-    /// Remove orphan files older than `min_age` (an import in progress writes its blob a moment
-    /// before its row).
-    pub fn gc(&self, min_age: Duration) -> Result<GcReport, RecordError> {
-        let known: std::collections::HashSet<String> = {
-            let mut stmt = self.conn().prepare("SELECT sha256 FROM blob")?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+    /// Open every record body and check its columns.
+    fn check_records(&self, report: &mut VerifyReport) -> Result<(), RecordError> {
+        let mut damaged = |what: String, r: Result<(), StoreError>| match r {
+            Ok(()) => report.records_checked += 1,
+            Err(e) => {
+                report.records_checked += 1;
+                report.records_damaged.push(RecordProblem {
+                    record: what,
+                    why: e.to_string(),
+                });
+            }
         };
+        for row in self.read(|r| r.patients())? {
+            let id = row.id.clone();
+            damaged(format!("patient {id}"), self.patient_of(row).map(|_| ()));
+        }
+        for row in self.read(|r| r.consents())? {
+            let id = row.id.clone();
+            damaged(format!("consent {id}"), self.consent_of(row).map(|_| ()));
+        }
+        for row in self.read(|r| r.captures(None))? {
+            let id = row.id.clone();
+            damaged(
+                format!("capture {id}"),
+                self.capture_of(row, String::new()).map(|_| ()),
+            );
+        }
+        for row in self.read(|r| r.publications())? {
+            let id = row.id.clone();
+            damaged(
+                format!("publication {id}"),
+                self.publication_of(row).map(|_| ()),
+            );
+        }
+        for (key, body) in self.read(|r| r.settings())? {
+            let r = self.seal().open_bytes("setting", &key, &body).map(|_| ());
+            damaged(format!("setting {key}"), r);
+        }
+        Ok(())
+    }
+
+    /// Remove orphan objects older than `min_age` (an import writes its blob a moment before
+    /// its row).
+    pub fn gc(&self, min_age: Duration) -> Result<GcReport, RecordError> {
+        let known: HashSet<String> = self
+            .read(|r| r.blob_rows())?
+            .into_iter()
+            .map(|b| b.sha256)
+            .collect();
         let mut report = GcReport {
             removed: Vec::new(),
             kept_recent: Vec::new(),
         };
         let now = SystemTime::now();
-        for f in self.blobs().scan()? {
-            if f.hash.as_ref().is_some_and(|h| known.contains(h)) {
+        for item in self.blobs().list(BlobKind::Blob)? {
+            if matches!(&item.key, Some(BlobKey::Blob(h)) if known.contains(h)) {
                 continue;
             }
-            let meta = std::fs::metadata(&f.path).ok();
-            let age = meta
-                .as_ref()
-                .and_then(|m| m.modified().ok())
-                .and_then(|m| now.duration_since(m).ok())
-                .unwrap_or(Duration::MAX);
-            let orphan = Orphan {
-                bytes: meta.map(|m| m.len()).unwrap_or(0),
-                path: f.path.clone(),
-                sha256: f.hash.clone(),
-            };
-            if age < min_age {
-                report.kept_recent.push(orphan);
+            let o = orphan_of(&item, now);
+            if o.age_seconds.is_some_and(|a| a < min_age.as_secs()) {
+                report.kept_recent.push(o);
                 continue;
             }
-            remove_file_durably(&f.path)?;
-            report.removed.push(orphan);
+            match &item.key {
+                Some(k) => self.blobs().delete(k)?,
+                None => self.blobs().remove_leftover(&item.location)?,
+            }
+            report.removed.push(o);
         }
         if !report.removed.is_empty() {
             self.audit_now(

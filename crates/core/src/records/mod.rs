@@ -2,23 +2,29 @@
 //! who may be photographed and what a consent allows.
 //!
 //! The operations are methods on [`Store`](crate::store::Store) so the CLI and the capture app
-//! share one code path.
+//! share one code path; they reach rows only through the store's repositories, and keep
+//! patient text in sealed record bodies (see [`crate::store::seal`]).
 
 pub mod capture;
 pub mod confounders;
 pub mod consent;
+pub mod fingerprints;
 pub mod integrity;
+pub mod measurements;
 pub mod patient;
 pub mod profile;
 pub mod protocol;
+pub mod publication;
 pub mod visit;
 
 use std::path::PathBuf;
 
 use crate::calibration::CalibrationError;
 use crate::ingest::IngestError;
-use crate::store::StoreError;
+use crate::store::seal::RecordSeal;
+use crate::store::{CarriesStoreError, StoreError, Tx};
 
+pub use crate::vocab::{Area, Role, Scope, View, parse_scopes};
 pub use capture::{Capture, CapturedAt, ImportOutcome, ImportRequest};
 pub use consent::{Consent, ScopeState};
 pub use patient::Patient;
@@ -73,15 +79,24 @@ pub enum RecordError {
     Calibration(#[from] CalibrationError),
 }
 
-impl From<rusqlite::Error> for RecordError {
-    fn from(e: rusqlite::Error) -> Self {
-        RecordError::Store(StoreError::Db(e))
+impl CarriesStoreError for RecordError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            RecordError::Store(e) => Some(e),
+            _ => None,
+        }
     }
 }
 
-impl From<crate::store::blobs::BlobError> for RecordError {
-    fn from(e: crate::store::blobs::BlobError) -> Self {
+impl From<crate::store::BlobError> for RecordError {
+    fn from(e: crate::store::BlobError) -> Self {
         RecordError::Store(StoreError::Blob(e))
+    }
+}
+
+impl From<crate::store::BackendError> for RecordError {
+    fn from(e: crate::store::BackendError) -> Self {
+        RecordError::Store(StoreError::Backend(e))
     }
 }
 
@@ -91,144 +106,54 @@ impl From<crate::ids::RandomError> for RecordError {
     }
 }
 
-/// Defines a closed set of snake_case names with `as_str`, `FromStr`, `ALL` and serde.
-macro_rules! name_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stored name.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-                    $($s => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "unknown {} {other:?} (expected one of: {})",
-                        stringify!($name).to_ascii_lowercase(),
-                        [$($s),+].join(", ")
-                    )),
-                }
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
-name_enum!(
-    /// What a consent allows photos to be used for.
-    Scope {
-        Clinical => "clinical",
-        Teaching => "teaching",
-        Publication => "publication",
-    }
-);
-
-name_enum!(
-    /// Treatment area.
-    Area {
-        Face => "face",
-        Neck => "neck",
-        Scalp => "scalp",
-        Hands => "hands",
-        Decollete => "decollete",
-        Body => "body",
-    }
-);
-
-name_enum!(
-    /// Standard photographic view.
-    View {
-        Frontal => "frontal",
-        ObliqueLeft45 => "oblique_left_45",
-        ObliqueRight45 => "oblique_right_45",
-        LateralLeft90 => "lateral_left_90",
-        LateralRight90 => "lateral_right_90",
-        ScalpVertex => "scalp_vertex",
-        ScalpFrontal => "scalp_frontal",
-        ScalpCrown => "scalp_crown",
-        Dorsal => "dorsal",
-        Palmar => "palmar",
-        Other => "other",
-    }
-);
-
-name_enum!(
-    /// A capture starts a series (baseline) or follows one.
-    Role {
-        Baseline => "baseline",
-        FollowUp => "follow_up",
-    }
-);
-
-/// Parse a comma-separated scope list such as `clinical,publication`.
-pub fn parse_scopes(s: &str) -> Result<Vec<Scope>, String> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let sc: Scope = part.parse()?;
-        if !out.contains(&sc) {
-            out.push(sc);
+/// Bring every record body to the current form with `seal` (sealed in an encrypted store) and
+/// give every patient its reference key; rows already current are left as they are. Runs once
+/// on a store written by an older sameframe, and when `sameframe encrypt` seals a store.
+pub fn reseal_all(tx: &mut Tx<'_>, seal: &RecordSeal) -> Result<(), StoreError> {
+    for mut row in tx.patients()? {
+        let body: patient::PatientBody = seal.open("patient", &row.id, &row.body)?;
+        let ref_key = patient::ref_key(seal, &body.reference);
+        if ref_key != row.ref_key || !RecordSeal::is_sealed(&row.body) && seal.is_keyed() {
+            row.ref_key = ref_key;
+            row.body = seal.seal("patient", &row.id, &body)?;
+            tx.update_patient(&row)?;
         }
     }
-    if out.is_empty() {
-        return Err("no scope given (expected clinical, teaching and/or publication)".into());
-    }
-    out.sort();
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for v in View::ALL {
-            assert_eq!(v.as_str().parse::<View>().unwrap(), *v);
+    let plain = |b: &[u8]| seal.is_keyed() && !RecordSeal::is_sealed(b);
+    for mut row in tx.consents()? {
+        if plain(&row.body) {
+            let json = seal.open_bytes("consent", &row.id, &row.body)?;
+            row.body = seal.seal_bytes("consent", &row.id, &json)?;
+            tx.update_consent(&row)?;
         }
-        assert_eq!(
-            "Oblique-Left-45".parse::<View>().unwrap(),
-            View::ObliqueLeft45
-        );
-        let e = "chin".parse::<Area>().unwrap_err();
-        assert!(e.contains("face") && e.contains("chin"), "{e}");
     }
-
-    #[test]
-    fn scopes_parse_sorted_and_unique() {
-        assert_eq!(
-            parse_scopes("publication, clinical,clinical").unwrap(),
-            vec![Scope::Clinical, Scope::Publication]
-        );
-        assert!(parse_scopes("").is_err());
-        assert!(parse_scopes("clinical,marketing").is_err());
+    for mut row in tx.visits()? {
+        if plain(&row.body) {
+            let json = seal.open_bytes("visit", &row.id, &row.body)?;
+            row.body = seal.seal_bytes("visit", &row.id, &json)?;
+            tx.update_visit(&row)?;
+        }
     }
+    for mut row in tx.captures(None)? {
+        if plain(&row.body) {
+            let json = seal.open_bytes("capture", &row.id, &row.body)?;
+            row.body = seal.seal_bytes("capture", &row.id, &json)?;
+            tx.update_capture(&row)?;
+        }
+    }
+    for row in tx.publications()? {
+        if plain(&row.body) {
+            let json = seal.open_bytes("publication", &row.id, &row.body)?;
+            let mut row = row;
+            row.body = seal.seal_bytes("publication", &row.id, &json)?;
+            tx.update_publication(&row)?;
+        }
+    }
+    for (key, body) in tx.settings()? {
+        if plain(&body) {
+            let json = seal.open_bytes("setting", &key, &body)?;
+            tx.set_setting(&key, &seal.seal_bytes("setting", &key, &json)?)?;
+        }
+    }
+    Ok(())
 }

@@ -1,15 +1,19 @@
-//! Patients: the clinic's own reference (unique) and an optional display name.
+//! Patients: the clinic's own reference (unique, whatever its case or Unicode spelling) and an
+//! optional display name.
 //!
-//! The display name is shown only where staff need it (the station's patient picker, `patient
-//! show`); logs, errors and the audit chain use the opaque ID.
+//! Both are kept in the patient's sealed body; the store finds a patient by a keyed hash of
+//! the folded reference. The display name is shown only where staff need it (the station's
+//! patient picker, `patient show`); logs, errors and the audit chain use the opaque ID.
 
-use rusqlite::{OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use unicode_normalization::UnicodeNormalization;
 
 use super::RecordError;
 use crate::ids::new_id;
-use crate::store::Store;
+use crate::store::repo::{PatientRepo, PatientRow};
+use crate::store::seal::{RecordSeal, check_column};
+use crate::store::{FailureKind, Store, StoreError};
 
 /// A patient.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -22,22 +26,32 @@ pub struct Patient {
     pub created_at: String,
 }
 
-impl Patient {
-    pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Patient {
-            id: r.get("id")?,
-            reference: r.get("ref")?,
-            display_name: r.get("display_name")?,
-            created_at: r.get("created_at")?,
-        })
-    }
+/// What a patient row's body holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PatientBody {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
-/// Check a clinic reference: non-empty, printable, at most 64 characters.
+/// Characters that change how text reads without being seen: zero-width and joiners,
+/// bidirectional overrides and isolates, the byte-order mark, tags.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Check a clinic reference and give its stored form: Unicode NFKC, trimmed, printable, no
+/// invisible or direction-changing characters, at most 64 characters.
 pub fn validate_ref(reference: &str) -> Result<String, RecordError> {
-    let r = reference.trim();
+    let r: String = reference.nfkc().collect::<String>().trim().to_string();
     let bad = |why: &str| RecordError::Invalid {
-        what: format!("patient reference {r:?}"),
+        what: format!("patient reference {:?}", reference.trim()),
         why: why.to_string(),
     };
     if r.is_empty() {
@@ -49,10 +63,43 @@ pub fn validate_ref(reference: &str) -> Result<String, RecordError> {
     if r.chars().any(char::is_control) {
         return Err(bad("it contains control characters"));
     }
-    Ok(r.to_string())
+    if r.chars().any(is_invisible) {
+        return Err(bad(
+            "it contains invisible or text-direction characters (zero-width, bidirectional overrides)",
+        ));
+    }
+    Ok(r)
+}
+
+/// The form references are compared in: NFKC, trimmed, lower case.
+pub fn fold_ref(reference: &str) -> String {
+    reference.nfkc().collect::<String>().trim().to_lowercase()
+}
+
+/// The lookup key of a reference in this store.
+pub fn ref_key(seal: &RecordSeal, reference: &str) -> String {
+    seal.lookup_key("patient ref", &fold_ref(reference))
 }
 
 impl Store {
+    /// The patient a row holds, checked.
+    pub(crate) fn patient_of(&self, row: PatientRow) -> Result<Patient, StoreError> {
+        let body: PatientBody = self.seal().open("patient", &row.id, &row.body)?;
+        check_column(
+            "patient",
+            &row.id,
+            "reference key",
+            &row.ref_key,
+            &ref_key(self.seal(), &body.reference),
+        )?;
+        Ok(Patient {
+            id: row.id,
+            reference: body.reference,
+            display_name: body.display_name,
+            created_at: row.created_at,
+        })
+    }
+
     /// Register a patient by the clinic's reference.
     pub fn add_patient(
         &self,
@@ -60,59 +107,72 @@ impl Store {
         display_name: Option<&str>,
     ) -> Result<Patient, RecordError> {
         let reference = validate_ref(reference)?;
-        let display_name = display_name.map(str::trim).filter(|n| !n.is_empty());
-        let tx = self.write_tx()?;
-        let exists: Option<String> = tx
-            .query_row("SELECT id FROM patient WHERE ref = ?1", [&reference], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if exists.is_some() {
-            return Err(RecordError::DuplicatePatient(reference));
+        let display_name = display_name
+            .map(|n| n.nfkc().collect::<String>().trim().to_string())
+            .filter(|n| !n.is_empty());
+        if let Some(n) = &display_name
+            && n.chars().any(|c| c.is_control() || is_invisible(c))
+        {
+            return Err(RecordError::Invalid {
+                what: "display name".into(),
+                why: "it contains control or invisible characters".into(),
+            });
         }
         let p = Patient {
             id: new_id("pat")?,
-            reference,
-            display_name: display_name.map(str::to_string),
+            reference: reference.clone(),
+            display_name: display_name.clone(),
             created_at: crate::timefmt::now_utc(),
         };
-        tx.execute(
-            "INSERT INTO patient (id, ref, display_name, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![p.id, p.reference, p.display_name, p.created_at],
-        )?;
-        self.audit(&tx, "patient.create", json!({ "patient": p.id }), json!({}))?;
-        tx.commit()?;
-        Ok(p)
+        let row = PatientRow {
+            id: p.id.clone(),
+            ref_key: ref_key(self.seal(), &reference),
+            body: self.seal().seal(
+                "patient",
+                &p.id,
+                &PatientBody {
+                    reference: reference.clone(),
+                    display_name,
+                },
+            )?,
+            created_at: p.created_at.clone(),
+        };
+        let added = self.write(|tx| {
+            if tx.patient_by_ref_key(&row.ref_key)?.is_some() {
+                return Err(RecordError::DuplicatePatient(reference.clone()));
+            }
+            tx.insert_patient(&row)?;
+            tx.audit("patient.create", json!({ "patient": p.id }), json!({}))?;
+            Ok(())
+        });
+        match added {
+            // Another station registered the same reference at the same moment.
+            Err(RecordError::Store(e)) if e.kind() == Some(FailureKind::Duplicate) => {
+                Err(RecordError::DuplicatePatient(reference))
+            }
+            other => other.map(|()| p),
+        }
     }
 
-    /// The patient with clinic reference `reference`.
+    /// The patient with clinic reference `reference` (any case or Unicode spelling of it).
     pub fn patient_by_ref(&self, reference: &str) -> Result<Patient, RecordError> {
-        self.conn()
-            .query_row(
-                "SELECT * FROM patient WHERE ref = ?1",
-                [reference.trim()],
-                Patient::from_row,
-            )
-            .optional()?
-            .ok_or_else(|| RecordError::UnknownPatient(reference.trim().to_string()))
+        let key = ref_key(self.seal(), reference);
+        let row = self.read(|r| r.patient_by_ref_key(&key))?;
+        let row = row.ok_or_else(|| RecordError::UnknownPatient(reference.trim().to_string()))?;
+        Ok(self.patient_of(row)?)
     }
 
     /// The patient with opaque ID `id`.
     pub fn patient_by_id(&self, id: &str) -> Result<Patient, RecordError> {
-        self.conn()
-            .query_row(
-                "SELECT * FROM patient WHERE id = ?1",
-                [id],
-                Patient::from_row,
-            )
-            .optional()?
-            .ok_or_else(|| RecordError::UnknownPatient(id.to_string()))
+        let row = self.read(|r| r.patient(id.trim()))?;
+        let row = row.ok_or_else(|| RecordError::UnknownPatient(id.trim().to_string()))?;
+        Ok(self.patient_of(row)?)
     }
 
     /// A patient by reference or by ID (`pat_…`).
     pub fn find_patient(&self, ref_or_id: &str) -> Result<Patient, RecordError> {
         match self.patient_by_ref(ref_or_id) {
-            Err(RecordError::UnknownPatient(_)) if ref_or_id.starts_with("pat_") => {
+            Err(RecordError::UnknownPatient(_)) if ref_or_id.trim().starts_with("pat_") => {
                 self.patient_by_id(ref_or_id)
             }
             other => other,
@@ -120,15 +180,63 @@ impl Store {
     }
 
     /// Patients whose reference or display name contains `query` (case-insensitive), by
-    /// reference; all when `query` is empty.
+    /// reference; all when `query` is empty. (Names are sealed, so the search runs here, on
+    /// the opened records.)
     pub fn search_patients(&self, query: &str, limit: usize) -> Result<Vec<Patient>, RecordError> {
-        let pattern = format!("%{}%", query.trim().replace('%', "\\%").replace('_', "\\_"));
-        let mut stmt = self.conn().prepare(
-            "SELECT * FROM patient
-             WHERE ref LIKE ?1 ESCAPE '\\' OR COALESCE(display_name, '') LIKE ?1 ESCAPE '\\'
-             ORDER BY ref LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![pattern, limit as i64], Patient::from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let q = fold_ref(query);
+        let rows = self.read(|r| r.patients())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let p = self.patient_of(row)?;
+            let hit = q.is_empty()
+                || fold_ref(&p.reference).contains(&q)
+                || p.display_name
+                    .as_deref()
+                    .is_some_and(|n| fold_ref(n).contains(&q));
+            if hit {
+                out.push(p);
+            }
+        }
+        out.sort_by(|a, b| a.reference.cmp(&b.reference));
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+/// Look a patient up by ID inside a unit of work.
+pub(crate) fn patient_in(
+    store: &Store,
+    repo: &mut dyn PatientRepo,
+    id: &str,
+) -> Result<Patient, RecordError> {
+    let row = repo
+        .patient(id)?
+        .ok_or_else(|| RecordError::UnknownPatient(id.to_string()))?;
+    Ok(store.patient_of(row)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_alike_references_fold_together_or_are_refused() {
+        assert_eq!(validate_ref("  P-0042 ").unwrap(), "P-0042");
+        // Full-width digits and compatibility forms are NFKC-normalised.
+        assert_eq!(validate_ref("P-００４２").unwrap(), "P-0042");
+        assert_eq!(fold_ref("p-0042"), fold_ref("P-0042"));
+        for bad in [
+            "P-0042\u{200B}",
+            "\u{202E}2400-P",
+            "P\u{2066}-0042",
+            "P-00\u{FEFF}42",
+            "P-\u{7}42",
+            "",
+        ] {
+            assert!(validate_ref(bad).is_err(), "{bad:?} was accepted");
+        }
+        let seal = RecordSeal::plain("s");
+        assert_eq!(ref_key(&seal, "p-0042"), ref_key(&seal, "P-0042"));
+        assert_eq!(ref_key(&seal, "P-００４２"), ref_key(&seal, "P-0042"));
     }
 }

@@ -1,14 +1,14 @@
 //! Room calibration profiles: where the card sits for a fixed camera, and the exposure, gains
 //! and sharpness measured when the room was calibrated.
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
 use super::RecordError;
 use crate::analysis::lighting::{LightingProfile, LightingReport};
 use crate::ingest::ExifSummary;
-use crate::store::Store;
+use crate::store::repo::ProfileRow;
+use crate::store::{Store, StoreError};
 
 /// A stored profile with its provenance.
 #[derive(Clone, Debug, Serialize)]
@@ -63,37 +63,23 @@ impl Store {
             width: report.width,
             height: report.height,
         };
-        let now = crate::timefmt::now_utc();
-        let tx = self.write_tx()?;
-        let replaced: bool = tx
-            .query_row(
-                "SELECT 1 FROM lighting_profile WHERE name = ?1",
-                [name],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        tx.execute(
-            "INSERT INTO lighting_profile (name, profile, image_sha256, exif, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(name) DO UPDATE SET profile = excluded.profile, image_sha256 = excluded.image_sha256,
-               exif = excluded.exif, created_at = excluded.created_at, created_by = excluded.created_by",
-            params![
-                name,
-                serde_json::to_string(&profile).unwrap_or_default(),
-                image_sha256,
-                exif.and_then(|e| serde_json::to_string(e).ok()),
-                now,
-                self.actor()
-            ],
-        )?;
-        self.audit(
-            &tx,
-            "calibration.save",
-            json!({ "profile": name, "sha256": image_sha256 }),
-            json!({ "replaced": replaced, "card": profile.card_kind, "exposure_ev": profile.exposure_ev, "wb_gains": profile.wb_gains }),
-        )?;
-        tx.commit()?;
+        let row = ProfileRow {
+            name: name.to_string(),
+            profile: serde_json::to_string(&profile).unwrap_or_default(),
+            image_sha256: image_sha256.to_string(),
+            exif: exif.and_then(|e| serde_json::to_string(e).ok()),
+            created_at: crate::timefmt::now_utc(),
+            created_by: self.actor().to_string(),
+        };
+        self.write(|tx| {
+            let replaced = tx.put_profile(&row)?;
+            tx.audit(
+                "calibration.save",
+                json!({ "profile": name, "sha256": image_sha256 }),
+                json!({ "replaced": replaced, "card": profile.card_kind, "exposure_ev": profile.exposure_ev, "wb_gains": profile.wb_gains }),
+            )?;
+            Ok::<_, StoreError>(())
+        })?;
         self.stored_lighting_profile(name)
     }
 
@@ -104,14 +90,16 @@ impl Store {
 
     /// The profile `name` with provenance.
     pub fn stored_lighting_profile(&self, name: &str) -> Result<StoredProfile, RecordError> {
-        let row: Option<(String, String, Option<String>, String, String)> = self
-            .conn()
-            .query_row(
-                "SELECT profile, image_sha256, exif, created_at, created_by FROM lighting_profile WHERE name = ?1",
-                [name.trim()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        let row = self.read(|r| r.profile(name.trim()))?;
+        let row = row.map(|r| {
+            (
+                r.profile,
+                r.image_sha256,
+                r.exif,
+                r.created_at,
+                r.created_by,
             )
-            .optional()?;
+        });
         let (p, image_sha256, exif, created_at, created_by) =
             row.ok_or_else(|| RecordError::Invalid {
                 what: format!("profile {}", name.trim()),
@@ -133,10 +121,6 @@ impl Store {
 
     /// Every profile's name.
     pub fn lighting_profile_names(&self) -> Result<Vec<String>, RecordError> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT name FROM lighting_profile ORDER BY name")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.read(|r| r.profile_names())?)
     }
 }

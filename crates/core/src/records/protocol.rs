@@ -145,15 +145,7 @@ impl Store {
             let baseline_id = self.series_baseline(&patient.id, proto.area, s.view)?;
             let captured = match visit_id {
                 Some(v) => {
-                    let mut stmt = self.conn().prepare(
-                        "SELECT id FROM capture WHERE patient_id = ?1 AND visit_id = ?2 AND area = ?3 AND view = ?4
-                         ORDER BY imported_at, captured_at",
-                    )?;
-                    stmt.query_map(
-                        rusqlite::params![patient.id, v, proto.area.as_str(), s.view.as_str()],
-                        |r| r.get::<_, String>(0),
-                    )?
-                    .collect::<Result<Vec<_>, _>>()?
+                    self.read(|r| r.captures_at_visit(&patient.id, v.trim(), proto.area, s.view))?
                 }
                 None => Vec::new(),
             };

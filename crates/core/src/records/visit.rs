@@ -1,17 +1,18 @@
 //! Visits: one treatment session — date, area, product and lot, technique, clinician.
 
 use chrono::NaiveDate;
-use rusqlite::{OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Area, RecordError};
 use crate::ids::new_id;
-use crate::store::Store;
+use crate::store::repo::VisitRow;
+use crate::store::seal::check_column;
+use crate::store::{Store, StoreError};
 use crate::timefmt::fmt_date;
 
-/// A visit.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// A visit (also what a visit row's body holds).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Visit {
     #[serde(rename = "visit_id")]
     pub id: String,
@@ -24,24 +25,6 @@ pub struct Visit {
     pub technique: Option<String>,
     pub clinician: Option<String>,
     pub created_at: String,
-}
-
-impl Visit {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
-        let area: String = r.get("area")?;
-        Ok(Visit {
-            id: r.get("id")?,
-            patient_id: r.get("patient_id")?,
-            date: r.get("date")?,
-            area: area.parse().unwrap_or(Area::Body),
-            product: r.get("product")?,
-            lot: r.get("lot")?,
-            lot_expiry: r.get("lot_expiry")?,
-            technique: r.get("technique")?,
-            clinician: r.get("clinician")?,
-            created_at: r.get("created_at")?,
-        })
-    }
 }
 
 /// A new visit.
@@ -109,51 +92,60 @@ impl Store {
             clinician: clean(new.clinician),
             created_at: crate::timefmt::now_utc(),
         };
-        let tx = self.write_tx()?;
-        tx.execute(
-            "INSERT INTO visit (id, patient_id, date, area, product, lot, lot_expiry, technique, clinician, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                v.id,
-                v.patient_id,
-                v.date,
-                v.area.as_str(),
-                v.product,
-                v.lot,
-                v.lot_expiry,
-                v.technique,
-                v.clinician,
-                v.created_at
-            ],
-        )?;
-        self.audit(
-            &tx,
-            "visit.create",
-            json!({ "visit": v.id, "patient": v.patient_id }),
-            json!({ "area": v.area, "date": v.date, "lot": v.lot }),
-        )?;
-        tx.commit()?;
+        for (what, text) in [
+            ("--product", &v.product),
+            ("--lot", &v.lot),
+            ("--technique", &v.technique),
+            ("--clinician", &v.clinician),
+        ] {
+            if let Some(t) = text {
+                super::consent::check_text(what, t)?;
+            }
+        }
+        let row = self.visit_row(&v)?;
+        self.write(|tx| {
+            tx.insert_visit(&row)?;
+            tx.audit(
+                "visit.create",
+                json!({ "visit": v.id, "patient": v.patient_id }),
+                json!({ "area": v.area, "date": v.date, "lot": v.lot }),
+            )?;
+            Ok::<_, StoreError>(())
+        })?;
         Ok(VisitOutcome { visit: v, warnings })
+    }
+
+    fn visit_row(&self, v: &Visit) -> Result<VisitRow, StoreError> {
+        Ok(VisitRow {
+            id: v.id.clone(),
+            patient_id: v.patient_id.clone(),
+            body: self.seal().seal("visit", &v.id, v)?,
+            created_at: v.created_at.clone(),
+        })
+    }
+
+    fn visit_of(&self, row: VisitRow) -> Result<Visit, StoreError> {
+        let v: Visit = self.seal().open("visit", &row.id, &row.body)?;
+        check_column("visit", &row.id, "ID", &row.id, &v.id)?;
+        check_column("visit", &row.id, "patient", &row.patient_id, &v.patient_id)?;
+        Ok(v)
     }
 
     /// The visit with ID `id`.
     pub fn visit(&self, id: &str) -> Result<Visit, RecordError> {
-        self.conn()
-            .query_row(
-                "SELECT * FROM visit WHERE id = ?1",
-                [id.trim()],
-                Visit::from_row,
-            )
-            .optional()?
-            .ok_or_else(|| RecordError::UnknownVisit(id.trim().to_string()))
+        let row = self.read(|r| r.visit(id.trim()))?;
+        let row = row.ok_or_else(|| RecordError::UnknownVisit(id.trim().to_string()))?;
+        Ok(self.visit_of(row)?)
     }
 
     /// Visits of a patient, newest first.
     pub fn visits_of_patient_id(&self, patient_id: &str) -> Result<Vec<Visit>, RecordError> {
-        let mut stmt = self.conn().prepare(
-            "SELECT * FROM visit WHERE patient_id = ?1 ORDER BY date DESC, created_at DESC",
-        )?;
-        let rows = stmt.query_map([patient_id], Visit::from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = self.read(|r| r.visits_of_patient(patient_id))?;
+        let mut out = rows
+            .into_iter()
+            .map(|r| self.visit_of(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (&b.date, &b.created_at, &b.id).cmp(&(&a.date, &a.created_at, &a.id)));
+        Ok(out)
     }
 }

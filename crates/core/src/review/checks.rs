@@ -87,7 +87,9 @@ fn refine_at(
     t: Affine,
     panel: &[u32; 4],
 ) -> Option<Affine> {
-    let pg = crate::analysis::pose::refine::GradImage::new(&super::fingerprint::luma(published));
+    let pg = crate::analysis::pose::refine::GradImage::new(&crate::analysis::fingerprint::luma(
+        published,
+    ));
     super::matching::refine_onto(source, &pg, t, panel, 4000, 30, 0.6)
 }
 
@@ -285,24 +287,15 @@ impl Store {
             }
         }
         if consent_failed && let Some(sha) = &sha256 {
-            let mut st = self.conn().prepare(
-                "SELECT channel, url, date FROM publication WHERE file_sha256 = ?1 ORDER BY date",
-            )?;
-            let rows = st.query_map([sha], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (channel, url, date) = row?;
+            for p in self.publications_of_file(sha)? {
                 findings.push(finding(
                     "takedown",
                     Severity::Fail,
                     format!(
-                        "take down: published on {channel}{} on {date}",
-                        url.map(|u| format!(" ({u})")).unwrap_or_default()
+                        "take down: published on {}{} on {}",
+                        p.channel,
+                        p.url.map(|u| format!(" ({u})")).unwrap_or_default(),
+                        p.date
                     ),
                 ));
             }
@@ -468,7 +461,7 @@ impl Store {
                 (f64::from(preview.width()) * pre).round().max(1.0) as u32,
                 (f64::from(preview.height()) * pre).round().max(1.0) as u32,
             );
-            (super::fingerprint::resize_rgb(&full, w, h), pre)
+            (crate::analysis::fingerprint::resize_rgb(&full, w, h), pre)
         } else {
             (preview, 1.0)
         };

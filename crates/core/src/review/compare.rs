@@ -94,14 +94,8 @@ fn exposure_value(e: &ExifSummary) -> Option<f64> {
 
 /// Lighting numbers of a capture: those recorded at the station, else measured on its preview.
 fn lighting_of(store: &Store, cap: &Capture, cfg: &LightingConfig) -> Option<(f64, [f64; 2])> {
-    if let Some(a) = &cap.analysis
-        && let (Some(ev), Some(ab)) = (
-            a["lighting"]["exposure_ev"].as_f64(),
-            a["lighting"]["cast_lab"].as_array(),
-        )
-        && ab.len() == 2
-    {
-        return Some((ev, [ab[0].as_f64()?, ab[1].as_f64()?]));
+    if let Some(m) = cap.analysis.as_ref().and_then(|a| a.exposure_and_cast()) {
+        return Some(m);
     }
     let img = store.preview(&cap.id).ok()?;
     let r = lighting::analyze(&Frame::rgb8(&img), cfg, &Default::default());

@@ -25,13 +25,12 @@
 //!    (those whose buckets are crowded, see [`Reach`]), among captures they place.
 
 use image::{GrayImage, RgbImage};
-use rusqlite::params;
 
-use super::fingerprint::{self, Fingerprint};
 use super::index::{self, Entry, Hits, Index, Indexed, Reach, Wanted};
 pub(super) use super::pixels::refine_onto;
 pub use super::pixels::{Agreement, agreement};
 use super::pixels::{Verified, align, duel};
+use crate::analysis::fingerprint::{self, Fingerprint};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -263,42 +262,38 @@ pub fn find_panels(gray: &GrayImage) -> Vec<[u32; 4]> {
 impl Store {
     /// Load every fingerprint into an index.
     pub fn review_index(&self) -> Result<Index, RecordError> {
-        // Only the indexed keypoints (the first ones), from the compact copy the schema keeps
-        // of them, read straight from the row's bytes.
-        let mut st = self.conn().prepare(
-            "SELECT capture_id, phash, dhash, keypoints, descriptors FROM fingerprint_index",
-        )?;
-        let mut rows = st.query([])?;
+        // Only the indexed keypoints (the first ones), from the compact copy the store keeps
+        // of them, read straight from the backend's buffers.
         // (entry, where its keypoints start in `points`, how many), and the keypoints.
         let mut all: Vec<(Entry, usize, usize)> = Vec::new();
         let mut points: Vec<([f32; 2], features::Descriptor)> = Vec::new();
-        while let Some(r) = rows.next()? {
-            let blob = |i| r.get_ref(i)?.as_blob().map_err(rusqlite::Error::from);
-            let (kp, ds) = (blob(3)?, blob(4)?);
-            let at = points.len();
-            points.extend(
-                kp.chunks_exact(8)
-                    .zip(ds.chunks_exact(32))
-                    .take(fingerprint::INDEX_KEYPOINTS)
-                    .map(|(k, d)| {
-                        (
-                            fingerprint::position_from(k),
-                            fingerprint::descriptor_from(d),
-                        )
-                    }),
-            );
-            let entry = Entry {
-                capture_id: r.get(0)?,
-                phash: r.get::<_, i64>(1)? as u64,
-                dhash: r.get::<_, i64>(2)? as u64,
-            };
-            all.push((entry, at, points.len() - at));
-        }
+        self.read(|r| {
+            r.each_index_row(&mut |row| {
+                let at = points.len();
+                points.extend(
+                    row.keypoints
+                        .chunks_exact(8)
+                        .zip(row.descriptors.chunks_exact(32))
+                        .take(fingerprint::INDEX_KEYPOINTS)
+                        .map(|(k, d)| {
+                            (
+                                fingerprint::position_from(k),
+                                fingerprint::descriptor_from(d),
+                            )
+                        }),
+                );
+                let entry = Entry {
+                    capture_id: row.capture_id.to_string(),
+                    phash: row.phash,
+                    dhash: row.dhash,
+                };
+                all.push((entry, at, points.len() - at));
+            })
+        })?;
         // Ordered by content, not by the random capture IDs: candidates that tie are tried in
         // the same order in every store that holds the same photos, so a review is
-        // reproducible. (Sorted here: SQLite's sorter would copy every row's blobs.) Each
-        // entry's keypoints are then laid out in that order, one after another: building the
-        // index reads them once per table.
+        // reproducible. Each entry's keypoints are then laid out in that order, one after
+        // another: building the index reads them once per table.
         all.sort_unstable_by(|(a, ..), (b, ..)| {
             (a.phash, a.dhash, &a.capture_id).cmp(&(b.phash, b.dhash, &b.capture_id))
         });
@@ -322,7 +317,7 @@ impl Store {
     }
 
     /// Record where a published image went out, with its sources at that moment.
-    pub fn record_publication(
+    pub fn record_published(
         &self,
         file_sha256: &str,
         channel: &str,
@@ -331,29 +326,23 @@ impl Store {
         purpose: &str,
         sources: &[SourceMatch],
     ) -> Result<String, RecordError> {
-        let id = crate::ids::new_id("pub")?;
-        let tx = self.write_tx()?;
-        tx.execute(
-            "INSERT INTO publication (id, file_sha256, channel, url, date, purpose, recorded_at, actor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![id, file_sha256, channel, url, date, purpose, crate::timefmt::now_utc(), self.actor()],
-        )?;
-        for s in sources {
-            let cap = self.capture(&s.capture_id)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO publication_source (publication_id, capture_id, consent_id, patient_id, sha256, panel, distance)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, cap.id, cap.consent_id, cap.patient_id, cap.sha256, serde_json::to_string(&s.panel).unwrap_or_default(), s.distance()],
-            )?;
-        }
-        self.audit(
-            &tx,
-            "publication.record",
-            serde_json::json!({ "publication": id, "sha256": file_sha256, "captures": sources.iter().map(|s| &s.capture_id).collect::<Vec<_>>() }),
-            serde_json::json!({ "channel": channel, "date": date, "purpose": purpose }),
-        )?;
-        tx.commit()?;
-        Ok(id)
+        self.record_publication(crate::records::publication::NewPublication {
+            file_sha256,
+            channel,
+            url,
+            date,
+            purpose,
+            sources: sources
+                .iter()
+                .map(|s| {
+                    (
+                        s.capture_id.clone(),
+                        serde_json::to_value(s.panel).ok(),
+                        Some(s.distance()),
+                    )
+                })
+                .collect(),
+        })
     }
 }
 
@@ -379,15 +368,7 @@ impl Sources for Store {
     }
 
     fn look_alikes_of(&self, capture_id: &str) -> Result<Vec<String>, RecordError> {
-        let mut st = self.conn().prepare_cached(
-            "SELECT o.id FROM capture c JOIN capture o
-               ON o.patient_id = c.patient_id AND o.area = c.area AND o.view = c.view AND o.id <> c.id
-             WHERE c.id = ?1 ORDER BY o.captured_at",
-        )?;
-        let ids = st
-            .query_map([capture_id], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok(ids)
+        Ok(self.read(|r| r.look_alikes(capture_id))?)
     }
 }
 

@@ -4,7 +4,6 @@
 pub mod checks;
 pub mod compare;
 pub mod edits;
-pub mod fingerprint;
 pub mod index;
 pub mod matching;
 mod pixels;

@@ -6,8 +6,8 @@ use std::rc::Rc;
 
 use image::{GrayImage, RgbImage};
 
-use super::fingerprint;
 use super::matching::{Affine, MIN_NCC, Query, SourceMatch, inside};
+use crate::analysis::fingerprint;
 use crate::analysis::pose::refine::{self, GradImage, Template};
 
 /// Moments of published values `a` against a candidate's values `b` over some pixels:

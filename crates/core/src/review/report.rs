@@ -11,6 +11,7 @@ use super::matching;
 use crate::calibration::Limits;
 use crate::records::RecordError;
 use crate::store::Store;
+use crate::store::repo::ExportRow;
 
 /// A file read, decoded and prepared for matching, or why not.
 type Prepared = Result<(Vec<u8>, image::RgbImage, matching::Query), String>;
@@ -310,21 +311,33 @@ impl Store {
         crate::records::capture::write_file_atomic(out, html.as_bytes())?;
         let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
         let (recorded, inside) = self.export_location(&abs);
-        let tx = self.write_tx()?;
+        let mut rows = Vec::new();
         for id in thumbs.keys() {
             let cap = self.capture(id)?;
-            tx.execute(
-                "INSERT INTO export (id, capture_id, sha256, purpose, path, inside_store, at, actor) VALUES (?1, ?2, ?3, 'review', ?4, ?5, ?6, ?7)",
-                rusqlite::params![crate::ids::new_id("exp")?, cap.id, cap.sha256, recorded, inside, crate::timefmt::now_utc(), self.actor()],
-            )?;
+            rows.push(ExportRow {
+                id: crate::ids::new_id("exp")?,
+                capture_id: cap.id,
+                sha256: cap.sha256,
+                purpose: "review".into(),
+                path: recorded.clone(),
+                inside_store: inside,
+                station: self.station().to_string(),
+                at: crate::timefmt::now_utc(),
+                actor: self.actor().to_string(),
+                purge_job: None,
+            });
         }
-        self.audit(
-            &tx,
-            "review.report",
-            serde_json::json!({ "captures": thumbs.keys().collect::<Vec<_>>() }),
-            serde_json::json!({ "images": review.images.len() }),
-        )?;
-        tx.commit()?;
+        self.write(|tx| {
+            for row in &rows {
+                tx.insert_export(row)?;
+            }
+            tx.audit(
+                "review.report",
+                serde_json::json!({ "captures": thumbs.keys().collect::<Vec<_>>() }),
+                serde_json::json!({ "images": review.images.len() }),
+            )?;
+            Ok::<_, crate::store::StoreError>(())
+        })?;
         Ok(())
     }
 }

@@ -12,10 +12,11 @@
 //! that entry; `audit verify` reports the first break. Entries name opaque IDs and hashes, never
 //! a patient's name.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::StoreError;
+use super::repo::{AuditRepo, AuditRow};
 use crate::ids::sha256_hex;
 
 /// One entry of the chain.
@@ -65,24 +66,18 @@ fn entry_hash(
     sha256_hex(canonical.to_string().as_bytes())
 }
 
-/// Append an entry. Call inside the transaction that makes the change, so the change and its
-/// record commit together; the caller holds the write lock (`BEGIN IMMEDIATE`).
+/// Append an entry. Call inside the unit of work that makes the change, so the change and its
+/// record commit together; the backend holds the store's write lock, so the chain stays one
+/// chain whichever station writes.
 pub fn append(
-    conn: &Connection,
+    repo: &mut (impl AuditRepo + ?Sized),
     store_id: &str,
     actor: &str,
     action: &str,
     subjects: Value,
     details: Value,
-) -> rusqlite::Result<AuditEntry> {
-    let last: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (seq, prev_hash) = match last {
+) -> Result<AuditEntry, StoreError> {
+    let (seq, prev_hash) = match repo.audit_head()? {
         Some((s, h)) => (s + 1, h),
         None => (1, genesis(store_id)),
     };
@@ -98,20 +93,16 @@ pub fn append(
         &details_text,
         &prev_hash,
     );
-    conn.execute(
-        "INSERT INTO audit (seq, at, actor, action, subjects, details, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            seq,
-            at,
-            actor,
-            action,
-            subjects_text,
-            details_text,
-            prev_hash,
-            hash
-        ],
-    )?;
+    repo.insert_audit(&AuditRow {
+        seq,
+        at: at.clone(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subjects: subjects_text,
+        details: details_text,
+        prev_hash: prev_hash.clone(),
+        hash: hash.clone(),
+    })?;
     Ok(AuditEntry {
         seq,
         at,
@@ -135,40 +126,40 @@ pub struct LogFilter {
     pub tail: Option<usize>,
 }
 
-/// Read entries in order.
-pub fn read(conn: &Connection, filter: &LogFilter) -> rusqlite::Result<Vec<AuditEntry>> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, subjects, details, prev_hash, hash FROM audit ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let subjects: String = r.get(4)?;
-        let details: String = r.get(5)?;
-        Ok(AuditEntry {
-            seq: r.get(0)?,
-            at: r.get(1)?,
-            actor: r.get(2)?,
-            action: r.get(3)?,
-            subjects: serde_json::from_str(&subjects).unwrap_or(Value::String(subjects)),
-            details: serde_json::from_str(&details).unwrap_or(Value::String(details)),
-            prev_hash: r.get(6)?,
-            hash: r.get(7)?,
-        })
-    })?;
-    let mut out = Vec::new();
-    for e in rows {
-        let e = e?;
-        if let Some(p) = &filter.action_prefix
-            && !e.action.starts_with(p.as_str())
-        {
-            continue;
-        }
-        if let Some(s) = &filter.subject
-            && !mentions(&e.subjects, s)
-        {
-            continue;
-        }
-        out.push(e);
+fn entry_of(r: AuditRow) -> AuditEntry {
+    AuditEntry {
+        seq: r.seq,
+        subjects: serde_json::from_str(&r.subjects).unwrap_or(Value::String(r.subjects)),
+        details: serde_json::from_str(&r.details).unwrap_or(Value::String(r.details)),
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        prev_hash: r.prev_hash,
+        hash: r.hash,
     }
+}
+
+/// Read entries in order.
+pub fn read(
+    repo: &mut (impl AuditRepo + ?Sized),
+    filter: &LogFilter,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut out = Vec::new();
+    repo.each_audit(&mut |r| {
+        let e = entry_of(r);
+        let action_ok = filter
+            .action_prefix
+            .as_ref()
+            .is_none_or(|p| e.action.starts_with(p.as_str()));
+        let subject_ok = filter
+            .subject
+            .as_ref()
+            .is_none_or(|s| mentions(&e.subjects, s));
+        if action_ok && subject_ok {
+            out.push(e);
+        }
+        Ok(())
+    })?;
     if let Some(n) = filter.tail {
         let skip = out.len().saturating_sub(n);
         out.drain(..skip);
@@ -186,82 +177,94 @@ fn mentions(v: &Value, needle: &str) -> bool {
 }
 
 /// Recompute every hash from the stored text and report the first entry that does not fit.
-pub fn verify(conn: &Connection, store_id: &str) -> rusqlite::Result<ChainCheck> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, subjects, details, prev_hash, hash FROM audit ORDER BY seq",
-    )?;
-    let mut rows = stmt.query([])?;
+pub fn verify(
+    repo: &mut (impl AuditRepo + ?Sized),
+    store_id: &str,
+) -> Result<ChainCheck, StoreError> {
     let mut expected_prev = genesis(store_id);
     let mut expected_seq = 1i64;
     let mut entries = 0i64;
     let mut head = None;
-    while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let at: String = r.get(1)?;
-        let actor: String = r.get(2)?;
-        let action: String = r.get(3)?;
-        let subjects: String = r.get(4)?;
-        let details: String = r.get(5)?;
-        let prev: String = r.get(6)?;
-        let hash: String = r.get(7)?;
+    let mut broken: Option<BrokenEntry> = None;
+    repo.each_audit(&mut |r| {
+        if broken.is_some() {
+            return Ok(());
+        }
         entries += 1;
-        let broken = |reason: String| ChainCheck {
+        let fail = |reason: String| Some(BrokenEntry { seq: r.seq, reason });
+        if r.seq != expected_seq {
+            broken = fail(format!(
+                "entry {expected_seq} is missing (next entry is {})",
+                r.seq
+            ));
+        } else if r.prev_hash != expected_prev {
+            broken = fail(
+                "its previous-hash does not match the entry before it (an entry was removed or replaced)"
+                    .into(),
+            );
+        } else if entry_hash(
+            r.seq,
+            &r.at,
+            &r.actor,
+            &r.action,
+            &r.subjects,
+            &r.details,
+            &r.prev_hash,
+        ) != r.hash
+        {
+            broken = fail("its content does not match its hash (the entry was edited)".into());
+        } else {
+            expected_prev = r.hash.clone();
+            expected_seq += 1;
+            head = Some(r.hash);
+        }
+        Ok(())
+    })?;
+    Ok(match broken {
+        Some(b) => ChainCheck {
             entries,
             ok: false,
             head_hash: None,
-            first_broken: Some(BrokenEntry { seq, reason }),
-        };
-        if seq != expected_seq {
-            return Ok(broken(format!(
-                "entry {expected_seq} is missing (next entry is {seq})"
-            )));
-        }
-        if prev != expected_prev {
-            return Ok(broken(
-                "its previous-hash does not match the entry before it (an entry was removed or replaced)"
-                    .into(),
-            ));
-        }
-        let recomputed = entry_hash(seq, &at, &actor, &action, &subjects, &details, &prev);
-        if recomputed != hash {
-            return Ok(broken(
-                "its content does not match its hash (the entry was edited)".into(),
-            ));
-        }
-        expected_prev = hash.clone();
-        expected_seq += 1;
-        head = Some(hash);
-    }
-    Ok(ChainCheck {
-        entries,
-        ok: true,
-        head_hash: head,
-        first_broken: None,
+            first_broken: Some(b),
+        },
+        None => ChainCheck {
+            entries,
+            ok: true,
+            head_hash: head,
+            first_broken: None,
+        },
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::repo::RepoResult;
     use serde_json::json;
 
-    fn db() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
-        c.execute_batch(
-            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,
-             action TEXT NOT NULL, subjects TEXT NOT NULL, details TEXT NOT NULL,
-             prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
-        )
-        .unwrap();
-        c
+    /// The chain's rows in memory.
+    #[derive(Default)]
+    struct Rows(Vec<AuditRow>);
+
+    impl AuditRepo for Rows {
+        fn audit_head(&mut self) -> RepoResult<Option<(i64, String)>> {
+            Ok(self.0.last().map(|r| (r.seq, r.hash.clone())))
+        }
+        fn insert_audit(&mut self, row: &AuditRow) -> RepoResult<()> {
+            self.0.push(row.clone());
+            Ok(())
+        }
+        fn each_audit(&mut self, f: &mut dyn FnMut(AuditRow) -> RepoResult<()>) -> RepoResult<()> {
+            self.0.iter().cloned().try_for_each(f)
+        }
     }
 
     #[test]
     fn chain_detects_edit_delete_and_reorder() {
-        let c = db();
+        let mut c = Rows::default();
         for i in 0..5 {
             append(
-                &c,
+                &mut c,
                 "s1",
                 "ana",
                 "capture.import",
@@ -270,32 +273,37 @@ mod tests {
             )
             .unwrap();
         }
-        let ok = verify(&c, "s1").unwrap();
+        let ok = verify(&mut c, "s1").unwrap();
         assert!(ok.ok && ok.entries == 5);
         assert!(
-            !verify(&c, "s2").unwrap().ok,
+            !verify(&mut c, "s2").unwrap().ok,
             "a chain is bound to its store"
         );
-
-        c.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 3", [])
-            .unwrap();
-        let bad = verify(&c, "s1").unwrap();
+        c.0[2].actor = "mallory".into();
+        let bad = verify(&mut c, "s1").unwrap();
         assert_eq!(bad.first_broken.unwrap().seq, 3);
 
-        let c = db();
+        let mut c = Rows::default();
         for i in 0..4 {
-            append(&c, "s1", "ana", "x", json!({"n": i}), json!({})).unwrap();
+            append(&mut c, "s1", "ana", "x", json!({"n": i}), json!({})).unwrap();
         }
-        c.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
-        let bad = verify(&c, "s1").unwrap();
+        c.0.remove(1);
+        let bad = verify(&mut c, "s1").unwrap();
         assert_eq!(bad.first_broken.unwrap().seq, 3);
+
+        let mut c = Rows::default();
+        for i in 0..3 {
+            append(&mut c, "s1", "ana", "x", json!({"n": i}), json!({})).unwrap();
+        }
+        c.0.swap(1, 2);
+        assert!(!verify(&mut c, "s1").unwrap().ok, "reordered entries");
     }
 
     #[test]
     fn filters_select_by_subject_and_action() {
-        let c = db();
+        let mut c = Rows::default();
         append(
-            &c,
+            &mut c,
             "s",
             "a",
             "consent.grant",
@@ -304,7 +312,7 @@ mod tests {
         )
         .unwrap();
         append(
-            &c,
+            &mut c,
             "s",
             "a",
             "capture.import",
@@ -313,7 +321,7 @@ mod tests {
         )
         .unwrap();
         append(
-            &c,
+            &mut c,
             "s",
             "a",
             "capture.import",
@@ -325,13 +333,13 @@ mod tests {
             subject: Some("con_1".into()),
             ..Default::default()
         };
-        assert_eq!(read(&c, &f).unwrap().len(), 2);
+        assert_eq!(read(&mut c, &f).unwrap().len(), 2);
         let f = LogFilter {
             action_prefix: Some("capture.".into()),
             tail: Some(1),
             ..Default::default()
         };
-        let r = read(&c, &f).unwrap();
+        let r = read(&mut c, &f).unwrap();
         assert_eq!((r.len(), r[0].seq), (1, 3));
     }
 }

@@ -36,9 +36,9 @@ pub enum KeyError {
     #[error(
         "the store at {store} is encrypted with a passphrase: give it with SAMEFRAME_PASSPHRASE, --passphrase-file, or at the prompt"
     )]
-    PassphraseNeeded { store: PathBuf },
+    PassphraseNeeded { store: String },
     #[error("wrong passphrase for the store at {store}")]
-    WrongPassphrase { store: PathBuf },
+    WrongPassphrase { store: String },
     #[error("key file {path} not found: insert the key medium or pass --key-file")]
     KeyFileMissing { path: PathBuf },
     #[error("could not read key file {path}: {source}")]
@@ -49,9 +49,9 @@ pub enum KeyError {
     #[error("key file {path} is not a sameframe key (expected 64 hex digits)")]
     KeyFileInvalid { path: PathBuf },
     #[error("key file {path} does not belong to the store at {store}")]
-    WrongKeyFile { path: PathBuf, store: PathBuf },
+    WrongKeyFile { path: PathBuf, store: String },
     #[error("the store at {store} uses a key file but none is configured: pass --key-file")]
-    KeyFileNeeded { store: PathBuf },
+    KeyFileNeeded { store: String },
     #[error("data key {key_id} was destroyed{when}: its blobs can no longer be decrypted")]
     DataKeyDestroyed { key_id: String, when: String },
     #[error("unknown data key {key_id}")]
@@ -132,6 +132,21 @@ impl SecretKey {
     /// Wrap another key.
     pub fn wrap_key(&self, key: &SecretKey, aad: &[u8]) -> Result<Vec<u8>, RandomError> {
         self.wrap(key.0.as_ref(), aad)
+    }
+
+    /// A key derived from this one for one purpose: HMAC-SHA256(this key, `context`). Keys
+    /// derived with different contexts are independent.
+    pub fn derive(&self, context: &[u8]) -> SecretKey {
+        SecretKey(Zeroizing::new(self.mac(context)))
+    }
+
+    /// HMAC-SHA256 of `msg` under this key.
+    pub fn mac(&self, msg: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_ref())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        m.update(msg);
+        m.finalize().into_bytes().into()
     }
 
     /// Unwrap a key sealed by [`SecretKey::wrap_key`].

@@ -1,124 +1,63 @@
-//! The data directory: SQLite rows, the content-addressed blob folder, the audit chain and the
-//! keys that encrypt blobs at rest.
+//! The store: rows behind [`repo::Backend`], sealed bytes behind [`repo::BlobStore`], the keys
+//! that seal them, and the audit chain that records every change.
+//!
+//! Two backends implement the traits (crate `sameframe-store`): the embedded one, a SQLite file
+//! and a blob folder in the data directory (the zero-setup default), and the shared one,
+//! PostgreSQL for rows and an S3-compatible bucket for blobs, for clinics with several rooms or
+//! sites. Everything above this module — records, review, purge — is written once against the
+//! traits.
 //!
 //! ```text
-//! <data dir>/
-//!   sameframe.db        SQLite (WAL): patients, consents, visits, captures, audit chain, keys
-//!   blobs/ab/cdef…      originals and consent documents, addressed by SHA-256 of the plaintext
-//!   blobs/.tmp/         in-flight writes (left-overs are orphans: `verify` reports, `gc` removes)
-//!   cache/              thumbnails, sealed like blobs; regenerated on demand
-//!   exports/            copies exported into the store (tracked, purged with their consent)
-//!   certificates/       deletion certificates written by purges
-//!   calibration/        optional clinic overrides of the built-in calibration files
+//! <data dir>/                 the station's folder (embedded stores keep everything here)
+//!   sameframe.db              SQLite (WAL): every row, the audit chain, wrapped keys
+//!   sameframe.toml            a shared store's location (no credentials) and this station's ID
+//!   blobs/ab/cdef…            originals and consent documents, by SHA-256 of the plaintext
+//!   blobs/.tmp/               in-flight writes (leftovers are orphans: `verify`, `gc`)
+//!   cache/thumbs/             previews, sealed like blobs
+//!   exports/                  copies exported into the store (tracked, purged with consent)
+//!   certificates/             deletion certificates (a shared store keeps them in the bucket
+//!                             too)
+//!   calibration/              optional clinic overrides of the built-in calibration files
 //! ```
+//!
+//! Sealing happens here, before anything reaches a backend: a server only ever holds sealed
+//! blobs, sealed record bodies and wrapped keys.
 
 pub mod audit;
-pub mod blobs;
 pub mod crypto;
-pub mod db;
+mod encrypt;
+pub mod error;
+mod keys;
+pub mod repo;
+pub mod seal;
+pub mod transfer;
 
-use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use serde::Serialize;
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
-use crate::calibration::{Calibration, CalibrationError, store_calibration_dir};
-use crate::ids::{RandomError, hex, new_id, random_bytes, unhex};
-use blobs::{BlobError, BlobStore, Sealing};
-use crypto::{KEY_ID_LEN, KdfParams, KeyError, SecretKey};
+use crate::calibration::{Calibration, store_calibration_dir};
+use crate::ids::{hex, unhex};
+use crypto::{KEY_ID_LEN, SecretKey};
+pub use encrypt::EncryptReport;
+pub use error::{BackendError, BlobError, FailureKind, StoreError};
+use keys::Keys;
+pub use keys::{Encryption, EncryptionStatus, KeySource};
+pub use repo::{Backend, BlobKey, BlobKind, BlobStore, Put, Repos};
+use seal::RecordSeal;
 
-/// The database file inside the data directory.
+/// A data key with its raw ID: what a blob is sealed with.
+pub type SealingKey = ([u8; KEY_ID_LEN], SecretKey);
+
+/// The database file of an embedded store.
 pub const DB_FILE: &str = "sameframe.db";
 
-/// Store-level failures. Each names the path, ID or hash it concerns.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("no sameframe store at {path} (create one with `sameframe init`)")]
-    NotInitialized { path: PathBuf },
-    #[error("a sameframe store already exists at {path}")]
-    AlreadyInitialized { path: PathBuf },
-    #[error("{path} is not empty: choose an empty or new folder for a store")]
-    NotEmpty { path: PathBuf },
-    #[error("could not open store at {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "the store at {path} has schema version {found}, newer than this sameframe supports ({supported}): upgrade sameframe"
-    )]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Blob(#[from] BlobError),
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    #[error(transparent)]
-    Calibration(#[from] CalibrationError),
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Random(#[from] RandomError),
-    #[error("unknown setting {0:?} (known: {1})")]
-    UnknownSetting(String, String),
-    #[error("invalid value {value:?} for setting {key}: {why}")]
-    BadSetting {
-        key: String,
-        value: String,
-        why: String,
-    },
-}
-
-/// Where keys come from when a command needs them.
-#[derive(Default)]
-pub enum KeySource {
-    /// Nothing given: key-file stores use the key file recorded at `init`; passphrase stores
-    /// fail with a message saying how to give it.
-    #[default]
-    None,
-    /// A key file path (overrides the recorded one).
-    KeyFile(PathBuf),
-    /// A passphrase.
-    Passphrase(Zeroizing<String>),
-    /// Ask when needed (interactive prompt or a dialog).
-    Ask(Box<dyn Fn() -> Result<Zeroizing<String>, String> + Send>),
-}
-
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeySource::None => f.write_str("None"),
-            KeySource::KeyFile(p) => write!(f, "KeyFile({})", p.display()),
-            KeySource::Passphrase(_) => f.write_str("Passphrase(…)"),
-            KeySource::Ask(_) => f.write_str("Ask"),
-        }
-    }
-}
-
-/// How a new store protects its blobs.
-pub enum Encryption {
-    /// No encryption at rest (demos, or stores migrated later with `sameframe encrypt`).
-    None,
-    /// A passphrase stretched with Argon2id.
-    Passphrase {
-        passphrase: Zeroizing<String>,
-        kdf: KdfParams,
-    },
-    /// A key file holding the master key; created when absent.
-    KeyFile { path: PathBuf },
-}
+/// The meta key that says every record body is in the current form (sealed in encrypted
+/// stores) and every patient has its reference key.
+const RECORDS_META: &str = "records";
+const RECORDS_CURRENT: &str = "v1";
 
 /// Options for opening a store.
 #[derive(Debug, Default)]
@@ -131,44 +70,37 @@ pub struct OpenOptions {
     pub calibration_dir: Option<PathBuf>,
 }
 
-/// The key ring as stored.
-#[derive(Clone, Debug)]
-struct KeyringRow {
-    mode: String,
-    kdf: Option<KdfParams>,
-    salt: Option<Vec<u8>>,
-    wrapped_master: Option<Vec<u8>>,
-    key_file: Option<String>,
-    check_value: Vec<u8>,
-    migration_pending: bool,
-}
-
-/// A summary of the store's protection, for `sameframe status`.
-#[derive(Clone, Debug, Serialize)]
-pub struct EncryptionStatus {
-    /// "none", "passphrase" or "keyfile".
-    pub mode: String,
-    pub key_file: Option<String>,
-    pub migration_pending: bool,
+/// What a backend crate hands the core to make a [`Store`] of.
+pub struct StoreParts {
+    /// The station's data directory (calibration overrides, local copies, its configuration).
+    pub local: PathBuf,
+    pub backend: Box<dyn Backend>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// This station's ID (which disk holds an export).
+    pub station: String,
+    /// The key file this station's configuration names, if any.
+    pub key_file: Option<PathBuf>,
 }
 
 /// The open store.
 pub struct Store {
-    root: PathBuf,
-    conn: Connection,
-    blobs: BlobStore,
+    local: PathBuf,
+    backend: Box<dyn Backend>,
+    blobs: Arc<dyn BlobStore>,
     store_id: String,
+    station: String,
     actor: String,
     calibration: Calibration,
-    key_source: KeySource,
-    keyring: RefCell<Option<KeyringRow>>,
-    master: OnceCell<SecretKey>,
-    data_keys: RefCell<HashMap<String, SecretKey>>,
+    keys: Keys,
+    seal: OnceCell<RecordSeal>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("root", &self.root).finish()
+        f.debug_struct("Store")
+            .field("local", &self.local)
+            .field("rows", &self.backend.location())
+            .finish()
     }
 }
 
@@ -207,25 +139,6 @@ fn user_from_passwd() -> Option<String> {
     None
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(|source| StoreError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA secure_delete = ON;",
-    )
-    .map_err(|source| StoreError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(conn)
-}
-
 /// Settings a clinic may change with `sameframe config set`, with defaults and meaning.
 pub const SETTINGS: &[(&str, &str, &str)] = &[(
     "retention.keep_clinical_record",
@@ -233,136 +146,206 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[(
     "keep original clinical photos when a consent is withdrawn with scope `all` (clinical-record retention); `false` purges them",
 )];
 
+/// Errors that may carry a store error, so a unit of work knows when to retry.
+pub trait CarriesStoreError: From<StoreError> {
+    fn store_error(&self) -> Option<&StoreError>;
+}
+
+impl CarriesStoreError for StoreError {
+    fn store_error(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
+/// A unit of work in progress: the repositories of one transaction, and the store's helpers
+/// (audit entries, sealing) bound to it.
+pub struct Tx<'a> {
+    store: &'a Store,
+    repos: &'a mut dyn Repos,
+}
+
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = dyn Repos + 'a;
+    fn deref(&self) -> &Self::Target {
+        self.repos
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.repos
+    }
+}
+
+impl Tx<'_> {
+    /// Append an audit entry; it commits with the change.
+    pub fn audit(
+        &mut self,
+        action: &str,
+        subjects: Value,
+        details: Value,
+    ) -> Result<audit::AuditEntry, StoreError> {
+        audit::append(
+            self.repos,
+            &self.store.store_id,
+            &self.store.actor,
+            action,
+            subjects,
+            details,
+        )
+    }
+
+    /// The store this unit of work changes.
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// The repositories, for helpers that take them.
+    pub fn repos(&mut self) -> &mut dyn Repos {
+        self.repos
+    }
+}
+
 impl Store {
-    /// Create a new store in `root` (which must be absent or empty).
-    pub fn init(
-        root: &Path,
-        encryption: Encryption,
+    /// Make a store of a new, empty backend: its ID, key ring and first audit entry.
+    pub fn create(
+        parts: StoreParts,
+        store_id: &str,
+        encryption: &Encryption,
         opts: OpenOptions,
     ) -> Result<Store, StoreError> {
-        let io = |source| StoreError::Io {
-            path: root.to_path_buf(),
-            source,
-        };
-        if root.join(DB_FILE).exists() {
-            return Err(StoreError::AlreadyInitialized {
-                path: root.to_path_buf(),
-            });
-        }
-        if root.exists() {
-            let mut entries = std::fs::read_dir(root).map_err(io)?;
-            if entries.next().is_some() {
-                return Err(StoreError::NotEmpty {
-                    path: root.to_path_buf(),
+        keys::precheck(encryption)?;
+        let ring = keys::new_keyring(store_id, encryption)?;
+        let mode = ring
+            .as_ref()
+            .map_or("none", |r| r.mode.as_str())
+            .to_string();
+        let schema = parts.backend.schema_version()?;
+        let mut work = |r: &mut dyn Repos| -> Result<(), StoreError> {
+            if r.meta("store_id")?.is_some() {
+                return Err(StoreError::AlreadyInitialized {
+                    what: parts.backend.location(),
+                    hint: String::new(),
                 });
             }
-        }
-        // Check what can be checked before anything touches the disk.
-        if let Encryption::Passphrase { passphrase, .. } = &encryption
-            && passphrase.chars().count() < crypto::MIN_PASSPHRASE
-        {
-            return Err(KeyError::WeakPassphrase {
-                min: crypto::MIN_PASSPHRASE,
+            r.set_meta("store_id", store_id)?;
+            r.set_meta("created_at", &crate::timefmt::now_utc())?;
+            r.set_meta(RECORDS_META, RECORDS_CURRENT)?;
+            if let Some(k) = &ring {
+                r.put_keyring(k)?;
             }
-            .into());
-        }
-        if let Encryption::KeyFile { path } = &encryption
-            && path.exists()
-        {
-            crypto::read_key_file(path)?;
-        }
-        let existed = root.exists();
-        std::fs::create_dir_all(root).map_err(io)?;
-        let created = (|| {
-            let mut conn = connect(&root.join(DB_FILE))?;
-            db::migrate(&mut conn)?;
-            let store_id = new_id("store")?;
-            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('store_id', ?1), ('created_at', ?2)",
-                params![store_id, crate::timefmt::now_utc()],
-            )?;
-            let mode = write_keyring(&tx, &store_id, &encryption)?;
             audit::append(
-                &tx,
-                &store_id,
+                r,
+                store_id,
                 &opts.actor,
                 "store.init",
                 json!({ "store": store_id }),
-                json!({ "encryption": mode, "schema_version": db::latest() }),
+                json!({ "encryption": mode, "schema_version": schema, "shared": parts.backend.is_shared() }),
             )?;
-            tx.commit()?;
-            Ok::<_, StoreError>(())
-        })();
-        if let Err(e) = created {
-            // Leave the folder as it was so the user can simply retry.
-            for f in [DB_FILE, "sameframe.db-wal", "sameframe.db-shm"] {
-                let _ = std::fs::remove_file(root.join(f));
-            }
-            if !existed {
-                let _ = std::fs::remove_dir(root);
-            }
-            return Err(e);
-        }
-        Store::open(root, opts)
+            Ok(())
+        };
+        parts.backend.write(&mut work)?;
+        let opts = OpenOptions {
+            keys: match opts.keys {
+                KeySource::None => encryption.key_source(),
+                k => k,
+            },
+            ..opts
+        };
+        Store::open_parts(parts, opts)
     }
 
-    /// Open the store in `root`, applying pending migrations.
-    pub fn open(root: &Path, opts: OpenOptions) -> Result<Store, StoreError> {
-        let db_path = root.join(DB_FILE);
-        if !db_path.is_file() {
-            return Err(StoreError::NotInitialized {
-                path: root.to_path_buf(),
-            });
-        }
-        let mut conn = connect(&db_path)?;
-        let found = db::version(&conn)?;
-        if found > db::latest() {
-            return Err(StoreError::TooNew {
-                path: root.to_path_buf(),
-                found,
-                supported: db::latest(),
-            });
-        }
-        db::migrate(&mut conn)?;
-        let store_id: String = conn
-            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
-                r.get(0)
-            })
-            .map_err(|source| StoreError::Open {
-                path: root.to_path_buf(),
-                source,
+    /// Open a store from its parts: read its ID and key ring, prove the key (a wrong key or
+    /// passphrase changes nothing), bring older record rows to the current form, and delete
+    /// the copies on this station that a withdrawal elsewhere covered.
+    pub fn open_parts(parts: StoreParts, opts: OpenOptions) -> Result<Store, StoreError> {
+        let location = parts.backend.location();
+        let (store_id, ring, records) = {
+            let mut out = None;
+            parts.backend.read(&mut |r| {
+                transfer::check_complete(r, &location)?;
+                out = Some((r.meta("store_id")?, r.keyring()?, r.meta(RECORDS_META)?));
+                Ok(())
             })?;
-        let blobs = BlobStore::open(root.join("blobs"))?;
+            out.unwrap_or_default()
+        };
+        let store_id = store_id.ok_or_else(|| StoreError::Tampered {
+            what: location.clone(),
+            why: "it has no store ID (not a sameframe store, or damaged)".into(),
+        })?;
         let mut dirs = Vec::new();
         if let Some(d) = opts.calibration_dir {
             dirs.push(d);
         }
-        dirs.push(store_calibration_dir(root));
-        let store = Store {
-            root: root.to_path_buf(),
-            conn,
-            blobs,
+        dirs.push(store_calibration_dir(&parts.local));
+        let mut store = Store {
+            keys: Keys::new(location, store_id.clone(), opts.keys, parts.key_file, ring),
+            local: parts.local,
+            backend: parts.backend,
+            blobs: parts.blobs,
             store_id,
+            station: parts.station,
             actor: opts.actor,
             calibration: Calibration::with_dirs(dirs),
-            key_source: opts.keys,
-            keyring: RefCell::new(None),
-            master: OnceCell::new(),
-            data_keys: RefCell::new(HashMap::new()),
+            seal: OnceCell::new(),
         };
-        store.reload_keyring()?;
+        store.check_keys()?;
+        let current = records.as_deref() == Some(RECORDS_CURRENT);
+        let _ = store.seal.set(store.keys.record_seal(!current)?);
+        if !current {
+            store.bring_records_current()?;
+        }
+        crate::purge::sweep_station(&store)?;
         Ok(store)
     }
 
-    /// The data directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Older stores kept patient text in clear and had no reference keys: seal every body
+    /// (encrypted stores) and key every reference, in one unit of work.
+    fn bring_records_current(&mut self) -> Result<(), StoreError> {
+        let seal = self.keys.record_seal(true)?;
+        self.write(|tx| crate::records::reseal_all(tx, &seal))?;
+        self.write(|tx| {
+            tx.set_meta(RECORDS_META, RECORDS_CURRENT)?;
+            tx.audit(
+                "store.records.sealed",
+                json!({ "store": self.store_id }),
+                json!({ "sealed": seal.is_keyed() }),
+            )?;
+            Ok::<_, StoreError>(())
+        })?;
+        let _ = self.seal.take();
+        let _ = self.seal.set(self.keys.record_seal(false)?);
+        Ok(())
     }
 
-    /// The store's random ID (binds the audit chain and wrapped keys to this store).
+    /// The station's data directory.
+    pub fn root(&self) -> &Path {
+        &self.local
+    }
+
+    /// Where the rows are, for messages.
+    pub fn location(&self) -> String {
+        self.backend.location()
+    }
+
+    /// Where the blobs are, for messages.
+    pub fn blob_location(&self) -> String {
+        self.blobs.location()
+    }
+
+    /// True for a store shared by several stations.
+    pub fn is_shared(&self) -> bool {
+        self.backend.is_shared()
+    }
+
+    /// The store's random ID (binds the audit chain, the record bodies and wrapped keys to it).
     pub fn store_id(&self) -> &str {
         &self.store_id
+    }
+
+    /// This station's ID.
+    pub fn station(&self) -> &str {
+        &self.station
     }
 
     /// Who is acting.
@@ -375,63 +358,119 @@ impl Store {
         &self.calibration
     }
 
-    /// The blob folder.
-    pub fn blobs(&self) -> &BlobStore {
-        &self.blobs
+    /// The blob store.
+    pub fn blobs(&self) -> &dyn BlobStore {
+        self.blobs.as_ref()
     }
 
-    /// The SQLite connection (read access for queries in other core modules).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// The seal of record bodies.
+    pub fn seal(&self) -> &RecordSeal {
+        self.seal
+            .get()
+            .unwrap_or_else(|| unreachable!("the record seal is set when the store opens"))
     }
 
-    /// Begin a write transaction holding the database write lock.
-    pub fn write_tx(&self) -> Result<Transaction<'_>, StoreError> {
-        Ok(Transaction::new_unchecked(
-            &self.conn,
-            TransactionBehavior::Immediate,
-        )?)
+    /// The schema version of the rows.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.backend.schema_version()
     }
 
-    /// Append an audit entry inside `tx`.
-    pub fn audit(
+    /// Read through the repositories (outside a write transaction).
+    pub fn read<T, E: From<StoreError>>(
         &self,
-        tx: &Transaction<'_>,
-        action: &str,
-        subjects: Value,
-        details: Value,
-    ) -> Result<audit::AuditEntry, StoreError> {
-        Ok(audit::append(
-            tx,
-            &self.store_id,
-            &self.actor,
-            action,
-            subjects,
-            details,
-        )?)
+        f: impl FnOnce(&mut dyn Repos) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut f = Some(f);
+        let mut out: Option<Result<T, E>> = None;
+        let r = self.backend.read(&mut |repos| {
+            if let Some(f) = f.take() {
+                match f(repos) {
+                    Ok(v) => out = Some(Ok(v)),
+                    Err(e) => {
+                        out = Some(Err(e));
+                        return Err(StoreError::Abandoned);
+                    }
+                }
+            }
+            Ok(())
+        });
+        finish(r, out)
     }
 
-    /// Append a standalone audit entry in its own transaction.
+    /// Run `f` as one unit of work: everything it changes commits together, under the store's
+    /// write lock, or not at all. `f` may run again when a concurrent writer forced a retry.
+    pub fn write<T, E: CarriesStoreError>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut out: Option<Result<T, E>> = None;
+        let r = self.backend.write(&mut |repos| {
+            let mut tx = Tx { store: self, repos };
+            match f(&mut tx) {
+                Ok(v) => {
+                    out = Some(Ok(v));
+                    Ok(())
+                }
+                Err(e) => {
+                    // A transient conflict is handed to the backend to retry; anything else
+                    // abandons the change and is returned as it is.
+                    let retry = e
+                        .store_error()
+                        .and_then(StoreError::kind)
+                        .filter(|k| *k == FailureKind::Retry);
+                    let back = match (retry, e.store_error()) {
+                        (Some(_), Some(StoreError::Backend(b))) => StoreError::Backend(b.clone()),
+                        _ => StoreError::Abandoned,
+                    };
+                    out = Some(Err(e));
+                    Err(back)
+                }
+            }
+        });
+        finish(r, out)
+    }
+
+    /// Append a standalone audit entry in its own unit of work.
     pub fn audit_now(
         &self,
         action: &str,
         subjects: Value,
         details: Value,
     ) -> Result<(), StoreError> {
-        let tx = self.write_tx()?;
-        self.audit(&tx, action, subjects, details)?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            tx.audit(action, subjects.clone(), details.clone())
+                .map(|_| ())
+        })
     }
 
     /// A folder inside the data directory, created on demand.
     pub fn subdir(&self, name: &str) -> Result<PathBuf, StoreError> {
-        let p = self.root.join(name);
-        std::fs::create_dir_all(&p).map_err(|source| StoreError::Io {
-            path: p.clone(),
-            source,
-        })?;
+        let p = self.local.join(name);
+        std::fs::create_dir_all(&p).map_err(StoreError::io(&p))?;
         Ok(p)
+    }
+
+    /// Another handle on this store for another thread: its own connection, and this
+    /// handle's keys (unlocked once).
+    pub fn reader(&self) -> Result<Store, StoreError> {
+        let s = Store {
+            local: self.local.clone(),
+            backend: self.backend.reader()?,
+            blobs: self.blobs.clone(),
+            store_id: self.store_id.clone(),
+            station: self.station.clone(),
+            actor: self.actor.clone(),
+            calibration: self.calibration.clone(),
+            keys: self.keys.share(),
+            seal: OnceCell::new(),
+        };
+        let _ = s.seal.set(self.seal().clone());
+        Ok(s)
+    }
+
+    /// Make deletions final in the backend's own files.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        self.backend.compact()
     }
 
     // ----- settings -------------------------------------------------------------------------
@@ -443,13 +482,14 @@ impl Store {
             .find(|(k, _, _)| *k == key)
             .map(|(_, d, _)| d.to_string())
             .ok_or_else(|| Self::unknown_setting(key))?;
-        let v: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        Ok(v.unwrap_or(default))
+        let body = self.read(|r| r.setting(key))?;
+        match body {
+            None => Ok(default),
+            Some(b) => {
+                let v: SettingBody = self.seal().open("setting", key, &b)?;
+                Ok(v.value)
+            }
+        }
     }
 
     /// A boolean setting.
@@ -470,20 +510,22 @@ impl Store {
             });
         }
         let old = self.setting(key)?;
-        let tx = self.write_tx()?;
-        tx.execute(
-            "INSERT INTO setting (key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
+        let body = self.seal().seal(
+            "setting",
+            key,
+            &SettingBody {
+                value: value.to_string(),
+            },
         )?;
-        self.audit(
-            &tx,
-            "config.set",
-            json!({ "setting": key }),
-            json!({ "from": old, "to": value }),
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            tx.set_setting(key, &body)?;
+            tx.audit(
+                "config.set",
+                json!({ "setting": key }),
+                json!({ "from": old, "to": value }),
+            )?;
+            Ok::<_, StoreError>(())
+        })
     }
 
     fn unknown_setting(key: &str) -> StoreError {
@@ -499,236 +541,107 @@ impl Store {
 
     // ----- keys -----------------------------------------------------------------------------
 
-    fn reload_keyring(&self) -> Result<(), StoreError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT mode, kdf, salt, wrapped_master, key_file, check_value, migration_pending
-                 FROM keyring WHERE id = 1",
-                [],
-                |r| {
-                    let kdf: Option<String> = r.get(1)?;
-                    Ok(KeyringRow {
-                        mode: r.get(0)?,
-                        kdf: kdf.and_then(|k| serde_json::from_str(&k).ok()),
-                        salt: r.get(2)?,
-                        wrapped_master: r.get(3)?,
-                        key_file: r.get(4)?,
-                        check_value: r.get(5)?,
-                        migration_pending: r.get::<_, i64>(6)? != 0,
-                    })
-                },
-            )
-            .optional()?;
-        *self.keyring.borrow_mut() = row;
-        Ok(())
-    }
-
-    /// True when blobs are encrypted at rest.
+    /// True when blobs and records are encrypted at rest.
     pub fn is_encrypted(&self) -> bool {
-        self.keyring.borrow().is_some()
+        self.keys.is_encrypted()
     }
 
     /// How the store is protected.
     pub fn encryption_status(&self) -> EncryptionStatus {
-        match &*self.keyring.borrow() {
-            None => EncryptionStatus {
-                mode: "none".into(),
-                key_file: None,
-                migration_pending: false,
-            },
-            Some(k) => EncryptionStatus {
-                mode: k.mode.clone(),
-                key_file: k.key_file.clone(),
-                migration_pending: k.migration_pending,
-            },
-        }
+        self.keys.status()
     }
 
-    /// The master key, unlocking it on first use. Fails with a clear message on a wrong
-    /// passphrase or key file; nothing is changed by a failed unlock.
+    /// The master key, unlocking it on first use.
     pub fn master_key(&self) -> Result<&SecretKey, StoreError> {
-        if let Some(k) = self.master.get() {
-            return Ok(k);
-        }
-        let ring = self.keyring.borrow().clone().ok_or_else(|| {
-            KeyError::Kdf("the store is not encrypted: it has no master key".into())
-        })?;
-        let key = self.unlock(&ring)?;
-        Ok(self.master.get_or_init(|| key))
+        self.keys.master()
     }
 
-    /// A second, read-only handle on this store for another thread: its own database
-    /// connection, and this handle's keys, unlocked first (so an encrypted store asks for its
-    /// passphrase once).
-    pub fn reader(&self) -> Result<Store, StoreError> {
-        self.check_keys()?;
-        let db_path = self.root.join(DB_FILE);
-        let conn = connect(&db_path)?;
-        conn.execute_batch("PRAGMA query_only = ON;")
-            .map_err(|source| StoreError::Open {
-                path: db_path.clone(),
-                source,
-            })?;
-        let master = OnceCell::new();
-        if let Some(k) = self.master.get() {
-            let _ = master.set(k.clone());
-        }
-        Ok(Store {
-            root: self.root.clone(),
-            conn,
-            blobs: self.blobs.clone(),
-            store_id: self.store_id.clone(),
-            actor: self.actor.clone(),
-            calibration: self.calibration.clone(),
-            key_source: KeySource::None,
-            keyring: RefCell::new(self.keyring.borrow().clone()),
-            master,
-            data_keys: RefCell::new(HashMap::new()),
-        })
-    }
-
-    /// Check the keys given now against the store (used by `unlock` and the app's dialog).
+    /// Prove the keys given now against the store (a wrong passphrase or another store's key
+    /// file is refused before anything changes).
     pub fn check_keys(&self) -> Result<(), StoreError> {
         if self.is_encrypted() {
-            self.master_key()?;
+            self.keys.master()?;
         }
         Ok(())
     }
 
-    fn unlock(&self, ring: &KeyringRow) -> Result<SecretKey, StoreError> {
-        let store = self.root.clone();
-        let check = crypto::check_aad(&self.store_id);
-        match ring.mode.as_str() {
-            "keyfile" => {
-                let path = match &self.key_source {
-                    KeySource::KeyFile(p) => p.clone(),
-                    _ => ring.key_file.as_ref().map(PathBuf::from).ok_or(
-                        KeyError::KeyFileNeeded {
-                            store: store.clone(),
-                        },
-                    )?,
-                };
-                let key = crypto::read_key_file(&path)?;
-                if key.unwrap_bytes(&ring.check_value, &check).is_none() {
-                    return Err(KeyError::WrongKeyFile { path, store }.into());
-                }
-                Ok(key)
-            }
-            _ => {
-                let pass = match &self.key_source {
-                    KeySource::Passphrase(p) => p.clone(),
-                    KeySource::Ask(f) => f().map_err(KeyError::Prompt)?,
-                    _ => return Err(KeyError::PassphraseNeeded { store }.into()),
-                };
-                let kdf = ring.kdf.unwrap_or_default();
-                let salt = ring.salt.clone().unwrap_or_default();
-                let kek = crypto::derive_kek(&pass, &salt, kdf)?;
-                let wrapped = ring.wrapped_master.clone().unwrap_or_default();
-                let master = kek
-                    .unwrap_key(&wrapped, &crypto::master_aad(&self.store_id))
-                    .ok_or(KeyError::WrongPassphrase {
-                        store: store.clone(),
-                    })?;
-                if master.unwrap_bytes(&ring.check_value, &check).is_none() {
-                    return Err(KeyError::WrongPassphrase { store }.into());
-                }
-                Ok(master)
-            }
-        }
-    }
-
     /// The data key with hex ID `key_id`.
     pub fn data_key(&self, key_id: &str) -> Result<SecretKey, StoreError> {
-        if let Some(k) = self.data_keys.borrow().get(key_id) {
-            return Ok(k.clone());
-        }
-        let row: Option<(Option<Vec<u8>>, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT wrapped, destroyed_at FROM data_key WHERE id = ?1",
-                [key_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (wrapped, destroyed) = row.ok_or_else(|| KeyError::UnknownDataKey {
-            key_id: key_id.to_string(),
-        })?;
-        let Some(wrapped) = wrapped else {
-            return Err(KeyError::DataKeyDestroyed {
-                key_id: key_id.to_string(),
-                when: destroyed.map(|d| format!(" on {d}")).unwrap_or_default(),
-            }
-            .into());
-        };
-        let key = self
-            .master_key()?
-            .unwrap_key(&wrapped, &crypto::data_key_aad(key_id))
-            .ok_or_else(|| KeyError::DamagedWrappedKey {
-                what: format!("data key {key_id}"),
-            })?;
-        self.data_keys
-            .borrow_mut()
-            .insert(key_id.to_string(), key.clone());
-        Ok(key)
+        self.read(|r| self.keys.data_key(r, key_id))
     }
 
     /// The data key of `consent_id`, created (and committed) when the consent has none yet.
     /// `None` in a store without encryption.
-    pub fn consent_key(
-        &self,
-        consent_id: &str,
-    ) -> Result<Option<([u8; KEY_ID_LEN], SecretKey)>, StoreError> {
+    pub fn consent_key(&self, consent_id: &str) -> Result<Option<SealingKey>, StoreError> {
         if !self.is_encrypted() {
             return Ok(None);
         }
-        let existing: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT id FROM data_key WHERE consent_id = ?1",
-                [consent_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let existing = self.read(|r| r.data_key_of_consent(consent_id))?;
         let key_id = match existing {
-            Some(id) => id,
-            None => {
-                let master = self.master_key()?.clone();
-                let tx = self.write_tx()?;
+            Some(row) => row.id,
+            None => self.write(|tx| {
                 // Another process may have created it meanwhile.
-                let again: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM data_key WHERE consent_id = ?1",
-                        [consent_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                let id = match again {
-                    Some(id) => id,
-                    None => {
-                        let id = hex(&crypto::new_key_id()?);
-                        let key = SecretKey::generate()?;
-                        let wrapped = master.wrap_key(&key, &crypto::data_key_aad(&id))?;
-                        tx.execute(
-                            "INSERT INTO data_key (id, consent_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)",
-                            params![id, consent_id, wrapped, crate::timefmt::now_utc()],
-                        )?;
-                        self.data_keys.borrow_mut().insert(id.clone(), key);
-                        id
-                    }
-                };
-                tx.commit()?;
-                id
-            }
+                if let Some(row) = tx.data_key_of_consent(consent_id)? {
+                    return Ok::<_, StoreError>(row.id);
+                }
+                let (row, _) = self.keys.new_data_key(consent_id)?;
+                tx.insert_data_key(&row)?;
+                Ok(row.id)
+            })?,
         };
         let key = self.data_key(&key_id)?;
-        let raw: [u8; KEY_ID_LEN] =
-            unhex(&key_id)
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| KeyError::DamagedWrappedKey {
-                    what: format!("data key ID {key_id}"),
-                })?;
-        Ok(Some((raw, key)))
+        Ok(Some((raw_key_id(&key_id)?, key)))
+    }
+
+    /// A new data key for a consent about to be created: the row to insert with the consent,
+    /// and the key to seal its document with. `None` without encryption.
+    pub fn new_consent_key(
+        &self,
+        consent_id: &str,
+    ) -> Result<Option<(repo::DataKeyRow, SealingKey)>, StoreError> {
+        if !self.is_encrypted() {
+            return Ok(None);
+        }
+        let (row, key) = self.keys.new_data_key(consent_id)?;
+        let raw = raw_key_id(&row.id)?;
+        Ok(Some((row, (raw, key))))
+    }
+
+    /// Destroy a data key inside the purge's unit of work: its wrapped bytes are dropped and
+    /// the row keeps only when and by whom.
+    pub fn destroy_data_key_in(&self, tx: &mut Tx<'_>, key_id: &str) -> Result<(), StoreError> {
+        tx.destroy_data_key(key_id, &crate::timefmt::now_utc(), &self.actor)?;
+        self.keys.forget(key_id);
+        Ok(())
+    }
+
+    // ----- blobs ----------------------------------------------------------------------------
+
+    /// Seal `bytes` (whose SHA-256 hex is `hash`) with `key` (none in stores without
+    /// encryption) and store them under their address. An object already there is kept when it
+    /// opens to the same bytes, and replaced when it does not (a damaged leftover).
+    pub fn put_sealed_blob(
+        &self,
+        bytes: &[u8],
+        hash: &str,
+        key: Option<&SealingKey>,
+    ) -> Result<Put, StoreError> {
+        let address = address_bytes(hash)?;
+        let file = match key {
+            None => bytes.to_vec(),
+            Some((id, k)) => crypto::seal_blob(bytes, &address, id, k)?,
+        };
+        let bkey = BlobKey::Blob(hash.to_string());
+        match self.blobs.put(&bkey, &file)? {
+            Put::Written => Ok(Put::Written),
+            Put::AlreadyPresent => {
+                if self.read_blob(hash).is_ok() {
+                    return Ok(Put::AlreadyPresent);
+                }
+                self.blobs.replace(&bkey, &file)?;
+                Ok(Put::Written)
+            }
+        }
     }
 
     /// Store `bytes` durably as a blob of `consent_id` (sealed with its data key when the store
@@ -739,210 +652,113 @@ impl Store {
         hash: &str,
         consent_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        match self.consent_key(consent_id)? {
-            None => {
-                self.blobs.put(bytes, hash, Sealing::Plain)?;
-                Ok(None)
-            }
-            Some((id, key)) => {
-                self.blobs
-                    .put(bytes, hash, Sealing::Key { id: &id, key: &key })?;
-                Ok(Some(hex(&id)))
-            }
-        }
+        let key = self.consent_key(consent_id)?;
+        self.put_sealed_blob(bytes, hash, key.as_ref())?;
+        Ok(key.map(|(id, _)| hex(&id)))
     }
 
     /// Read a blob's plaintext, verifying its tag and hash.
     pub fn read_blob(&self, hash: &str) -> Result<Vec<u8>, StoreError> {
-        let key_for = |id: &[u8; KEY_ID_LEN]| -> Result<SecretKey, KeyError> {
-            self.data_key(&hex(id)).map_err(|e| match e {
-                StoreError::Key(k) => k,
-                other => KeyError::DamagedWrappedKey {
-                    what: other.to_string(),
-                },
-            })
-        };
-        Ok(self.blobs.get(hash, &key_for)?)
+        let raw = self.blobs.get(&BlobKey::Blob(hash.to_string()))?;
+        self.open_blob_file(hash, raw)
     }
 
-    /// Seal `bytes` for a cache file of `consent_id` (thumbnails, the reduced previews stored
+    /// The plaintext of a blob file read elsewhere, verified against its address.
+    pub fn open_blob_file(&self, hash: &str, raw: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let address = address_bytes(hash)?;
+        let plain = match crypto::sealed_key_id(&raw) {
+            None => raw,
+            Some(id) => {
+                let key = self.data_key(&hex(&id))?;
+                crypto::open_blob(raw, &address, &key).map_err(|e| BlobError::Corrupt {
+                    hash: hash.to_string(),
+                    why: e.to_string(),
+                })?
+            }
+        };
+        if blob_address(&plain) != address {
+            return Err(BlobError::Corrupt {
+                hash: hash.to_string(),
+                why: format!("content hashes to {}", hex(&blob_address(&plain))),
+            }
+            .into());
+        }
+        Ok(plain)
+    }
+
+    /// Seal `bytes` for a cache object of `consent_id` (thumbnails, the reduced previews stored
     /// with fingerprints, labelled by [`small_preview_label`]); plaintext in unencrypted
-    /// stores. `label` binds the sealed file to its purpose.
+    /// stores. `label` binds the sealed bytes to their purpose.
     pub fn seal_cache(
         &self,
         bytes: &[u8],
         label: &str,
         consent_id: &str,
     ) -> Result<Vec<u8>, StoreError> {
-        let address = blobs::address_of(label.as_bytes());
+        let address = blob_address(label.as_bytes());
         Ok(match self.consent_key(consent_id)? {
             None => bytes.to_vec(),
             Some((id, key)) => crypto::seal_blob(bytes, &address, &id, &key)?,
         })
     }
 
-    /// Open a cache file sealed by [`Store::seal_cache`].
+    /// Open bytes sealed by [`Store::seal_cache`].
     pub fn open_cache(&self, file: Vec<u8>, label: &str) -> Result<Vec<u8>, StoreError> {
         let Some(id) = crypto::sealed_key_id(&file) else {
             return Ok(file);
         };
         let key = self.data_key(&hex(&id))?;
-        let address = blobs::address_of(label.as_bytes());
+        let address = blob_address(label.as_bytes());
         crypto::open_blob(file, &address, &key).map_err(|_| {
             StoreError::Blob(BlobError::Corrupt {
                 hash: label.to_string(),
-                why: "cache file does not authenticate".into(),
+                why: "cache object does not authenticate".into(),
             })
         })
     }
 
-    /// Destroy a data key: its wrapped bytes are overwritten (secure_delete) and the row keeps
-    /// only when and by whom. Call inside the purge transaction.
-    pub fn destroy_data_key_in(
+    /// Keep a deletion certificate: in the blob store, and (when that is not this machine's
+    /// disk) a copy in the data directory for the person who ran the withdrawal. Returns the
+    /// local path and where the store keeps it.
+    pub fn keep_certificate(
         &self,
-        tx: &Transaction<'_>,
-        key_id: &str,
-    ) -> Result<(), StoreError> {
-        tx.execute(
-            "UPDATE data_key SET wrapped = NULL, destroyed_at = ?2, destroyed_by = ?3 WHERE id = ?1",
-            params![key_id, crate::timefmt::now_utc(), self.actor],
-        )?;
-        self.data_keys.borrow_mut().remove(key_id);
-        Ok(())
-    }
-
-    /// Fold the WAL into the database and truncate it, so deleted rows and destroyed keys do
-    /// not linger in the log file.
-    pub fn checkpoint(&self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
-    }
-
-    /// Set up encryption on a store that has none (`sameframe encrypt`), or finish a migration
-    /// that was interrupted. Every blob is re-written sealed, one atomic rename at a time.
-    pub fn encrypt_existing(
-        &mut self,
-        encryption: Encryption,
-    ) -> Result<EncryptReport, StoreError> {
-        let pending = self.encryption_status().migration_pending;
-        if self.is_encrypted() && !pending {
-            return Ok(EncryptReport {
-                sealed: 0,
-                already_sealed: self.blob_count()?,
-                mode: self.encryption_status().mode,
-            });
-        }
-        if !self.is_encrypted() {
-            if let Encryption::None = encryption {
-                return Err(KeyError::Kdf(
-                    "choose a passphrase or a key file to encrypt with".into(),
-                )
-                .into());
-            }
-            let tx = self.write_tx()?;
-            let mode = write_keyring(&tx, &self.store_id, &encryption)?;
-            tx.execute("UPDATE keyring SET migration_pending = 1 WHERE id = 1", [])?;
-            self.audit(
-                &tx,
-                "store.encrypt.start",
-                json!({ "store": self.store_id }),
-                json!({ "mode": mode }),
-            )?;
-            tx.commit()?;
-            if let Encryption::KeyFile { path } = &encryption {
-                self.key_source = KeySource::KeyFile(path.clone());
-            } else if let Encryption::Passphrase { passphrase, .. } = encryption {
-                self.key_source = KeySource::Passphrase(passphrase);
-            }
-            self.reload_keyring()?;
-        }
-        let rows: Vec<(String, String)> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT sha256, consent_id FROM blob ORDER BY sha256")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
-        let mut sealed = 0usize;
-        let mut already = 0usize;
-        for (hash, consent) in rows {
-            let raw = match self.blobs.read_raw(&hash) {
-                Ok(r) => r,
-                Err(BlobError::Missing { .. }) => continue, // reported by verify
-                Err(e) => return Err(e.into()),
-            };
-            if crypto::sealed_key_id(&raw).is_some() {
-                already += 1;
-                continue;
-            }
-            if blobs::address_of(&raw)
-                != unhex(&hash)
-                    .and_then(|v| v.try_into().ok())
-                    .unwrap_or([0; 32])
-            {
-                continue; // corrupt: leave for verify to report, never seal damaged data
-            }
-            let key_id = self.put_blob(&raw, &hash, &consent)?;
-            self.conn.execute(
-                "UPDATE blob SET key_id = ?2 WHERE sha256 = ?1",
-                params![hash, key_id],
-            )?;
-            sealed += 1;
-        }
-        // Thumbnails and other caches are regenerated sealed.
-        let cache = self.root.join("cache");
-        if cache.exists() {
-            std::fs::remove_dir_all(&cache).map_err(|source| StoreError::Io {
-                path: cache.clone(),
-                source,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(PathBuf, String), StoreError> {
+        let key = BlobKey::Certificate(name.to_string());
+        self.blobs.replace(&key, bytes)?;
+        let local = self.local.join("certificates").join(name);
+        if !self.blobs.is_local() {
+            let dir = self.subdir("certificates")?;
+            crate::records::capture::write_file_atomic(&dir.join(name), bytes).map_err(|e| {
+                StoreError::Io {
+                    path: dir.join(name),
+                    source: std::io::Error::other(e.to_string()),
+                }
             })?;
         }
-        let tx = self.write_tx()?;
-        // The reduced previews stored with fingerprints are sealed in place.
-        let smalls: Vec<(String, String)> = {
-            let mut stmt = tx.prepare(
-                "SELECT f.capture_id, c.consent_id FROM fingerprint f JOIN capture c ON c.id = f.capture_id
-                 WHERE f.small IS NOT NULL",
-            )?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
-        };
-        for (capture, consent) in smalls {
-            let plain: Vec<u8> = tx.query_row(
-                "SELECT small FROM fingerprint WHERE capture_id = ?1",
-                [&capture],
-                |r| r.get(0),
-            )?;
-            if crypto::sealed_key_id(&plain).is_none() {
-                let sealed = self.seal_cache(&plain, &small_preview_label(&capture), &consent)?;
-                tx.execute(
-                    "UPDATE fingerprint SET small = ?2 WHERE capture_id = ?1",
-                    params![capture, sealed],
-                )?;
-            }
-        }
-        tx.execute("UPDATE keyring SET migration_pending = 0 WHERE id = 1", [])?;
-        self.audit(
-            &tx,
-            "store.encrypt.finish",
-            json!({ "store": self.store_id }),
-            json!({ "sealed": sealed, "already_sealed": already }),
-        )?;
-        tx.commit()?;
-        self.reload_keyring()?;
-        Ok(EncryptReport {
-            sealed,
-            already_sealed: already,
-            mode: self.encryption_status().mode,
-        })
+        Ok((local, self.blobs.location_of(&key)))
     }
+}
 
-    fn blob_count(&self) -> Result<usize, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM blob", [], |r| r.get(0))?;
-        Ok(usize::try_from(n).unwrap_or(0))
+/// A setting as sealed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SettingBody {
+    value: String,
+}
+
+fn finish<T, E: From<StoreError>>(
+    r: Result<(), StoreError>,
+    out: Option<Result<T, E>>,
+) -> Result<T, E> {
+    match (r, out) {
+        (Ok(()), Some(Ok(v))) => Ok(v),
+        // The caller's own error: the backend rolled back and reported it abandoned (or a
+        // retryable conflict that ran out of retries).
+        (Err(_), Some(Err(e))) => Err(e),
+        (Err(e), _) => Err(e.into()),
+        (Ok(()), Some(Err(e))) => Err(e),
+        (Ok(()), None) => Err(StoreError::Abandoned.into()),
     }
 }
 
@@ -951,68 +767,29 @@ pub fn small_preview_label(capture_id: &str) -> String {
     format!("small:{capture_id}")
 }
 
-/// What `sameframe encrypt` did.
-#[derive(Clone, Debug, Serialize)]
-pub struct EncryptReport {
-    pub sealed: usize,
-    pub already_sealed: usize,
-    pub mode: String,
+/// A plaintext's SHA-256: its address.
+pub fn blob_address(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
-/// Write the key ring for `encryption`; returns the mode name.
-fn write_keyring(
-    tx: &Transaction<'_>,
-    store_id: &str,
-    encryption: &Encryption,
-) -> Result<&'static str, StoreError> {
-    let check = crypto::check_aad(store_id);
-    let now = crate::timefmt::now_utc();
-    match encryption {
-        Encryption::None => Ok("none"),
-        Encryption::Passphrase { passphrase, kdf } => {
-            if passphrase.chars().count() < crypto::MIN_PASSPHRASE {
-                return Err(KeyError::WeakPassphrase {
-                    min: crypto::MIN_PASSPHRASE,
-                }
-                .into());
-            }
-            let mut salt = [0u8; 16];
-            random_bytes(&mut salt)?;
-            let kek = crypto::derive_kek(passphrase, &salt, *kdf)?;
-            let master = SecretKey::generate()?;
-            let wrapped = kek.wrap_key(&master, &crypto::master_aad(store_id))?;
-            let check_value = master.wrap(b"ok", &check)?;
-            tx.execute(
-                "INSERT INTO keyring (id, mode, kdf, salt, wrapped_master, check_value, created_at)
-                 VALUES (1, 'passphrase', ?1, ?2, ?3, ?4, ?5)",
-                params![
-                    serde_json::to_string(kdf).unwrap_or_default(),
-                    salt.to_vec(),
-                    wrapped,
-                    check_value,
-                    now
-                ],
-            )?;
-            Ok("passphrase")
-        }
-        Encryption::KeyFile { path } => {
-            let key = if path.exists() {
-                crypto::read_key_file(path)?
-            } else {
-                let k = SecretKey::generate()?;
-                crypto::write_key_file(path, &k).map_err(|source| StoreError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                k
-            };
-            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            let check_value = key.wrap(b"ok", &check)?;
-            tx.execute(
-                "INSERT INTO keyring (id, mode, key_file, check_value, created_at) VALUES (1, 'keyfile', ?1, ?2, ?3)",
-                params![abs.display().to_string(), check_value, now],
-            )?;
-            Ok("keyfile")
-        }
+/// The 32 bytes of a SHA-256 hex address.
+pub fn address_bytes(hash: &str) -> Result<[u8; 32], BlobError> {
+    if !crate::ids::is_sha256_hex(hash) {
+        return Err(BlobError::BadAddress(hash.to_string()));
     }
+    unhex(hash)
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| BlobError::BadAddress(hash.to_string()))
+}
+
+fn raw_key_id(key_id: &str) -> Result<[u8; KEY_ID_LEN], StoreError> {
+    unhex(key_id)
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| {
+            crypto::KeyError::DamagedWrappedKey {
+                what: format!("data key ID {key_id}"),
+            }
+            .into()
+        })
 }

@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::camera::CameraFrame;
 use sameframe_core::calibration::ConfounderDef;
 use sameframe_core::records::confounders::ConfounderInput;
+use sameframe_core::records::measurements::StationMeasurements;
 use sameframe_core::records::protocol::{Protocol, ProtocolStatus};
 use sameframe_core::records::{Area, Capture, Consent, Patient, Scope, View, Visit};
 use sameframe_core::review::compare::PairGrade;
@@ -66,7 +66,7 @@ pub struct CaptureJob {
     pub confounders: Vec<ConfounderInput>,
     pub note: Option<String>,
     /// Lighting, pose, camera settings, readiness and any override reason.
-    pub analysis: Value,
+    pub analysis: StationMeasurements,
 }
 
 /// UI → core.

@@ -129,17 +129,13 @@ impl Worker {
     fn open_with(&mut self, keys: KeySource) {
         use sameframe_core::store::crypto::KeyError;
         let path = self.cfg.data_dir.clone();
-        let s = match Store::open(&path, self.options(keys)) {
-            Ok(s) => s,
-            Err(StoreError::NotInitialized { path }) => {
-                return self.emit(CoreEvent::StoreMissing { path });
-            }
-            Err(e) => return self.emit(failed("open the store", e)),
-        };
-        match s.check_keys() {
-            Ok(()) => {
+        match sameframe_store::open(&path, self.options(keys)) {
+            Ok(s) => {
                 self.store = Some(s);
                 self.opened();
+            }
+            Err(StoreError::NotInitialized { path }) => {
+                self.emit(CoreEvent::StoreMissing { path });
             }
             Err(StoreError::Key(KeyError::PassphraseNeeded { .. })) => {
                 self.emit(CoreEvent::NeedsPassphrase { path, error: None });
@@ -150,7 +146,7 @@ impl Worker {
                     error: Some(e.to_string()),
                 });
             }
-            Err(e) => self.emit(failed("unlock the store", e)),
+            Err(e) => self.emit(failed("open the store", e)),
         }
     }
 
@@ -266,12 +262,14 @@ impl Worker {
             InitEncryption::KeyFile(path) => Encryption::KeyFile { path },
             InitEncryption::None => Encryption::None,
         };
-        let keys = match &encryption {
-            Encryption::Passphrase { passphrase, .. } => KeySource::Passphrase(passphrase.clone()),
-            Encryption::KeyFile { path } => KeySource::KeyFile(path.clone()),
-            Encryption::None => KeySource::None,
-        };
-        match Store::init(&self.cfg.data_dir, encryption, self.options(keys)) {
+        let keys = encryption.key_source();
+        match sameframe_store::init(
+            &self.cfg.data_dir,
+            &sameframe_store::Target::Embedded,
+            false,
+            encryption,
+            self.options(keys),
+        ) {
             Ok(s) => {
                 self.store = Some(s);
                 self.opened();

@@ -18,7 +18,6 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use egui::{ColorImage, TextureOptions};
-use serde_json::json;
 
 use self::commands::{CaptureJob, CoreCommand, CoreEvent, DisplayImage, Focus};
 use self::core::{CoreWorker, StoreConfig};
@@ -32,6 +31,9 @@ use crate::camera::{self, CameraStatus, CameraThread, SourceSpec};
 use sameframe_core::analysis::frame::fit_within;
 use sameframe_core::analysis::readiness::{self, Inputs, Stability};
 use sameframe_core::calibration::{Calibration, store_calibration_dir};
+use sameframe_core::records::measurements::{
+    Override, ProtocolStep, StationInfo, StationMeasurements,
+};
 
 /// Images shown in the UI (ghost, compare) are reduced to this long side.
 pub const DISPLAY_SIDE: u32 = 1600;
@@ -711,26 +713,30 @@ impl StationApp {
         };
         let Some(focus) = self.focus() else { return };
         let st = &mut self.state;
-        let analysis = json!({
-            "station": {
-                "version": env!("CARGO_PKG_VERSION"),
-                "frame_seq": live.frame.seq,
-                "analysis_ms": live.took.as_secs_f64() * 1e3,
-                "auto_capture": auto,
-            },
-            "protocol": { "key": proto.key, "step": st.step, "view": step.view },
-            "readiness": st.readiness,
-            "lighting": live.lighting,
-            "pose": live.pose,
-            "baseline_id": live.baseline_id,
-            "mm_per_px": live.mm_per_px,
-            "face_found": live.face_found,
-            "camera": st.camera.settings,
-            "override": reason.as_ref().map(|r| json!({
-                "reason": r,
-                "out_of_tolerance": st.gate.reasons,
-            })),
-        });
+        let analysis = StationMeasurements {
+            station: Some(StationInfo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                frame_seq: live.frame.seq,
+                analysis_ms: live.took.as_secs_f64() * 1e3,
+                auto_capture: auto,
+            }),
+            protocol: Some(ProtocolStep {
+                key: proto.key.clone(),
+                step: st.step,
+                view: step.view,
+            }),
+            readiness: st.readiness.clone(),
+            lighting: Some(live.lighting.clone()),
+            pose: live.pose.clone(),
+            baseline_id: live.baseline_id.clone(),
+            mm_per_px: live.mm_per_px,
+            face_found: live.face_found,
+            camera: st.camera.settings.clone(),
+            override_: reason.as_ref().map(|r| Override {
+                reason: r.clone(),
+                out_of_tolerance: st.gate.reasons.clone(),
+            }),
+        };
         let job = CaptureJob {
             frame: live.frame.clone(),
             focus,

@@ -32,7 +32,7 @@ use image::{GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::{Calibration, CalibrationError};
-use crate::records::Area;
+use crate::vocab::Area;
 use face::Landmarks;
 use features::Features;
 use refine::{GradImage, Template};

@@ -1,9 +1,8 @@
-//! The SQLite schema and its migrations.
+//! The embedded store's SQLite schema and its migrations.
 //!
 //! `PRAGMA user_version` holds the number of migrations applied. Each migration runs in its own
-//! transaction; a store written by a newer sameframe is refused rather than guessed at.
-
-use rusqlite::Connection;
+//! transaction; a store written by a newer sameframe is refused rather than guessed at. Stores
+//! made by any earlier version open unchanged: their migrations run on first open.
 
 /// Migrations in order; index + 1 is the schema version after applying it.
 pub const MIGRATIONS: &[&str] = &[
@@ -266,52 +265,138 @@ pub const MIGRATIONS: &[&str] = &[
         DELETE FROM fingerprint_index WHERE capture_id = OLD.capture_id;
     END;
     "#,
+    // 8: storage behind traits. Patient text moves into sealed record bodies (sealed by the
+    // core when the store is next opened with its key; built here as plain JSON from the old
+    // columns), consent scopes into the consent's body, confounders into the capture's,
+    // publication sources into the publication's; settings get bodies; exports record their
+    // station; the index copy of fingerprints is written by the repositories, not triggers.
+    // Run with foreign keys off (tables are rebuilt); checked after.
+    r#"
+    CREATE TABLE patient_v8 (
+        id         TEXT PRIMARY KEY,
+        ref_key    TEXT NOT NULL UNIQUE,
+        body       BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO patient_v8 SELECT id, 'legacy:' || id,
+        CAST(json_object('ref', ref, 'display_name', display_name) AS BLOB), created_at
+        FROM patient;
+    DROP TABLE patient;
+    ALTER TABLE patient_v8 RENAME TO patient;
+
+    CREATE TABLE consent_v8 (
+        id         TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patient(id),
+        body       BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO consent_v8 SELECT c.id, c.patient_id, CAST(json_object(
+            'patient_id', c.patient_id, 'signed_by', c.signed_by, 'signed_on', c.signed_on,
+            'expires_on', c.expires_on, 'document_sha256', c.document_sha256,
+            'scopes', json(COALESCE((SELECT json_group_array(json_object(
+                'scope', s.scope, 'status', s.status, 'withdrawn_at', s.withdrawn_at,
+                'withdrawn_by', s.withdrawn_by, 'withdrawal_reason', s.withdrawal_reason))
+                FROM consent_scope s WHERE s.consent_id = c.id), '[]')),
+            'created_at', c.created_at) AS BLOB), c.created_at
+        FROM consent c;
+    DROP TABLE consent_scope;
+    DROP TABLE consent;
+    ALTER TABLE consent_v8 RENAME TO consent;
+    CREATE INDEX consent_patient ON consent(patient_id);
+
+    CREATE TABLE visit_v8 (
+        id         TEXT PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patient(id),
+        body       BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO visit_v8 SELECT id, patient_id, CAST(json_object(
+            'visit_id', id, 'patient_id', patient_id, 'date', date, 'area', area,
+            'product', product, 'lot', lot, 'lot_expiry', lot_expiry, 'technique', technique,
+            'clinician', clinician, 'created_at', created_at) AS BLOB), created_at
+        FROM visit;
+    DROP TABLE visit;
+    ALTER TABLE visit_v8 RENAME TO visit;
+    CREATE INDEX visit_patient ON visit(patient_id);
+
+    CREATE TABLE capture_v8 (
+        id          TEXT PRIMARY KEY,
+        sha256      TEXT NOT NULL UNIQUE REFERENCES blob(sha256),
+        patient_id  TEXT NOT NULL REFERENCES patient(id),
+        consent_id  TEXT NOT NULL REFERENCES consent(id),
+        visit_id    TEXT REFERENCES visit(id),
+        area        TEXT NOT NULL,
+        view        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('baseline', 'follow_up')),
+        baseline_id TEXT REFERENCES capture(id),
+        captured_at TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        body        BLOB NOT NULL
+    );
+    INSERT INTO capture_v8 SELECT c.id, c.sha256, c.patient_id, c.consent_id, c.visit_id,
+            c.area, c.view, c.role, c.baseline_id, c.captured_at, c.imported_at,
+            CAST(json_object(
+                'sha256', c.sha256, 'patient_id', c.patient_id, 'consent_id', c.consent_id,
+                'visit_id', c.visit_id, 'area', c.area, 'view', c.view, 'role', c.role,
+                'baseline_id', c.baseline_id, 'captured_at', c.captured_at,
+                'captured_at_source', c.captured_at_source, 'width', c.width,
+                'height', c.height, 'format', c.format, 'size', c.size,
+                'exif', json(c.exif), 'exif_error', c.exif_error, 'note', c.note,
+                'confounders', json(COALESCE((SELECT json_group_array(json_object(
+                    'key', k.key, 'text', k.text))
+                    FROM capture_confounder k WHERE k.capture_id = c.id), '[]')),
+                'analysis', json(c.analysis), 'imported_at', c.imported_at) AS BLOB)
+        FROM capture c;
+    DROP TABLE capture_confounder;
+    DROP TABLE capture;
+    ALTER TABLE capture_v8 RENAME TO capture;
+    CREATE INDEX capture_series ON capture(patient_id, area, view, role);
+    CREATE INDEX capture_consent ON capture(consent_id);
+    CREATE INDEX capture_baseline ON capture(baseline_id);
+
+    CREATE TABLE publication_v8 (
+        id          TEXT PRIMARY KEY,
+        file_sha256 TEXT NOT NULL,
+        body        BLOB NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    INSERT INTO publication_v8 SELECT p.id, p.file_sha256, CAST(json_object(
+            'publication_id', p.id, 'file_sha256', p.file_sha256, 'channel', p.channel,
+            'url', p.url, 'date', p.date, 'purpose', p.purpose,
+            'recorded_at', p.recorded_at, 'actor', p.actor,
+            'sources', json(COALESCE((SELECT json_group_array(json_object(
+                'capture_id', s.capture_id, 'consent_id', s.consent_id,
+                'patient_id', s.patient_id, 'sha256', s.sha256, 'panel', json(s.panel),
+                'distance', s.distance))
+                FROM publication_source s WHERE s.publication_id = p.id), '[]'))) AS BLOB),
+            p.recorded_at
+        FROM publication p;
+    DROP TABLE publication_source;
+    DROP TABLE publication;
+    ALTER TABLE publication_v8 RENAME TO publication;
+    CREATE INDEX publication_file ON publication(file_sha256);
+
+    CREATE TABLE setting_v8 (
+        key  TEXT PRIMARY KEY,
+        body BLOB NOT NULL
+    );
+    INSERT INTO setting_v8 SELECT key, CAST(json_object('value', value) AS BLOB) FROM setting;
+    DROP TABLE setting;
+    ALTER TABLE setting_v8 RENAME TO setting;
+
+    ALTER TABLE export ADD COLUMN station TEXT NOT NULL DEFAULT '';
+    ALTER TABLE export ADD COLUMN purge_job TEXT;
+
+    DROP TRIGGER IF EXISTS fingerprint_index_insert;
+    DROP TRIGGER IF EXISTS fingerprint_index_update;
+    DROP TRIGGER IF EXISTS fingerprint_index_delete;
+    "#,
 ];
+
+/// Migrations that rebuild tables, and so run with foreign keys off (checked afterwards).
+pub const REBUILDS: &[i64] = &[8];
 
 /// The schema version this build writes.
 pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
-}
-
-/// The store's schema version.
-pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-}
-
-/// Apply pending migrations. Returns the versions applied.
-pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Vec<i64>> {
-    let mut applied = Vec::new();
-    let mut v = version(conn)?;
-    while v < latest() {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // Re-read under the write lock: another process may have migrated meanwhile.
-        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if current != v {
-            v = current;
-            tx.commit()?;
-            continue;
-        }
-        let idx = usize::try_from(v).unwrap_or(0);
-        tx.execute_batch(MIGRATIONS[idx])?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", v + 1))?;
-        tx.commit()?;
-        v += 1;
-        applied.push(v);
-    }
-    Ok(applied)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_apply_once_and_in_order() {
-        let mut c = Connection::open_in_memory().unwrap();
-        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        let applied = migrate(&mut c).unwrap();
-        assert_eq!(applied, (1..=latest()).collect::<Vec<_>>());
-        assert_eq!(version(&c).unwrap(), latest());
-        assert!(migrate(&mut c).unwrap().is_empty());
-    }
 }
