@@ -12,57 +12,38 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use sameframe::app::core::StoreConfig;
 use sameframe::app::{AppOptions, StationApp};
 use sameframe::records::{Area, ImportRequest, NewVisit, Role, Scope, View};
-use sameframe::store::{Encryption, KeySource, OpenOptions, Store};
+use sameframe::store::Store;
+
+mod util;
 
 struct Station {
-    _dir: tempfile::TempDir,
+    t: util::TestStore,
     data: PathBuf,
     key: PathBuf,
     frames: PathBuf,
 }
 
-/// A temp store (key-file encryption) and a replay folder holding the demo keyframes `keep`.
+/// A temp store (key-file encryption, on this run's backend) and a replay folder holding the
+/// demo keyframes `keep`.
 fn station(keep: &[usize]) -> Station {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let key = dir.path().join("store.key");
-    sameframe::backends::init(
-        &data,
-        &sameframe::backends::Target::Embedded,
-        false,
-        Encryption::KeyFile { path: key.clone() },
-        OpenOptions {
-            actor: "test-nurse".into(),
-            keys: KeySource::KeyFile(key.clone()),
-            calibration_dir: None,
-        },
-    )
-    .unwrap();
-    let all = dir.path().join("all");
+    let t = util::TestStore::new();
+    let all = t.path("all");
     let files = sameframe::camera::demo::write_keyframes(&all).unwrap();
-    let frames = dir.path().join("frames");
+    let frames = t.path("frames");
     std::fs::create_dir(&frames).unwrap();
     for &i in keep {
         std::fs::copy(&files[i], frames.join(files[i].file_name().unwrap())).unwrap();
     }
     Station {
-        _dir: dir,
-        data,
-        key,
+        data: t.data.clone(),
+        key: t.key.clone(),
         frames,
+        t,
     }
 }
 
 fn store(s: &Station) -> Store {
-    sameframe::backends::open(
-        &s.data,
-        OpenOptions {
-            actor: "test-check".into(),
-            keys: KeySource::KeyFile(s.key.clone()),
-            calibration_dir: None,
-        },
-    )
-    .unwrap()
+    s.t.open_lib()
 }
 
 fn options(s: &Station, replay: &Path) -> AppOptions {

@@ -33,15 +33,7 @@ fn files_with_runs(files: &[PathBuf], runs: &HashSet<Vec<u8>>) -> Vec<PathBuf> {
 }
 
 fn open_lib(s: &TestStore) -> sameframe::store::Store {
-    sameframe::backends::open(
-        &s.data,
-        sameframe::store::OpenOptions {
-            actor: "test".into(),
-            keys: sameframe::store::KeySource::KeyFile(s.key.clone()),
-            calibration_dir: None,
-        },
-    )
-    .unwrap()
+    s.open_lib()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -121,14 +113,30 @@ fn patient_with_photos(s: &TestStore, reference: &str, scopes: &str, n: u64, see
     Patient { consent, originals }
 }
 
-fn wrapped_key(s: &TestStore, consent: &str) -> Vec<u8> {
-    let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
-    db.query_row(
-        "SELECT wrapped FROM data_key WHERE consent_id = ?1",
-        [consent],
-        |r| r.get(0),
-    )
-    .unwrap()
+fn wrapped_key(s: &TestStore, consent: &str) -> Option<Vec<u8>> {
+    s.sql_one(&format!(
+        "SELECT wrapped FROM data_key WHERE consent_id = '{consent}'"
+    ))
+    .map(|h| sameframe::ids::unhex(&h).unwrap())
+}
+
+/// Every stored byte a purge must have cleaned: the data directory's files, and on the
+/// shared backend every object in the store's bucket prefix.
+fn stored(s: &TestStore) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = s
+        .files()
+        .into_iter()
+        .map(|f| {
+            (
+                f.display().to_string(),
+                std::fs::read(&f).unwrap_or_default(),
+            )
+        })
+        .collect();
+    if s.is_shared() {
+        out.extend(s.objects());
+    }
+    out
 }
 
 #[test]
@@ -159,10 +167,14 @@ fn withdraw_all_with_purge_leaves_nothing_readable() {
     ]);
     assert_eq!(&std::fs::read(&inside).unwrap(), bytes0);
 
-    let key_before = wrapped_key(&s, &p.consent);
+    let key_before = wrapped_key(&s, &p.consent).unwrap();
     assert!(key_before.len() >= 32);
-    let backup = s.path("backup");
-    copy_dir(&s.data, &backup);
+    // A backup of the sealed originals as they are stored.
+    let backup: Vec<(String, Vec<u8>)> = p
+        .originals
+        .iter()
+        .map(|(_, sha, _)| (sha.clone(), s.blob_raw(sha).unwrap()))
+        .collect();
 
     let out = s.ok(&[
         "consent",
@@ -202,13 +214,11 @@ fn withdraw_all_with_purge_leaves_nothing_readable() {
         consent_before["document_sha256"].is_null(),
         "the document was purged"
     );
-    let doc_tomb: String = rusqlite::Connection::open(s.data.join("sameframe.db"))
-        .unwrap()
-        .query_row(
-            "SELECT sha256 FROM tombstone WHERE kind = 'document' AND consent_id = ?1",
-            [&p.consent],
-            |r| r.get(0),
-        )
+    let doc_tomb = s
+        .sql_one(&format!(
+            "SELECT sha256 FROM tombstone WHERE kind = 'document' AND consent_id = '{}'",
+            p.consent
+        ))
         .unwrap();
     expected.insert(doc_tomb);
     assert_eq!(purged, expected);
@@ -244,46 +254,45 @@ fn withdraw_all_with_purge_leaves_nothing_readable() {
         "no patient reference in the certificate"
     );
 
-    // No plaintext of any purged image anywhere under the data directory.
+    // No plaintext of any purged image anywhere in the store: the data directory, and the
+    // bucket of a shared store.
     let mut runs = HashSet::new();
     for (_, _, b) in &p.originals {
         windows64(b, &mut runs);
     }
-    let files = s.files();
-    assert!(
-        files_with_runs(&files, &runs).is_empty(),
-        "plaintext of a purged image remains"
-    );
-    // No decodable image (thumbnail or otherwise) in the store outside the other patient's blobs.
-    for f in &files {
-        let bytes = std::fs::read(f).unwrap();
-        if image::load_from_memory(&bytes).is_ok() {
-            panic!("{} decodes as an image", f.display());
-        }
-    }
-    // The data key is gone from every file.
-    let key_runs: HashSet<Vec<u8>> = key_before.windows(32).map(<[u8]>::to_vec).collect();
-    for f in &files {
-        let bytes = std::fs::read(f).unwrap();
+    let all = stored(&s);
+    for (what, bytes) in &all {
         assert!(
-            !bytes.windows(32).any(|w| key_runs.contains(w)),
-            "wrapped data key still in {}",
-            f.display()
+            !bytes.windows(64).any(|w| runs.contains(w)),
+            "plaintext of a purged image remains in {what}"
         );
+        // No decodable image (preview or otherwise) in the store.
+        assert!(
+            image::load_from_memory(bytes).is_err(),
+            "{what} decodes as an image"
+        );
+    }
+    // The wrapped data key is gone: from the row, and from every file of an embedded store.
+    assert_eq!(wrapped_key(&s, &p.consent), None);
+    if !s.is_shared() {
+        let key_runs: HashSet<Vec<u8>> = key_before.windows(32).map(<[u8]>::to_vec).collect();
+        for (what, bytes) in &all {
+            assert!(
+                !bytes.windows(32).any(|w| key_runs.contains(w)),
+                "wrapped data key still in {what}"
+            );
+        }
     }
 
     // The backup taken before can no longer be decrypted with the current keys.
     let store = open_lib(&s);
-    let keys: Vec<String> = {
-        let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
-        let mut st = db.prepare("SELECT id FROM data_key").unwrap();
-        st.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    for (_, sha, _) in &p.originals {
-        let file = std::fs::read(backup.join("blobs").join(&sha[..2]).join(&sha[2..])).unwrap();
+    let keys: Vec<String> = s
+        .sql("SELECT id FROM data_key")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
+    for (sha, file) in &backup {
+        let file = file.clone();
         let kid = sameframe::store::crypto::sealed_key_id(&file).expect("sealed");
         let kid_hex = sameframe::ids::hex(&kid);
         let err = store.data_key(&kid_hex).unwrap_err();
@@ -524,24 +533,18 @@ fn retention_keeps_originals_until_released() {
             .iter()
             .any(|i| i["kind"] == "fingerprint")
     );
-    let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
     for (cid, _, _) in &p.originals {
-        let n: i64 = db
-            .query_row(
-                "SELECT COUNT(*) FROM fingerprint WHERE capture_id = ?1",
-                [cid],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(n, 0, "fingerprint of {cid} kept");
+        let n = s.sql_one(&format!(
+            "SELECT COUNT(*) FROM fingerprint WHERE capture_id = '{cid}'"
+        ));
+        assert_eq!(n.as_deref(), Some("0"), "fingerprint of {cid} kept");
     }
-    drop(db);
     assert!(
-        !s.data
-            .join("cache/thumbs")
-            .read_dir()
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false),
+        s.open_lib()
+            .blobs()
+            .list(sameframe::store::BlobKind::Thumb)
+            .unwrap()
+            .is_empty(),
         "thumbnails purged"
     );
     // The clinical record is readable (and verifiable) but no longer usable for new captures.
@@ -645,16 +648,7 @@ fn wrong_passphrase_or_missing_key_changes_nothing() {
 
     // A passphrase store.
     let t = TestStore::uninitialised();
-    let run = |args: &[&str], pass: &str| {
-        let mut c = std::process::Command::new(util::bin());
-        c.args(args)
-            .args(["--json", "--data-dir"])
-            .arg(&t.data)
-            .env("SAMEFRAME_PASSPHRASE", pass)
-            .env_remove("SAMEFRAME_KEY_FILE")
-            .stdin(std::process::Stdio::null());
-        c.output().unwrap()
-    };
+    let run = |args: &[&str], pass: &str| t.command_with_passphrase(args, pass).output().unwrap();
     assert!(
         run(
             &["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"],
@@ -867,22 +861,13 @@ fn sigkill_during_purge_then_rerun_completes() {
             0
         );
         for (_, sha, _) in &p.originals {
-            assert!(
-                !s.data
-                    .join("blobs")
-                    .join(&sha[..2])
-                    .join(&sha[2..])
-                    .exists()
-            );
+            assert!(s.blob_raw(sha).is_none(), "{sha} is still stored");
         }
-        let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
-        let (done, cert): (Option<String>, Option<String>) = db
-            .query_row(
-                "SELECT completed_at, certificate_sha256 FROM purge_job WHERE consent_id = ?1",
-                [&p.consent],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let row = s.sql(&format!(
+            "SELECT completed_at, certificate_sha256 FROM purge_job WHERE consent_id = '{}'",
+            p.consent
+        ));
+        let (done, cert) = (row[0][0].clone(), row[0][1].clone());
         assert!(
             done.is_some() && cert.is_some(),
             "the job completed with a certificate"
@@ -914,10 +899,11 @@ fn sigkill_during_purge_then_rerun_completes() {
     assert_eq!(log.as_array().unwrap().len(), patients.len());
 }
 
-/// A plaintext store is migrated with one command, crash-safely.
+/// A plaintext store is migrated with one command, crash-safely. (Embedded only: a shared
+/// store is encrypted from `init`, since its servers may only hold sealed data.)
 #[test]
 fn plaintext_store_migrates_to_encryption_crash_safely() {
-    let s = TestStore::uninitialised();
+    let s = TestStore::on(util::Backend::Embedded);
     let plain = |args: &[&str]| -> Value {
         let mut c = std::process::Command::new(util::bin());
         c.args(args)

@@ -15,10 +15,15 @@ fn capture_count(s: &TestStore) -> usize {
     s.ok(&["capture", "list"]).as_array().unwrap().len()
 }
 
-fn blob_files(s: &TestStore) -> Vec<std::path::PathBuf> {
-    s.files()
+/// Every blob object (and leftover) the store has, by location.
+fn blob_files(s: &TestStore) -> Vec<String> {
+    let store = s.open_lib();
+    store
+        .blobs()
+        .list(sameframe::store::BlobKind::Blob)
+        .unwrap()
         .into_iter()
-        .filter(|p| p.starts_with(s.data.join("blobs")))
+        .map(|l| l.location)
         .collect()
 }
 
@@ -713,23 +718,21 @@ fn verify_finds_flipped_and_deleted_blobs_and_gc_removes_orphans() {
         (Some(3), Some(3))
     );
 
-    let blob = |h: &str| s.data.join("blobs").join(&h[..2]).join(&h[2..]);
+    if !s.is_shared() {
+        let h = &hashes[0];
+        let p0 = s.data.join("blobs").join(&h[..2]).join(&h[2..]);
+        let perms = std::fs::metadata(&p0).unwrap().permissions();
+        assert!(perms.readonly(), "blobs are read-only");
+    }
     // Flip one byte of the first blob.
-    let p0 = blob(&hashes[0]);
-    let mut perms = std::fs::metadata(&p0).unwrap().permissions();
-    assert!(perms.readonly(), "blobs are read-only");
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&p0, perms).unwrap();
-    let mut bytes = std::fs::read(&p0).unwrap();
+    let mut bytes = s.blob_raw(&hashes[0]).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
-    std::fs::write(&p0, &bytes).unwrap();
+    s.blob_overwrite(&hashes[0], &bytes);
     // Delete the second.
-    std::fs::remove_file(blob(&hashes[1])).unwrap();
-    // An orphan.
-    std::fs::create_dir_all(s.data.join("blobs/ee")).unwrap();
-    std::fs::write(s.data.join("blobs/ee").join("e".repeat(62)), b"stray").unwrap();
+    s.blob_delete(&hashes[1]);
+    // An orphan: an object at an address no row names.
+    s.blob_overwrite(&"e".repeat(64), b"stray");
 
     let (c, out) = s.run(&["verify"]);
     assert!(!out.status.success(), "verify must fail: {c:?}");
@@ -805,10 +808,10 @@ fn audit_chain_records_and_detects_edits() {
     s.ok(&["audit", "verify", "--expect-head", &head]);
 
     // Edit entry 3 behind sameframe's back.
-    let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
-    db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 3", [])
-        .unwrap();
-    drop(db);
+    assert_eq!(
+        s.sql_exec("UPDATE audit SET actor = 'mallory' WHERE seq = 3"),
+        1
+    );
     let (c, out) = s.run(&["audit", "verify"]);
     assert!(!out.status.success(), "{c:?}");
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -822,13 +825,7 @@ fn audit_chain_records_and_detects_edits() {
         .as_str()
         .unwrap()
         .to_string();
-    let db = rusqlite::Connection::open(s2.data.join("sameframe.db")).unwrap();
-    db.execute(
-        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
-        [],
-    )
-    .unwrap();
-    drop(db);
+    s2.sql_exec("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)");
     s2.ok(&["audit", "verify"]);
     s2.fails(
         &["audit", "verify", "--expect-head", &head],
@@ -839,16 +836,7 @@ fn audit_chain_records_and_detects_edits() {
 #[test]
 fn passphrase_store_and_wrong_passphrase() {
     let s = TestStore::uninitialised();
-    let run = |args: &[&str], pass: &str| {
-        let mut c = std::process::Command::new(util::bin());
-        c.args(args)
-            .args(["--json", "--data-dir"])
-            .arg(&s.data)
-            .env("SAMEFRAME_PASSPHRASE", pass)
-            .env_remove("SAMEFRAME_KEY_FILE")
-            .stdin(std::process::Stdio::null());
-        c.output().unwrap()
-    };
+    let run = |args: &[&str], pass: &str| s.command_with_passphrase(args, pass).output().unwrap();
     let out = run(
         &["init", "--kdf-memory-mib", "19", "--kdf-passes", "2"],
         "short",
@@ -856,7 +844,7 @@ fn passphrase_store_and_wrong_passphrase() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("too short"));
     assert!(
-        !s.data.join("sameframe.db").exists(),
+        !s.data.join("sameframe.db").exists() && !s.data.join("sameframe.toml").exists(),
         "a failed init leaves no store behind"
     );
     let out = run(

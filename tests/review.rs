@@ -13,7 +13,7 @@ use sameframe::records::confounders::ConfounderInput;
 use sameframe::records::consent::NewConsent;
 use sameframe::records::{Area, Scope, View};
 use sameframe::review::matching;
-use sameframe::store::{Encryption, KeySource, OpenOptions, Store};
+use sameframe::store::Store;
 use serde_json::Value;
 use util::TestStore;
 use util::published::*;
@@ -33,22 +33,9 @@ struct Patient {
 
 /// A store (opened through the library) with five patients, each a baseline and a later
 /// session. Patient 3's consent has no publication scope.
-fn library_store(dir: &std::path::Path) -> (Store, Vec<Patient>) {
-    let opts = || OpenOptions {
-        actor: "test".into(),
-        keys: KeySource::KeyFile(dir.join("k")),
-        calibration_dir: None,
-    };
-    let store = sameframe::backends::init(
-        &dir.join("data"),
-        &sameframe::backends::Target::Embedded,
-        false,
-        Encryption::KeyFile {
-            path: dir.join("k"),
-        },
-        opts(),
-    )
-    .unwrap();
+fn library_store(t: &TestStore) -> (Store, Vec<Patient>) {
+    t.ok(&["init"]);
+    let store = t.open_lib();
     let mut patients = Vec::new();
     for (i, tex) in TEXTURES.iter().enumerate() {
         let reference = format!("R{i}");
@@ -97,8 +84,8 @@ fn library_store(dir: &std::path::Path) -> (Store, Vec<Patient>) {
 
 #[test]
 fn recall_on_every_transformation_and_no_false_match() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, patients) = library_store(dir.path());
+    let t = TestStore::uninitialised();
+    let (store, patients) = library_store(&t);
     let index = store.review_index().unwrap();
     assert_eq!(index.len(), 10);
     // (category, published image, expected sources in order)
@@ -276,8 +263,8 @@ fn recall_on_every_transformation_and_no_false_match() {
 /// capture, it is that one capture, placed over the whole image, not over one side.
 #[test]
 fn a_flat_band_across_one_photo_is_not_a_composite() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, patients) = library_store(dir.path());
+    let t = TestStore::uninitialised();
+    let (store, patients) = library_store(&t);
     let index = store.review_index().unwrap();
     let (id, img) = &patients[1].before;
     let mut published = resize(img, 800, 600);
@@ -631,13 +618,10 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
             && page.contains("data:image/jpeg;base64,")
     );
     assert!(page.contains("FAIL") && page.contains("guaranteed"));
-    let exports: i64 = rusqlite::Connection::open(s.data.join("sameframe.db"))
+    let exports: i64 = s
+        .sql_one("SELECT COUNT(*) FROM export WHERE purpose = 'review'")
         .unwrap()
-        .query_row(
-            "SELECT COUNT(*) FROM export WHERE purpose = 'review'",
-            [],
-            |r| r.get(0),
-        )
+        .parse()
         .unwrap();
     assert!(exports >= 4);
     // --fail-on turns the verdict into an exit status.
@@ -739,15 +723,11 @@ fn pair_certificate_and_fingerprint_backfill() {
     // A published copy of a capture whose fingerprint is missing is not found, and the
     // review says why; another is outdated (an older recipe) and is counted too.
     let published = s.write("b0-published.jpg", &jpeg(&resize(&caps[0].3, 700, 525), 85));
-    let db = rusqlite::Connection::open(s.data.join("sameframe.db")).unwrap();
-    db.execute(
-        "DELETE FROM fingerprint WHERE capture_id <> ?1",
-        [&caps[1].0],
-    )
-    .unwrap();
-    db.execute("UPDATE fingerprint SET version = 1", [])
-        .unwrap();
-    drop(db);
+    s.sql_exec(&format!(
+        "DELETE FROM fingerprint WHERE capture_id <> '{}'",
+        caps[1].0
+    ));
+    s.sql_exec("UPDATE fingerprint SET version = 1");
     let before = s.ok(&["review", published.to_str().unwrap()]);
     assert_eq!(before["summary"]["captures_to_backfill"], 8, "{before}");
     assert_eq!(before["images"][0]["sources"].as_array().unwrap().len(), 0);
@@ -764,8 +744,8 @@ fn pair_certificate_and_fingerprint_backfill() {
 #[test]
 fn reduced_previews_are_stored_sealed_and_backfilled() {
     use sameframe::analysis::fingerprint;
-    let dir = tempfile::tempdir().unwrap();
-    let (store, patients) = library_store(dir.path());
+    let t = TestStore::uninitialised();
+    let (store, patients) = library_store(&t);
     let ids: Vec<&String> = patients
         .iter()
         .flat_map(|p| [&p.before.0, &p.after.0])
@@ -778,14 +758,14 @@ fn reduced_previews_are_stored_sealed_and_backfilled() {
         assert!(stored == on_the_fly, "{id}: stored preview differs");
     }
     // In an encrypted store the row holds no plaintext pixels.
-    let db = rusqlite::Connection::open(dir.path().join("data").join("sameframe.db")).unwrap();
-    let sealed: Vec<u8> = db
-        .query_row(
-            "SELECT small FROM fingerprint WHERE capture_id = ?1",
-            [ids[0]],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let sealed = sameframe::ids::unhex(
+        &t.sql_one(&format!(
+            "SELECT small FROM fingerprint WHERE capture_id = '{}'",
+            ids[0]
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let plain = fingerprint::encode_small(&store.small_preview(ids[0]).unwrap());
     let row = &plain[4 + 48 * 128..4 + 49 * 128];
     assert!(
@@ -794,32 +774,33 @@ fn reduced_previews_are_stored_sealed_and_backfilled() {
     );
 
     // Rows from before previews were stored fall back to the thumbnail, and backfill fills them.
-    db.execute(
-        "UPDATE fingerprint SET small = NULL WHERE capture_id = ?1",
-        [ids[1]],
-    )
-    .unwrap();
+    t.sql_exec(&format!(
+        "UPDATE fingerprint SET small = NULL WHERE capture_id = '{}'",
+        ids[1]
+    ));
     let want = store.small_preview(ids[1]).unwrap();
     assert_eq!(store.fingerprints_to_backfill().unwrap(), 1);
     let r = store.backfill_fingerprints(&|_, _| {}).unwrap();
     assert_eq!((r.computed, r.failed.len()), (1, 0));
     assert_eq!(store.fingerprints_to_backfill().unwrap(), 0);
-    let filled: Option<Vec<u8>> = db
-        .query_row(
-            "SELECT small FROM fingerprint WHERE capture_id = ?1",
-            [ids[1]],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let filled = t.sql_one(&format!(
+        "SELECT small FROM fingerprint WHERE capture_id = '{}'",
+        ids[1]
+    ));
     assert!(filled.is_some());
     assert!(store.small_preview(ids[1]).unwrap() == want);
 
     // A stored preview that does not decode is an error naming the capture, not a panic.
-    db.execute(
-        "UPDATE fingerprint SET small = x'0102' WHERE capture_id = ?1",
-        [ids[2]],
-    )
-    .unwrap();
+    // (A blob literal both SQLite and PostgreSQL read.)
+    let bad = if t.is_shared() {
+        "'\\x0102'::bytea"
+    } else {
+        "x'0102'"
+    };
+    t.sql_exec(&format!(
+        "UPDATE fingerprint SET small = {bad} WHERE capture_id = '{}'",
+        ids[2]
+    ));
     let e = store.small_preview(ids[2]).unwrap_err().to_string();
     assert!(e.contains(ids[2].as_str()), "{e}");
 }
@@ -829,10 +810,9 @@ fn reduced_previews_are_stored_sealed_and_backfilled() {
 /// (backfill), and when it is deleted (a purge).
 #[test]
 fn the_index_copy_follows_every_fingerprint_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, patients) = library_store(dir.path());
-    let c = rusqlite::Connection::open(dir.path().join("data").join("sameframe.db")).unwrap();
-    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let t = TestStore::uninitialised();
+    let (store, patients) = library_store(&t);
+    let count = |sql: &str| -> i64 { t.sql_one(sql).unwrap().parse().unwrap() };
     let in_step = || {
         count(
             "SELECT COUNT(*) FROM fingerprint f JOIN fingerprint_index i USING (capture_id)
@@ -850,7 +830,11 @@ fn the_index_copy_follows_every_fingerprint_write() {
     stale.descriptors = vec![0; stale.descriptors.len()];
     store.write(|tx| tx.put_fingerprint(&stale)).unwrap();
     assert_eq!(in_step(), 10);
-    let zeros = "SELECT COUNT(*) FROM fingerprint_index WHERE descriptors = zeroblob(1536)";
+    let zeros = if t.is_shared() {
+        "SELECT COUNT(*) FROM fingerprint_index WHERE descriptors = decode(repeat('00', 1536), 'hex')"
+    } else {
+        "SELECT COUNT(*) FROM fingerprint_index WHERE descriptors = zeroblob(1536)"
+    };
     assert_eq!(count(zeros), 1);
     store.backfill_fingerprints(&|_, _| {}).unwrap();
     assert_eq!(in_step(), 10);
