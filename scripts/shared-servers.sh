@@ -6,6 +6,8 @@
 #
 #   eval "$(scripts/shared-servers.sh start DIR)"   # prints the SAMEFRAME_TEST_* exports
 #   scripts/shared-servers.sh stop DIR
+#   scripts/shared-servers.sh pg-stop DIR | pg-start DIR   # fault tests: the database goes away
+#                                                          # (immediately) and comes back
 set -euo pipefail
 cmd="${1:-}" dir="${2:-}"
 [[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -75,10 +77,9 @@ start() {
   as_owner "$bin/initdb" -D "$dir/pg/data" -U sameframe_test --pwfile="$dir/pg/pw" \
     -A scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 \
     || { cat "$dir/pg/initdb.log" >&2; exit 1; }
-  as_owner "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $dir/pg -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
-    start >/dev/null || { cat "$dir/pg/server.log" >&2; exit 1; }
   echo "$bin" >"$dir/pg/bin"
+  echo "-c listen_addresses=127.0.0.1 -p $pg_port -k $dir/pg -c max_connections=300" >"$dir/pg/options"
+  pg_start
   nohup "$moto" -H 127.0.0.1 -p "$s3_port" >"$dir/moto.log" 2>&1 &
   echo $! >"$dir/moto.pid"
   for _ in $(seq 100); do
@@ -97,6 +98,15 @@ export SAMEFRAME_TEST_SERVERS="$dir"
 EOF
 }
 
+pg_start() {
+  as_owner "$(cat "$dir/pg/bin")/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 \
+    -o "$(cat "$dir/pg/options")" start >/dev/null || { cat "$dir/pg/server.log" >&2; exit 1; }
+}
+
+pg_stop() {
+  as_owner "$(cat "$dir/pg/bin")/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null
+}
+
 stop() {
   [[ -d "$dir" ]] || return 0
   if [[ -f "$dir/pg/bin" ]]; then
@@ -110,5 +120,7 @@ stop() {
 case "$cmd" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  pg-start) dir=$(realpath "$dir"); pg_start ;;
+  pg-stop) dir=$(realpath "$dir"); pg_stop ;;
+  *) echo "usage: $0 start|stop|pg-start|pg-stop DIR" >&2; exit 2 ;;
 esac

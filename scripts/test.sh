@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Set up (system packages, Rust) and run the whole test suite: unit, integration, CLI, GUI
-# (egui_kittest), and a real window under Xvfb screenshotted and checked.
+# Set up (system packages, Rust, the test servers) and run the whole test suite: unit,
+# integration, CLI, GUI (egui_kittest) on the embedded store; the same CLI, review, purge and
+# station suites again on the shared store (PostgreSQL + S3, started here on loopback); the
+# shared-store concurrency, fault and configuration tests; and a real window under Xvfb,
+# screenshotted and checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --gui
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_PROFILE_DEV_DEBUG=0 CARGO_TERM_COLOR=never
 cargo fmt --all -- --check
+
+servers="$(mktemp -d "${TMPDIR:-/tmp}/sameframe-servers.XXXXXX")"
+trap 'scripts/shared-servers.sh stop "$servers"; rm -rf "$servers"' EXIT
+eval "$(scripts/shared-servers.sh start "$servers")"
+
+echo "== the whole suite, embedded store" >&2
 cargo test --locked --workspace
+echo "== the CLI, review, purge and station suites again, shared store (PostgreSQL + S3)" >&2
+SAMEFRAME_TEST_BACKEND=shared cargo test --locked -p sameframe --tests
 if [[ -x scripts/gui-smoke.sh ]]; then
   scripts/gui-smoke.sh
 fi

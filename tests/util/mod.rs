@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod images;
+pub mod proxy;
 pub mod published;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,42 @@ impl Servers {
         }
     }
 
+    /// Servers of this test's own (a database it may stop, an S3 server it may lose), under
+    /// `dir`; stopped when the guard drops.
+    pub fn private(dir: &Path) -> (Servers, PrivateServers) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/shared-servers.sh");
+        let out = Command::new(&script)
+            .arg("start")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "could not start private servers: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let get = |k: &str| -> String {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {k}=")))
+                .unwrap()
+                .trim_matches('"')
+                .to_string()
+        };
+        (
+            Servers {
+                pg: get("SAMEFRAME_TEST_PG"),
+                pg_password: get("SAMEFRAME_TEST_PG_PASSWORD"),
+                s3_endpoint: get("SAMEFRAME_TEST_S3_ENDPOINT"),
+                bucket: get("SAMEFRAME_TEST_S3_BUCKET"),
+            },
+            PrivateServers {
+                script,
+                dir: dir.to_path_buf(),
+            },
+        )
+    }
+
     /// A connection to the server's maintenance database.
     pub fn admin(&self) -> postgres::Client {
         let mut c: postgres::Config = self.pg.parse().unwrap();
@@ -109,6 +146,46 @@ impl Servers {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("PGPASSWORD")
             .env_remove("AWS_SESSION_TOKEN");
+    }
+}
+
+/// Private servers; stopped on drop.
+pub struct PrivateServers {
+    script: PathBuf,
+    dir: PathBuf,
+}
+
+impl PrivateServers {
+    fn run(&self, what: &str) {
+        let out = Command::new(&self.script)
+            .arg(what)
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stop the database at once (as a crash or a cut cable would).
+    pub fn stop_database(&self) {
+        self.run("pg-stop");
+    }
+
+    /// Start it again.
+    pub fn start_database(&self) {
+        self.run("pg-start");
+    }
+}
+
+impl Drop for PrivateServers {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.script)
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
     }
 }
 

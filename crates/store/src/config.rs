@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use sameframe_core::store::StoreError;
 
-use crate::postgres::DbConfig;
+use crate::pg::DbConfig;
 use crate::s3::S3Config;
 
 /// The configuration file's name in a data directory.

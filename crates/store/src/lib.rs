@@ -13,7 +13,7 @@
 
 pub mod config;
 mod folder;
-pub mod postgres;
+pub mod pg;
 pub mod s3;
 pub mod sql;
 mod sqlite;
@@ -24,8 +24,8 @@ use std::sync::Arc;
 use sameframe_core::ids::new_id;
 use sameframe_core::store::transfer::{Progress, TransferReport};
 use sameframe_core::store::{
-    BlobError, BlobKey, BlobStore, DB_FILE, Encryption, OpenOptions, Put, Store, StoreError,
-    StoreParts,
+    Backend, BlobError, BlobKey, BlobStore, DB_FILE, Encryption, OpenOptions, Put, Store,
+    StoreError, StoreParts,
 };
 
 pub use config::{SharedSpec, StationConfig};
@@ -100,6 +100,11 @@ pub fn open(data_dir: &Path, opts: OpenOptions) -> Result<Store, StoreError> {
         Some(spec) => shared_parts(data_dir, &cfg, spec)?,
     };
     if parts.backend.is_shared() {
+        // An unfinished copy says so before anything else is checked.
+        let location = parts.backend.location();
+        parts
+            .backend
+            .read(&mut |r| sameframe_core::store::transfer::check_complete(r, &location))?;
         check_marker(&parts)?;
     }
     Store::open_parts(parts, opts)
@@ -127,7 +132,7 @@ fn shared_parts(
 ) -> Result<StoreParts, StoreError> {
     let path = data_dir.join(config::CONFIG_FILE);
     spec.validate(&path)?;
-    let backend = postgres::Postgres::open(spec.database(&path)?)?;
+    let backend = pg::Postgres::open(spec.database(&path)?)?;
     let blobs = s3::S3::new(spec.bucket(&path)?)?;
     Ok(StoreParts {
         local: data_dir.to_path_buf(),
@@ -280,9 +285,12 @@ pub fn init(
     let made = (|| {
         let mut cfg = StationConfig::default();
         cfg.station.id = new_id("sta")?;
-        if let Encryption::KeyFile { path } = &encryption {
-            cfg.station.key_file = Some(std::path::absolute(path).unwrap_or_else(|_| path.clone()));
-        }
+        let key_file = match (&encryption, &opts.keys) {
+            (Encryption::KeyFile { path }, _) => Some(path.clone()),
+            (_, sameframe_core::store::KeySource::KeyFile(path)) => Some(path.clone()),
+            _ => None,
+        };
+        cfg.station.key_file = key_file.map(|p| std::path::absolute(&p).unwrap_or(p));
         match target {
             Target::Embedded => {
                 let parts = embedded_parts(data_dir, &cfg, true)?;
@@ -315,7 +323,7 @@ fn create_shared(
 ) -> Result<Store, StoreError> {
     let path = data_dir.join(config::CONFIG_FILE);
     let db = spec.database(&path)?;
-    if postgres::Postgres::holds_store(&db)? {
+    if pg::Postgres::holds_store(&db)? {
         return Err(StoreError::AlreadyInitialized {
             what: db.location().to_string(),
             hint: " (pass --join to connect this station to it)".into(),
@@ -333,7 +341,7 @@ fn create_shared(
     let store_id = new_store_id()?;
     claim_bucket(&blobs, &store_id)?;
     let made = (|| {
-        let backend = postgres::Postgres::create(db.clone())?;
+        let backend = pg::Postgres::create(db.clone())?;
         let parts = StoreParts {
             local: data_dir.to_path_buf(),
             backend: Box::new(backend),
@@ -405,11 +413,17 @@ pub fn migrate(
             let path = to_dir.join(config::CONFIG_FILE);
             spec.validate(&path)?;
             let db = spec.database(&path)?;
-            let backend = if postgres::Postgres::schema_exists(&db)? {
-                postgres::Postgres::open(db)?
+            let backend = if pg::Postgres::schema_exists(&db)? {
+                pg::Postgres::open(db)?
             } else {
-                postgres::Postgres::create(db)?
+                pg::Postgres::create(db)?
             };
+            // Marked unfinished before the bucket is claimed, so a copy stopped anywhere from
+            // here on says so when a station opens it.
+            backend.write(&mut |r| match r.meta("store_id")? {
+                None => r.set_meta(sameframe_core::store::transfer::INCOMPLETE, "started"),
+                Some(_) => Ok(()),
+            })?;
             let blobs = s3::S3::new(spec.bucket(&path)?)?;
             claim_bucket(&blobs, from.store_id())?;
             cfg.save(to_dir)?;

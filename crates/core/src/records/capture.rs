@@ -436,8 +436,20 @@ impl Store {
                 req.subject
             ));
         }
-        // Make sure the consent's data key exists before any blob is sealed with it.
-        let key = self.consent_key(req.consent_id.trim())?;
+        // Make sure the consent's data key exists before any blob is sealed with it. A key
+        // destroyed since the checks means a withdrawal purged the consent meanwhile.
+        let key = match self.consent_key(req.consent_id.trim()) {
+            Err(StoreError::Key(crate::store::crypto::KeyError::DataKeyDestroyed { .. })) => {
+                let consent = self.consent(req.consent_id)?;
+                consent.require(Scope::Clinical, crate::timefmt::today())?;
+                return Err(RecordError::ConsentRefused {
+                    consent: consent.id,
+                    scope: Scope::Clinical,
+                    why: "its photos were purged by a withdrawal".into(),
+                });
+            }
+            other => other?,
+        };
         let orientation = checked.exif.as_ref().and_then(|e| e.orientation);
         let (decoded, put) = std::thread::scope(|s| {
             let decoder = s.spawn(|| {

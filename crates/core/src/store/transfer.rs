@@ -23,6 +23,9 @@ use super::{Backend, BlobKey, BlobStore, Put, Store, StoreError, StoreParts};
 /// copy began.
 pub const INCOMPLETE: &str = "migrate.incomplete";
 
+/// The meta key a complete copy keeps: the source's audit head it was copied at.
+const SOURCE_HEAD: &str = "migrate.source_head";
+
 /// Rows copied per unit of work.
 const BATCH: usize = 500;
 
@@ -72,9 +75,17 @@ impl Store {
             (None, _) => {}
             (Some(id), Some(_)) if id == &self.store_id => report.resumed = true,
             (Some(id), _) if id == &self.store_id => {
+                // A complete copy: nothing to do if it is of the store as it is now (a run that
+                // was stopped after the copy finished).
+                let copied = meta_of(target.backend.as_ref(), SOURCE_HEAD)?;
+                if copied.is_some_and(|c| self.copied_at(&c).unwrap_or(false)) {
+                    report.resumed = true;
+                    let opened = Store::open_parts(target, self.unlocked_options())?;
+                    return Ok((opened, report));
+                }
                 return Err(StoreError::AlreadyInitialized {
                     what: target.backend.location(),
-                    hint: " (a complete copy of this store is already there)".into(),
+                    hint: " (an older copy of this store is there: choose an empty target)".into(),
                 });
             }
             (Some(id), _) => {
@@ -83,6 +94,12 @@ impl Store {
                     hint: format!(" (another store, {id}): choose an empty target"),
                 });
             }
+        }
+        if !report.resumed {
+            // Marked unfinished before the first byte is copied.
+            target
+                .backend
+                .write(&mut |r| r.set_meta(INCOMPLETE, "started"))?;
         }
         self.copy_blobs(target.blobs.as_ref(), &mut report, progress)?;
         let head = self.copy_rows(target.backend.as_ref(), incomplete, &mut report, progress)?;
@@ -96,6 +113,7 @@ impl Store {
                 json!({ "store": self.store_id }),
                 json!({ "from": report.source, "source_head": head, "resumed": report.resumed }),
             )?;
+            r.set_meta(SOURCE_HEAD, &head)?;
             r.set_meta(INCOMPLETE, "")?;
             Ok(())
         };
@@ -105,18 +123,39 @@ impl Store {
             json!({ "store": self.store_id }),
             json!({ "to": report.target, "head": head, "rows": report.rows.values().sum::<usize>() }),
         )?;
-        let opened = Store::open_parts(
-            target,
-            super::OpenOptions {
-                actor: self.actor.clone(),
-                keys: match self.keys.master.get() {
-                    Some(m) => super::KeySource::Master(m.clone()),
-                    None => super::KeySource::None,
-                },
-                calibration_dir: None,
-            },
-        )?;
+        let opened = Store::open_parts(target, self.unlocked_options())?;
         Ok((opened, report))
+    }
+
+    /// True when the store is as it was at audit head `head`: that is its head, or the only
+    /// entry since is the record of that very copy.
+    fn copied_at(&self, head: &str) -> Result<bool, StoreError> {
+        let last = self.read(|r| {
+            super::audit::read(
+                r,
+                &super::audit::LogFilter {
+                    tail: Some(1),
+                    ..Default::default()
+                },
+            )
+        })?;
+        Ok(match last.first() {
+            None => head.is_empty(),
+            Some(e) if e.hash == head => true,
+            Some(e) => e.action == "store.migrate.out" && e.details["head"] == head,
+        })
+    }
+
+    /// Options that open a copy of this store with this handle's unlocked key.
+    fn unlocked_options(&self) -> super::OpenOptions {
+        super::OpenOptions {
+            actor: self.actor.clone(),
+            keys: match self.keys.master.get() {
+                Some(m) => super::KeySource::Master(m.clone()),
+                None => super::KeySource::None,
+            },
+            calibration_dir: None,
+        }
     }
 
     /// Copy every blob row's object, then previews and certificates; check each blob on
@@ -235,6 +274,15 @@ fn read_marker(b: &dyn Backend) -> Result<(Option<String>, Option<String>), Stor
             r.meta("store_id")?,
             r.meta(INCOMPLETE)?.filter(|m| !m.is_empty()),
         );
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn meta_of(b: &dyn Backend, key: &str) -> Result<Option<String>, StoreError> {
+    let mut out = None;
+    b.read(&mut |r| {
+        out = r.meta(key)?;
         Ok(())
     })?;
     Ok(out)
