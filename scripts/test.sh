@@ -18,7 +18,11 @@ eval "$(scripts/shared-servers.sh start "$servers")"
 echo "== the whole suite, embedded store" >&2
 cargo test --locked --workspace
 echo "== the CLI, review, purge and station suites again, shared store (PostgreSQL + S3)" >&2
-SAMEFRAME_TEST_BACKEND=shared cargo test --locked -p sameframe --tests
+# The suites that open a store through TestStore::new(), again on the shared backend. (The
+# shared_store tests already ran on both backends above; legacy_store is an embedded store by
+# definition; the analysis and layering tests open no store.)
+SAMEFRAME_TEST_BACKEND=shared cargo test --locked -p sameframe \
+  --test cli_records --test cli_purge --test cli_lighting --test cli_pose --test review --test app
 if [[ -x scripts/gui-smoke.sh ]]; then
   scripts/gui-smoke.sh
 fi

@@ -26,7 +26,11 @@ struct Station {
 /// A temp store (key-file encryption, on this run's backend) and a replay folder holding the
 /// demo keyframes `keep`.
 fn station(keep: &[usize]) -> Station {
-    let t = util::TestStore::new();
+    station_of(util::TestStore::new(), keep)
+}
+
+/// The station of an initialised store, with a replay folder of the demo keyframes `keep`.
+fn station_of(t: util::TestStore, keep: &[usize]) -> Station {
     let all = t.path("all");
     let files = sameframe::camera::demo::write_keyframes(&all).unwrap();
     let frames = t.path("frames");
@@ -153,6 +157,24 @@ fn start_visit_and_protocol(h: &mut Harness<'static, StationApp>) {
     until(h, "the visit and the face protocol", |h| {
         let st = h.state().state();
         st.visit_id.is_some() && st.step_status().is_some()
+    });
+}
+
+/// Capture the current frame: with the plain button when the station is ready, else with an
+/// override and a reason (the demo sequence's drift).
+fn capture_now(h: &mut Harness<'static, StationApp>) {
+    until(h, "a capture decision", |h| {
+        h.state().state().gate.refusal.is_none()
+    });
+    if h.state().state().gate.ready {
+        click(h, "Capture");
+    } else {
+        click(h, "Capture with override…");
+        type_into(h, "Override reason", "test: small drift accepted");
+        click(h, "Capture anyway");
+    }
+    until(h, "the capture", |h| {
+        h.state().state().last_capture.is_some()
     });
 }
 
@@ -426,19 +448,7 @@ fn a_follow_up_is_compared_with_the_baseline_of_its_view() {
         .unwrap();
     assert!(pose.score > 60.0, "{pose:?}");
     assert_eq!(pose.method, "face+features");
-    until(&mut h, "a capture decision", |h| {
-        h.state().state().gate.refusal.is_none()
-    });
-    if h.state().state().gate.ready {
-        click(&mut h, "Capture");
-    } else {
-        click(&mut h, "Capture with override…");
-        type_into(&mut h, "Override reason", "test: small drift accepted");
-        click(&mut h, "Capture anyway");
-    }
-    until(&mut h, "the capture", |h| {
-        h.state().state().last_capture.is_some()
-    });
+    capture_now(&mut h);
     let caps = store(&s).list_captures(Some("P-0004")).unwrap();
     let f = caps
         .iter()
@@ -448,4 +458,65 @@ fn a_follow_up_is_compared_with_the_baseline_of_its_view() {
     let a = &serde_json::to_value(f.analysis.as_ref().unwrap()).unwrap();
     assert!(a["pose"]["score"].as_f64().is_some());
     assert_eq!(a["baseline_id"], baseline_id.as_str());
+}
+
+/// Two stations (replay cameras, headless) on one shared store: the baseline one captures is
+/// the baseline the other's follow-up is scored against and stored under.
+#[test]
+fn two_stations_on_a_shared_store_follow_each_others_baselines() {
+    let Some(servers) =
+        util::Servers::required("two_stations_on_a_shared_store_follow_each_others_baselines")
+    else {
+        return;
+    };
+    // Station A: a new shared store; it captures the frontal baseline.
+    let a = {
+        let t = util::TestStore::on(util::Backend::new_shared(servers));
+        t.ok(&["init"]);
+        station_of(t, &[3])
+    };
+    let mut h = harness(options(&a, &a.frames));
+    create_patient(&mut h, "P-0077");
+    record_consent(&mut h, "P-0077 (patient)");
+    start_visit_and_protocol(&mut h);
+    capture_now(&mut h);
+    drop(h);
+    let baseline = store(&a).list_captures(Some("P-0077")).unwrap();
+    assert_eq!(baseline.len(), 1);
+    assert_eq!(baseline[0].role, Role::Baseline);
+
+    // Station B joins the same store from its own folder, with its own copy of the key.
+    let b = station_of(a.t.join(), &[5]);
+    let mut h = harness(options(&b, &b.frames));
+    until(&mut h, "the patient list", |h| shows(h, "P-0077"));
+    click(&mut h, "P-0077");
+    until(&mut h, "the patient", |h| {
+        h.state().state().patient.is_some()
+    });
+    start_visit_and_protocol(&mut h);
+    assert_eq!(
+        h.state()
+            .state()
+            .step_status()
+            .unwrap()
+            .baseline_id
+            .as_deref(),
+        Some(baseline[0].id.as_str()),
+        "station B does not see station A's baseline"
+    );
+    until(&mut h, "the ghost and the pose", |h| {
+        let st = h.state().state();
+        st.baseline.is_some() && st.live.as_ref().is_some_and(|r| r.pose.is_some())
+    });
+    capture_now(&mut h);
+    let caps = store(&b).list_captures(Some("P-0077")).unwrap();
+    let f = caps
+        .iter()
+        .find(|c| c.role == Role::FollowUp)
+        .expect("a follow-up");
+    assert_eq!(f.baseline_id.as_deref(), Some(baseline[0].id.as_str()));
+    assert_eq!(
+        f.analysis.as_ref().unwrap().baseline_id.as_deref(),
+        Some(baseline[0].id.as_str())
+    );
 }

@@ -60,7 +60,10 @@ fn an_old_store_opens_unchanged_and_is_sealed_on_first_open() {
         .find(|x| x["scope"] == "publication")
         .unwrap();
     assert_eq!(publication["status"], "withdrawn");
-    assert_eq!(publication["withdrawal_reason"], "no longer wants to be online");
+    assert_eq!(
+        publication["withdrawal_reason"],
+        "no longer wants to be online"
+    );
     // Captures with their confounders, notes, visit and series.
     let caps = s.ok(&["capture", "list", "--patient", "P-OLD-1"]);
     let caps = caps.as_array().unwrap();
@@ -95,7 +98,13 @@ fn an_old_store_opens_unchanged_and_is_sealed_on_first_open() {
     // The names, references and notes are no longer readable in the database files.
     let mut db = std::fs::read(s.data.join("sameframe.db")).unwrap();
     db.extend(std::fs::read(s.data.join("sameframe.db-wal")).unwrap_or_default());
-    for text in ["Ada Legacy", "Bo Legacy", "P-OLD-1", "Ada's cheek", "light foundation"] {
+    for text in [
+        "Ada Legacy",
+        "Bo Legacy",
+        "P-OLD-1",
+        "Ada's cheek",
+        "light foundation",
+    ] {
         assert!(
             !db.windows(text.len()).any(|w| w == text.as_bytes()),
             "{text:?} is still readable in the database"
@@ -118,11 +127,23 @@ fn an_old_store_opens_unchanged_and_is_sealed_on_first_open() {
     let c2id = c2["consent_id"].as_str().unwrap();
     assert!(!s.data.join("exports/teach.jpg").exists());
     let out = s.ok(&[
-        "consent", "withdraw", c2id, "--scope", "all", "--reason", "erasure",
-        "--purge-clinical-record", "--confirm",
+        "consent",
+        "withdraw",
+        c2id,
+        "--scope",
+        "all",
+        "--reason",
+        "erasure",
+        "--purge-clinical-record",
+        "--confirm",
     ]);
     assert_eq!(out["certificate"]["originals_purged"], true, "{out}");
-    assert!(s.ok(&["capture", "list", "--patient", "P-OLD-2"]).as_array().unwrap().is_empty());
+    assert!(
+        s.ok(&["capture", "list", "--patient", "P-OLD-2"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     s.ok(&["verify", "--in-flight", "0"]);
     s.ok(&["audit", "verify"]);
 }

@@ -1,6 +1,7 @@
 //! Import benchmark: a 12 MP JPEG through the real `sameframe capture import` (hash, preview
 //! decode, durable write, row) against `sha256sum` plus `cp` of the same file in the same run,
-//! into a plaintext store and an encrypted one; plus the in-process breakdown.
+//! into a plaintext store, an encrypted one, and an encrypted shared store (PostgreSQL + S3 on
+//! loopback, started for the run when none is given); plus the in-process breakdown.
 //!
 //! Run: `cargo bench --bench import`
 
@@ -72,18 +73,24 @@ fn run_ok(mut c: Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn store(dir: &Path, name: &str, encrypted: bool) -> (PathBuf, Option<PathBuf>, String) {
+fn store(
+    dir: &Path,
+    name: &str,
+    encrypted: bool,
+    shared: &[String],
+) -> (PathBuf, Option<PathBuf>, String) {
     let data = dir.join(name);
     let _ = std::fs::remove_dir_all(&data);
     let key = encrypted.then(|| dir.join(format!("{name}.key")));
     if let Some(k) = &key {
         let _ = std::fs::remove_file(k);
     }
-    let init = if encrypted {
+    let mut init: Vec<&str> = if encrypted {
         vec!["init"]
     } else {
         vec!["init", "--no-encryption"]
     };
+    init.extend(shared.iter().map(String::as_str));
     run_ok(sameframe(&data, key.as_deref(), &init));
     run_ok(sameframe(
         &data,
@@ -123,14 +130,27 @@ fn main() {
         .collect();
     println!("12 MP JPEG: {} bytes, {} runs each", jpeg.len(), n);
 
-    let mut results = Vec::new();
-    for (name, encrypted) in [("plaintext", false), ("encrypted", true)] {
-        let (data, key, consent) = store(&dir, name, encrypted);
-        let mut times = Vec::new();
-        for f in &files {
+    let servers = common::SharedServers::get();
+    let shared_flags = servers.as_ref().map(|sv| {
+        let db = sv.new_database("sf_bench_import");
+        let creds = sv.credentials(&dir.join("credentials"));
+        sv.init_flags(&db, &format!("bench-import-{}", std::process::id()), &creds)
+    });
+    let mut stores = vec![
+        ("plaintext", store(&dir, "plaintext", false, &[])),
+        ("encrypted", store(&dir, "encrypted", true, &[])),
+    ];
+    if let Some(flags) = &shared_flags {
+        stores.push(("shared", store(&dir, "shared", true, flags)));
+    }
+    // Interleaved: each file goes into every store in turn, so drift on the machine falls on
+    // all of them alike.
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); stores.len()];
+    for f in &files {
+        for (k, (_, (data, key, consent))) in stores.iter().enumerate() {
             let t = Instant::now();
             run_ok(sameframe(
-                &data,
+                data,
                 key.as_deref(),
                 &[
                     "capture",
@@ -139,17 +159,21 @@ fn main() {
                     "--patient",
                     "B1",
                     "--consent",
-                    &consent,
+                    consent,
                     "--area",
                     "face",
                     "--view",
                     "frontal",
                 ],
             ));
-            times.push(t.elapsed().as_secs_f64() * 1e3);
+            times[k].push(t.elapsed().as_secs_f64() * 1e3);
         }
-        results.push((name, common::median(&mut times)));
     }
+    let results: Vec<(&str, f64)> = stores
+        .iter()
+        .zip(&mut times)
+        .map(|((name, _), t)| (*name, common::median(t)))
+        .collect();
     // Peer: sha256sum then cp of the same files (fresh destinations), in the same run.
     let dest = dir.join("cp");
     let _ = std::fs::remove_dir_all(&dest);
@@ -210,6 +234,16 @@ fn main() {
         enc / peer_ms,
         enc / plain
     );
+    let shared = results.get(2).map(|r| r.1);
+    if let Some(sh) = shared {
+        println!(
+            "  sameframe capture import, shared store      {sh:8.1} ms   {:.2}× sha256sum+cp, {:.2}× encrypted embedded import (PostgreSQL + S3 on loopback)",
+            sh / peer_ms,
+            sh / enc
+        );
+    } else {
+        println!("  sameframe capture import, shared store      (no servers: skipped)");
+    }
     println!("  sha256sum + cp                              {peer_ms:8.1} ms");
     println!(
         "\nin-process breakdown (best of runs): sha256 {hash_ms:.1} ms, structure check {structure_ms:.1} ms, preview decode (DCT-scaled, parallel to the write) {preview_ms:.1} ms, seal {seal_ms:.1} ms, durable write {write_ms:.1} ms"
@@ -224,6 +258,7 @@ fn main() {
         &serde_json::json!({
             "bytes": jpeg.len(), "plaintext_ms": plain, "encrypted_ms": enc, "sha256sum_cp_ms": peer_ms,
             "ratio_plaintext_vs_peer": plain / peer_ms, "ratio_encrypted_vs_plaintext": enc / plain,
+            "shared_ms": shared, "ratio_shared_vs_encrypted_embedded": shared.map(|s| s / enc),
             "hash_ms": hash_ms, "structure_ms": structure_ms, "preview_ms": preview_ms, "seal_ms": seal_ms, "write_ms": write_ms,
         }),
     );

@@ -509,29 +509,152 @@ fn queries(n_captures: usize) -> Vec<(String, PathBuf, Vec<String>)> {
     out
 }
 
-/// The collection's fingerprints and reduced previews in a store's database, as import
-/// writes them (made once and cached; the captures themselves are not stored, so foreign keys
-/// are off while filling it).
-fn fingerprint_store(coll: &Collection, ids: &[String]) -> sameframe::store::Store {
+/// The store rows `sameframe review` reads of a capture, as `sameframe migrate` copies rows:
+/// its patient, its blob and capture rows (bodies are not read by matching), its fingerprint
+/// with the reduced preview, and the index copy. A photo scene's baseline and later session
+/// are one patient's; every procedural capture is a patient of its own.
+fn fill_store(store: &sameframe::store::Store, coll: &Collection, ids: &[String]) {
+    use sameframe::store::repo::Cell;
+    let t = |s: &str| Cell::Text(s.to_string());
+    let patient_of = |i: usize| {
+        if i < PHOTO_CAPTURES {
+            format!("pat_photo_{}", i / 2)
+        } else {
+            format!("pat_{i:06}")
+        }
+    };
+    let created = "2026-01-01T00:00:00.000Z";
+    store
+        .write(|tx| {
+            tx.transfer_insert(
+                "patient",
+                &[vec![
+                    t("pat_photo_0"),
+                    t("bench-ref-key-0"),
+                    Cell::Bytes(b"{}".to_vec()),
+                    t(created),
+                ]],
+            )?;
+            tx.transfer_insert(
+                "consent",
+                &[vec![
+                    t("con_bench"),
+                    t("pat_photo_0"),
+                    Cell::Bytes(b"{}".to_vec()),
+                    t(created),
+                ]],
+            )
+        })
+        .unwrap();
+    let indexed: Vec<(usize, &String)> = ids
+        .iter()
+        .map(|id| (id.trim_start_matches("cap_").parse::<usize>().unwrap(), id))
+        .collect();
+    for chunk in indexed.chunks(500) {
+        let mut patients = Vec::new();
+        let mut blobs = Vec::new();
+        let mut caps = Vec::new();
+        let mut fps = Vec::new();
+        let mut index = Vec::new();
+        for &(i, id) in chunk {
+            let sha = sameframe::ids::sha256_hex(id.as_bytes());
+            let pid = patient_of(i);
+            if pid != "pat_photo_0" && (i >= PHOTO_CAPTURES || i % 2 == 0) {
+                patients.push(vec![
+                    t(&pid),
+                    t(&format!("bench-ref-key-{pid}")),
+                    Cell::Bytes(b"{}".to_vec()),
+                    t(created),
+                ]);
+            }
+            blobs.push(vec![
+                t(&sha),
+                Cell::Int(1),
+                t("capture"),
+                t("con_bench"),
+                Cell::Null,
+                t(created),
+            ]);
+            caps.push(vec![
+                t(&format!("2026-01-01T00:00:{:06}", i)),
+                t(id),
+                t(&sha),
+                t(&pid),
+                t("con_bench"),
+                Cell::Null,
+                t("face"),
+                t("frontal"),
+                t(if i < PHOTO_CAPTURES && i % 2 == 1 {
+                    "follow_up"
+                } else {
+                    "baseline"
+                }),
+                Cell::Null,
+                t(created),
+                Cell::Bytes(b"{}".to_vec()),
+            ]);
+            let f = &coll.fingerprints[id];
+            let (kp, ds) = f.encode();
+            let small = read_small(&coll.smalls, i).map(|g| fingerprint::encode_small(&g));
+            let n = fingerprint::INDEX_KEYPOINTS;
+            index.push(vec![
+                t(id),
+                Cell::Int(f.phash as i64),
+                Cell::Int(f.dhash as i64),
+                Cell::Bytes(kp[..kp.len().min(n * 8)].to_vec()),
+                Cell::Bytes(ds[..ds.len().min(n * 32)].to_vec()),
+            ]);
+            fps.push(vec![
+                t(id),
+                Cell::Int(fingerprint::VERSION),
+                Cell::Int(f.phash as i64),
+                Cell::Int(f.dhash as i64),
+                Cell::Int(i64::from(f.width)),
+                Cell::Int(i64::from(f.height)),
+                Cell::Bytes(kp),
+                Cell::Bytes(ds),
+                t(created),
+                small.map_or(Cell::Null, Cell::Bytes),
+            ]);
+        }
+        store
+            .write(|tx| {
+                tx.transfer_insert("patient", &patients)?;
+                tx.transfer_insert("blob", &blobs)?;
+                tx.transfer_insert("capture", &caps)?;
+                tx.transfer_insert("fingerprint", &fps)?;
+                tx.transfer_insert("fingerprint_index", &index)
+            })
+            .unwrap();
+    }
+}
+
+/// How many index rows a store holds.
+fn index_rows(store: &sameframe::store::Store) -> usize {
+    let mut rows = 0usize;
+    store
+        .read(|r| r.each_index_row(&mut |_| rows += 1))
+        .unwrap();
+    rows
+}
+
+/// The collection in an embedded store (made once and cached).
+fn embedded_store(coll: &Collection, ids: &[String]) -> sameframe::store::Store {
     use sameframe::store::{Encryption, KeySource, OpenOptions};
     let n = ids.len();
-    let dir = common::work_dir("review").join(format!("store-{n}-v{}", fingerprint::VERSION));
+    let dir = common::work_dir("review").join(format!("store-v2-{n}-v{}", fingerprint::VERSION));
     let key = dir.with_extension("key");
     let opts = || OpenOptions {
         actor: "bench".into(),
         keys: KeySource::KeyFile(key.clone()),
         calibration_dir: None,
     };
-    if let Ok(store) = sameframe::backends::open(&dir, opts()) {
-        let mut rows = 0usize;
-        store
-            .read(|r| r.each_index_row(&mut |_| rows += 1))
-            .unwrap();
-        if rows == n {
-            return store;
-        }
+    if let Ok(store) = sameframe::backends::open(&dir, opts())
+        && index_rows(&store) == n
+    {
+        return store;
     }
-    eprintln!("writing {n} fingerprints into a store (cached for later runs) …");
+    eprintln!("writing {n} captures into an embedded store (cached for later runs) …");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&key);
     let store = sameframe::backends::init(
@@ -542,34 +665,90 @@ fn fingerprint_store(coll: &Collection, ids: &[String]) -> sameframe::store::Sto
         opts(),
     )
     .unwrap();
-    fill_index(&store, coll, ids);
+    fill_store(&store, coll, ids);
     store
 }
 
-/// Write the review index's rows (what `sameframe review` reads of each fingerprint) for the
-/// collection, as the repositories store them; the captures themselves are not stored.
-fn fill_index(store: &sameframe::store::Store, coll: &Collection, ids: &[String]) {
-    use sameframe::store::repo::Cell;
-    for chunk in ids.chunks(2000) {
-        let rows: Vec<Vec<Cell>> = chunk
-            .iter()
-            .map(|id| {
-                let f = &coll.fingerprints[id];
-                let (kp, ds) = f.encode();
-                let n = fingerprint::INDEX_KEYPOINTS;
-                vec![
-                    Cell::Text(id.clone()),
-                    Cell::Int(f.phash as i64),
-                    Cell::Int(f.dhash as i64),
-                    Cell::Bytes(kp[..kp.len().min(n * 8)].to_vec()),
-                    Cell::Bytes(ds[..ds.len().min(n * 32)].to_vec()),
-                ]
-            })
-            .collect();
-        store
-            .write(|tx| tx.transfer_insert("fingerprint_index", &rows))
-            .unwrap();
-    }
+/// The collection in a shared store on `servers` (written for this run).
+fn shared_store(
+    servers: &common::SharedServers,
+    coll: &Collection,
+    ids: &[String],
+) -> sameframe::store::Store {
+    use sameframe::store::{Encryption, KeySource, OpenOptions};
+    let n = ids.len();
+    let dir = common::work_dir("review").join(format!("shared-station-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let key = dir.with_extension("key");
+    let _ = std::fs::remove_file(&key);
+    let creds = servers.credentials(&common::work_dir("review").join("credentials"));
+    let spec = sameframe::backends::SharedSpec {
+        database_url: servers.new_database("sf_bench_review"),
+        blob_url: format!(
+            "s3://{}/bench-review-{}",
+            servers.bucket,
+            std::process::id()
+        ),
+        s3_endpoint: Some(servers.s3_endpoint.clone()),
+        s3_region: None,
+        credentials_file: Some(creds),
+    };
+    let store = sameframe::backends::init(
+        &dir,
+        &sameframe::backends::Target::Shared(spec),
+        false,
+        Encryption::KeyFile { path: key.clone() },
+        OpenOptions {
+            actor: "bench".into(),
+            keys: KeySource::KeyFile(key),
+            calibration_dir: None,
+        },
+    )
+    .unwrap();
+    eprintln!("writing {n} captures into the shared store (PostgreSQL) …");
+    let t = Instant::now();
+    fill_store(&store, coll, ids);
+    eprintln!("  written in {:.0} s", t.elapsed().as_secs_f64());
+    store
+}
+
+/// The 1,000 queries as `sameframe review` runs them against a store: the index read from the
+/// store and built, then one worker per core with its own handle on the store decoding,
+/// preparing and matching a file at a time (every fingerprint, reduced preview and look-alike
+/// read from the store), the results taken in order. Returns (index s, all s, found).
+fn review_through(
+    store: &sameframe::store::Store,
+    qs: &[(String, PathBuf, Vec<String>)],
+) -> (f64, f64, Vec<Vec<String>>) {
+    let t = Instant::now();
+    let index = store.review_index().unwrap();
+    let index_s = t.elapsed().as_secs_f64();
+    let readers: Vec<sameframe::store::Store> = (0..2).map(|_| store.reader().unwrap()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut found = vec![Vec::new(); qs.len()];
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (index, next) = (&index, &next);
+        for reader in readers {
+            let tx = tx.clone();
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((_, path, _)) = qs.get(i) else { break };
+                    let img = image::open(path).unwrap().to_rgb8();
+                    let q = matching::prepare(&img);
+                    let m = reader.find_sources(index, &q, &img).unwrap();
+                    tx.send((i, m.into_iter().map(|m| m.capture_id).collect::<Vec<_>>()))
+                        .unwrap();
+                }
+            });
+        }
+        drop(tx);
+        for (i, f) in rx {
+            found[i] = f;
+        }
+    });
+    (index_s, t.elapsed().as_secs_f64(), found)
 }
 
 struct Outcome {
@@ -619,7 +798,7 @@ fn main() {
     let mut ids: Vec<String> = coll.fingerprints.keys().cloned().collect();
     ids.sort();
     // As `sameframe review` builds it: read from the store's database.
-    let store = fingerprint_store(&coll, &ids);
+    let store = embedded_store(&coll, &ids);
     let t = Instant::now();
     let index = store.review_index().unwrap();
     let build_s = t.elapsed().as_secs_f64();
@@ -671,6 +850,20 @@ fn main() {
         assert_eq!(done, qs.len());
     });
     let all_2t_s = t.elapsed().as_secs_f64();
+
+    // The same 1,000 through each backend, every read from the store, in the same run.
+    let (emb_index_s, emb_all_s, emb_found) = review_through(&store, &qs);
+    eprintln!("embedded store: index {emb_index_s:.2} s, 1,000 images in all {emb_all_s:.2} s");
+    let servers = common::SharedServers::get();
+    let shared = servers.as_ref().map(|sv| {
+        let st = shared_store(sv, &coll, &ids);
+        let r = review_through(&st, &qs);
+        eprintln!(
+            "shared store: index {:.2} s, 1,000 images in all {:.2} s",
+            r.0, r.1
+        );
+        r
+    });
 
     // The peer over the same files.
     let peer =
@@ -835,6 +1028,36 @@ fn main() {
             .remove("queries");
     } else {
         println!("imagehash: not available (see the notice above)");
+    }
+    println!(
+        "through the store, 1,000 images in all (index read and built, then 2 workers reading \
+         candidates from the store): embedded {emb_all_s:.1} s (index {emb_index_s:.1} s)"
+    );
+    let agree = |found: &[Vec<String>]| {
+        found
+            .iter()
+            .zip(&outcomes)
+            .filter(|(a, o)| **a == o.found)
+            .count()
+    };
+    summary["through_store"] = json!({
+        "embedded": { "index_s": emb_index_s, "all_s": emb_all_s, "same_answers_as_in_memory": agree(&emb_found) },
+    });
+    if let Some((si, sa, sf)) = &shared {
+        println!(
+            "                                                       shared (PostgreSQL + S3) {sa:.1} s (index {si:.1} s) = {:.2}x embedded",
+            sa / emb_all_s
+        );
+        println!(
+            "same answers as in memory: embedded {} / {}, shared {} / {}",
+            agree(&emb_found),
+            qs.len(),
+            agree(sf),
+            qs.len()
+        );
+        summary["through_store"]["shared"] = json!({ "index_s": si, "all_s": sa, "ratio_vs_embedded": sa / emb_all_s, "same_answers_as_in_memory": agree(sf) });
+    } else {
+        println!("shared store: no servers (see the notice above)");
     }
     common::save_summary("review", &summary);
 }

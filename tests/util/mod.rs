@@ -329,6 +329,15 @@ impl TestStore {
         }
     }
 
+    /// Another station of this (shared) store: its own data folder, its own copy of the key
+    /// file, joined with `init --join`.
+    pub fn join(&self) -> TestStore {
+        let b = TestStore::on(self.backend.clone());
+        std::fs::copy(&self.key, &b.key).unwrap();
+        b.ok(&["init", "--join"]);
+        b
+    }
+
     /// True for a store on the shared backend.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Shared { .. })

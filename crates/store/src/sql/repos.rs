@@ -5,7 +5,7 @@ use sameframe_core::store::StoreError;
 use sameframe_core::store::repo::*;
 use sameframe_core::vocab::{Area, Role, View};
 
-use super::tables::{TABLES, insert_sql, page_sql, table};
+use super::tables::{ROWS_PER_INSERT, TABLES, insert_sql, page_sql, table};
 use super::{Cols, SqlConn, SqlError, SqlRow, Val, backend_error};
 
 /// The repositories of one connection (or one transaction on it).
@@ -1305,11 +1305,11 @@ impl TransferRepo for Sql<'_> {
                 SqlError::unexpected(format!("no table {name}")),
             )
         })?;
-        let sql = insert_sql(t);
         let mut added = 0;
-        for row in rows {
-            let params: Vec<Val<'_>> = row.iter().map(val).collect();
-            added += self.exec(&format!("copy a row into {name}"), &sql, &params)? as usize;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let sql = insert_sql(t, chunk.len());
+            let params: Vec<Val<'_>> = chunk.iter().flatten().map(val).collect();
+            added += self.exec(&format!("copy rows into {name}"), &sql, &params)? as usize;
         }
         Ok(added)
     }

@@ -221,13 +221,20 @@ pub fn page_sql(t: &Table, after: bool, limit: usize) -> String {
     )
 }
 
-/// The insert that skips rows already there.
-pub fn insert_sql(t: &Table) -> String {
+/// Rows one insert statement carries.
+pub const ROWS_PER_INSERT: usize = 50;
+
+/// The insert of `rows` rows that skips rows already there.
+pub fn insert_sql(t: &Table, rows: usize) -> String {
     let cols = t.columns();
+    let n = cols.len();
+    let values = (0..rows)
+        .map(|r| format!("({})", placeholders(1 + r * n, n)))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+        "INSERT INTO {} ({}) VALUES {values} ON CONFLICT DO NOTHING",
         t.name,
-        cols.join(", "),
-        placeholders(1, cols.len())
+        cols.join(", ")
     )
 }
