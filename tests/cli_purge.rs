@@ -6,7 +6,7 @@
 mod util;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -34,19 +34,6 @@ fn files_with_runs(files: &[PathBuf], runs: &HashSet<Vec<u8>>) -> Vec<PathBuf> {
 
 fn open_lib(s: &TestStore) -> sameframe::store::Store {
     s.open_lib()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        let dest = to.join(e.file_name());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
 }
 
 struct Patient {
@@ -1081,7 +1068,7 @@ fn a_moved_store_purges_its_own_exports_and_nothing_outside_it() {
     ]);
     // The store is restored elsewhere (a new disk, a restore from backup).
     let moved = TestStore::uninitialised();
-    copy_dir(&s.data, &moved.data);
+    util::copy_dir(&s.data, &moved.data);
     std::fs::copy(&s.key, &moved.key).unwrap();
     let out = moved.ok(&[
         "consent",

@@ -10,24 +10,11 @@ use std::path::Path;
 
 use util::{Backend, TestStore};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        let dest = to.join(e.file_name());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
-}
-
 /// A copy of the old store in a temp folder.
 fn old_store() -> TestStore {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stores/v7");
     let s = TestStore::on(Backend::Embedded);
-    copy_dir(&fixture.join("data"), &s.data);
+    util::copy_dir(&fixture.join("data"), &s.data);
     std::fs::copy(fixture.join("store.key"), &s.key).unwrap();
     s
 }

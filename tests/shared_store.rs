@@ -15,7 +15,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use serde_json::Value;
-use util::{Backend, Servers, TestStore, images};
+use util::{Backend, Servers, TestStore, images, import_args};
 
 /// The embedded backend, and the shared one when servers are available.
 fn backends(test: &str) -> Vec<Backend> {
@@ -32,27 +32,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn import_args<'a>(
-    file: &'a str,
-    patient: &'a str,
-    consent: &'a str,
-    view: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "capture",
-        "import",
-        file,
-        "--patient",
-        patient,
-        "--consent",
-        consent,
-        "--area",
-        "face",
-        "--view",
-        view,
-    ]
 }
 
 /// Captures of `patient` (JSON).

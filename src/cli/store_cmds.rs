@@ -223,16 +223,7 @@ pub fn status(ctx: &Ctx) -> Result<ExitCode> {
     for (k, _, _) in SETTINGS {
         settings.insert((*k).to_string(), json!(store.setting(k)?));
     }
-    let unfinished: Vec<String> = store
-        .read(|r| r.unfinished_purge_jobs())?
-        .into_iter()
-        .map(|j| {
-            format!(
-                "{} (consent {}, started {})",
-                j.id, j.consent_id, j.started_at
-            )
-        })
-        .collect();
+    let unfinished = store.unfinished_withdrawals()?;
     let st = Status {
         data_dir: store.root().to_path_buf(),
         store_id: store.store_id().to_string(),

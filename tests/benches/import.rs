@@ -9,6 +9,8 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "../util/mod.rs"]
+mod util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -130,11 +132,16 @@ fn main() {
         .collect();
     println!("12 MP JPEG: {} bytes, {} runs each", jpeg.len(), n);
 
-    let servers = common::SharedServers::get();
-    let shared_flags = servers.as_ref().map(|sv| {
-        let db = sv.new_database("sf_bench_import");
-        let creds = sv.credentials(&dir.join("credentials"));
-        sv.init_flags(&db, &format!("bench-import-{}", std::process::id()), &creds)
+    let servers = util::Servers::from_env_or_private(&dir.join("servers"));
+    let shared_flags = servers.as_ref().map(|(sv, _)| {
+        let backend = util::Backend::Shared {
+            database_url: sv.fresh_database("sf_bench_import"),
+            blob_url: format!("s3://{}/bench-import-{}", sv.bucket, std::process::id()),
+            servers: sv.clone(),
+        };
+        let creds = dir.join("credentials");
+        sv.write_credentials(&creds);
+        backend.init_flags(&creds)
     });
     let mut stores = vec![
         ("plaintext", store(&dir, "plaintext", false, &[])),

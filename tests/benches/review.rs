@@ -29,9 +29,8 @@
 
 #[path = "common.rs"]
 mod common;
-#[allow(dead_code)]
-#[path = "../util/published.rs"]
-mod published;
+#[path = "../util/mod.rs"]
+mod util;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Read, Write};
@@ -39,13 +38,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use image::{GrayImage, Rgb, RgbImage};
-use published::*;
 use sameframe::analysis::fingerprint::{self, Fingerprint};
 use sameframe::records::RecordError;
 use sameframe::review::index::Index;
 use sameframe::review::matching::{self, Sources};
 use sameframe::testkit::Rng;
 use serde_json::json;
+use util::published::*;
 
 /// The photo scenes: those the unrelated images are not made from (`unrelated` crops and
 /// warps grass, gravel, retina, camera and Hubble photos, which must not be in the store).
@@ -671,7 +670,7 @@ fn embedded_store(coll: &Collection, ids: &[String]) -> sameframe::store::Store 
 
 /// The collection in a shared store on `servers` (written for this run).
 fn shared_store(
-    servers: &common::SharedServers,
+    servers: &util::Servers,
     coll: &Collection,
     ids: &[String],
 ) -> sameframe::store::Store {
@@ -681,9 +680,10 @@ fn shared_store(
     let _ = std::fs::remove_dir_all(&dir);
     let key = dir.with_extension("key");
     let _ = std::fs::remove_file(&key);
-    let creds = servers.credentials(&common::work_dir("review").join("credentials"));
+    let creds = common::work_dir("review").join("credentials");
+    servers.write_credentials(&creds);
     let spec = sameframe::backends::SharedSpec {
-        database_url: servers.new_database("sf_bench_review"),
+        database_url: servers.fresh_database("sf_bench_review"),
         blob_url: format!(
             "s3://{}/bench-review-{}",
             servers.bucket,
@@ -854,8 +854,8 @@ fn main() {
     // The same 1,000 through each backend, every read from the store, in the same run.
     let (emb_index_s, emb_all_s, emb_found) = review_through(&store, &qs);
     eprintln!("embedded store: index {emb_index_s:.2} s, 1,000 images in all {emb_all_s:.2} s");
-    let servers = common::SharedServers::get();
-    let shared = servers.as_ref().map(|sv| {
+    let servers = util::Servers::from_env_or_private(&common::work_dir("review").join("servers"));
+    let shared = servers.as_ref().map(|(sv, _)| {
         let st = shared_store(sv, &coll, &ids);
         let r = review_through(&st, &qs);
         eprintln!(

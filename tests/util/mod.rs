@@ -60,6 +60,36 @@ impl Servers {
         }
     }
 
+    /// The servers of the environment, else private ones under `dir` (a benchmark run);
+    /// `None`, with a notice, when neither can be had.
+    pub fn from_env_or_private(dir: &Path) -> Option<(Servers, Option<PrivateServers>)> {
+        if let Some(s) = Servers::from_env() {
+            return Some((s, None));
+        }
+        match std::panic::catch_unwind(|| Servers::private(dir)) {
+            Ok((s, guard)) => Some((s, Some(guard))),
+            Err(_) => {
+                eprintln!(
+                    "notice: no PostgreSQL/S3 servers could be started; the shared-store column is skipped"
+                );
+                None
+            }
+        }
+    }
+
+    /// A database by name, made empty.
+    pub fn fresh_database(&self, name: &str) -> String {
+        let mut admin = self.admin();
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let base = self.pg.rsplit_once('/').unwrap().0;
+        format!("{base}/{name}")
+    }
+
     /// Servers of this test's own (a database it may stop, an S3 server it may lose), under
     /// `dir`; stopped when the guard drops.
     pub fn private(dir: &Path) -> (Servers, PrivateServers) {
@@ -355,9 +385,10 @@ impl TestStore {
         p
     }
 
-    /// The command with the store's flags, `--json` and a fixed actor (and, on the shared
-    /// backend, the servers' credentials in the environment and `init`'s location flags).
-    pub fn command(&self, args: &[&str]) -> Command {
+    /// The command for `args` on this store: `--json`, the data dir, a fixed actor, and on
+    /// the shared backend the servers' credentials in the environment and `init`'s location
+    /// flags. No key is given yet.
+    fn base_command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.args(args);
         if args.first() == Some(&"init") {
@@ -366,8 +397,6 @@ impl TestStore {
         c.arg("--json")
             .arg("--data-dir")
             .arg(&self.data)
-            .arg("--key-file")
-            .arg(&self.key)
             .env("SAMEFRAME_ACTOR", "test-nurse")
             .env_remove("SAMEFRAME_PASSPHRASE")
             .env_remove("SAMEFRAME_DATA_DIR")
@@ -380,26 +409,18 @@ impl TestStore {
         c
     }
 
-    /// The command for a passphrase store: as [`TestStore::command`], with the passphrase in
-    /// `SAMEFRAME_PASSPHRASE` (empty: none) and no key file.
+    /// The command with the store's key file.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.base_command(args);
+        c.arg("--key-file").arg(&self.key);
+        c
+    }
+
+    /// The command for a passphrase store: the passphrase in `SAMEFRAME_PASSPHRASE` (empty:
+    /// none) and no key file.
     pub fn command_with_passphrase(&self, args: &[&str], pass: &str) -> Command {
-        let mut c = Command::new(bin());
-        c.args(args);
-        if args.first() == Some(&"init") {
-            c.args(self.backend.init_flags(&self.path("credentials")));
-        }
-        c.arg("--json")
-            .arg("--data-dir")
-            .arg(&self.data)
-            .env("SAMEFRAME_ACTOR", "test-nurse")
-            .env("SAMEFRAME_PASSPHRASE", pass)
-            .env_remove("SAMEFRAME_KEY_FILE")
-            .env_remove("SAMEFRAME_DATA_DIR")
-            .env_remove("SAMEFRAME_CALIBRATION_DIR")
-            .stdin(std::process::Stdio::null());
-        if let Backend::Shared { servers, .. } = &self.backend {
-            servers.env(&mut c);
-        }
+        let mut c = self.base_command(args);
+        c.env("SAMEFRAME_PASSPHRASE", pass);
         c
     }
 
@@ -607,20 +628,7 @@ impl TestStore {
 
     /// Import `file` for `patient` under `consent` as face/frontal; returns the JSON.
     pub fn import(&self, file: &Path, patient: &str, consent: &str, extra: &[&str]) -> Value {
-        let f = file.to_str().unwrap();
-        let mut args = vec![
-            "capture",
-            "import",
-            f,
-            "--patient",
-            patient,
-            "--consent",
-            consent,
-            "--area",
-            "face",
-            "--view",
-            "frontal",
-        ];
+        let mut args = import_args(file.to_str().unwrap(), patient, consent, "frontal");
         args.extend_from_slice(extra);
         self.ok(&args)
     }
@@ -662,4 +670,40 @@ pub fn shared_fixtures() -> Option<PathBuf> {
 /// Lowercase hex.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `capture import FILE --patient P --consent C --area face --view VIEW`.
+pub fn import_args<'a>(
+    file: &'a str,
+    patient: &'a str,
+    consent: &'a str,
+    view: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "capture",
+        "import",
+        file,
+        "--patient",
+        patient,
+        "--consent",
+        consent,
+        "--area",
+        "face",
+        "--view",
+        view,
+    ]
+}
+
+/// Copy a folder tree (a backup, a store moved to another disk).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        let dest = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
 }

@@ -562,17 +562,11 @@ impl Store {
         }
         captures.sort_by(|a, b| a.id.cmp(&b.id));
         let exports = tx.exports_of_consent(&consent.id)?;
-        let pubs: Vec<Publication> = tx
-            .publications()?
-            .into_iter()
-            .map(|r| self.publication_of(r))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|p| purposes(scope).contains(&p.purpose.as_str()))
-            .filter(|p| p.sources.iter().any(|s| s.consent_id == consent.id))
-            .collect();
-        let mut pubs = pubs;
-        pubs.sort_by(|a, b| (&a.date, &a.id).cmp(&(&b.date, &b.id)));
+        let pubs = crate::records::publication::of_consent(
+            self.publications_in(tx.publications()?)?,
+            &consent.id,
+            purposes(scope),
+        );
         let data_key = tx
             .data_key_of_consent(&consent.id)?
             .filter(|k| k.wrapped.is_some())

@@ -160,16 +160,7 @@ impl Store {
             }
         }
         self.check_records(&mut report)?;
-        report.unfinished_withdrawals = self
-            .read(|r| r.unfinished_purge_jobs())?
-            .into_iter()
-            .map(|j| {
-                format!(
-                    "{} (consent {}, started {})",
-                    j.id, j.consent_id, j.started_at
-                )
-            })
-            .collect();
+        report.unfinished_withdrawals = self.unfinished_withdrawals()?;
         if !report.is_clean() {
             self.audit_now(
                 "verify.failed",
@@ -187,6 +178,21 @@ impl Store {
             )?;
         }
         Ok(report)
+    }
+
+    /// Withdrawals interrupted before they completed, each as "job (consent, started)" (run
+    /// the same `consent withdraw` again to finish one).
+    pub fn unfinished_withdrawals(&self) -> Result<Vec<String>, RecordError> {
+        Ok(self
+            .read(|r| r.unfinished_purge_jobs())?
+            .into_iter()
+            .map(|j| {
+                format!(
+                    "{} (consent {}, started {})",
+                    j.id, j.consent_id, j.started_at
+                )
+            })
+            .collect())
     }
 
     /// Open every record body and check its columns.

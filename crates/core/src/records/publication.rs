@@ -129,9 +129,11 @@ impl Store {
         Ok(p.id)
     }
 
-    /// Every recorded publication, by date.
-    pub fn publications(&self) -> Result<Vec<Publication>, RecordError> {
-        let rows = self.read(|r| r.publications())?;
+    /// The publications rows hold, checked, by date.
+    pub(crate) fn publications_in(
+        &self,
+        rows: Vec<PublicationRow>,
+    ) -> Result<Vec<Publication>, RecordError> {
         let mut out = rows
             .into_iter()
             .map(|r| self.publication_of(r))
@@ -140,15 +142,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Every recorded publication, by date.
+    pub fn publications(&self) -> Result<Vec<Publication>, RecordError> {
+        self.publications_in(self.read(|r| r.publications())?)
+    }
+
     /// Publications of the file with SHA-256 `sha`, by date.
     pub fn publications_of_file(&self, sha: &str) -> Result<Vec<Publication>, RecordError> {
-        let rows = self.read(|r| r.publications_of_file(sha))?;
-        let mut out = rows
-            .into_iter()
-            .map(|r| self.publication_of(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| (&a.date, &a.id).cmp(&(&b.date, &b.id)));
-        Ok(out)
+        self.publications_in(self.read(|r| r.publications_of_file(sha))?)
     }
 
     /// Publications showing a capture of `consent_id` for one of `purposes`, by date.
@@ -157,11 +158,14 @@ impl Store {
         consent_id: &str,
         purposes: &[&str],
     ) -> Result<Vec<Publication>, RecordError> {
-        Ok(self
-            .publications()?
-            .into_iter()
-            .filter(|p| purposes.contains(&p.purpose.as_str()))
-            .filter(|p| p.sources.iter().any(|s| s.consent_id == consent_id))
-            .collect())
+        Ok(of_consent(self.publications()?, consent_id, purposes))
     }
+}
+
+/// The publications among `pubs` that show a capture of `consent_id` for one of `purposes`.
+pub fn of_consent(pubs: Vec<Publication>, consent_id: &str, purposes: &[&str]) -> Vec<Publication> {
+    pubs.into_iter()
+        .filter(|p| purposes.contains(&p.purpose.as_str()))
+        .filter(|p| p.sources.iter().any(|s| s.consent_id == consent_id))
+        .collect()
 }
