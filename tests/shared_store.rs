@@ -975,3 +975,30 @@ fn migrate_embedded_to_shared_and_back() {
         &["older copy"],
     );
 }
+
+/// A store without encryption is never copied onto the servers: they may only hold sealed
+/// data.
+#[test]
+fn an_unencrypted_store_is_not_copied_to_a_server() {
+    let Some(servers) = Servers::required("an_unencrypted_store_is_not_copied_to_a_server") else {
+        return;
+    };
+    let plain = TestStore::on(Backend::Embedded);
+    let out = plain
+        .command_with_passphrase(&["init", "--no-encryption"], "")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let target = TestStore::on(Backend::new_shared(servers));
+    let mut args = vec![
+        "migrate".to_string(),
+        "--to".into(),
+        target.data.display().to_string(),
+    ];
+    args.extend(target.backend.init_flags(&target.path("credentials")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = plain.command_with_passphrase(&args, "").output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("sameframe encrypt"), "{}", text(&out));
+    assert!(!target.data.exists(), "a refused copy left a folder behind");
+}

@@ -5,7 +5,7 @@
 //! link fails when the name exists, so a put never overwrites — and the folder is fsynced: a
 //! crash leaves at most an orphan temp file, never a half-written object under its name.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +60,14 @@ impl Folder {
             .join(".tmp")
             .join(format!("{}.part", new_id("w")?));
         let result = (|| {
-            let mut f = File::create(&tmp).map_err(io(&tmp))?;
+            let mut o = fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            let mut f = o.open(&tmp).map_err(io(&tmp))?;
             f.write_all(bytes).map_err(io(&tmp))?;
             f.sync_all().map_err(io(&tmp))?;
             drop(f);

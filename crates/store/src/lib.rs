@@ -392,6 +392,12 @@ pub fn migrate(
         (None, Some(c)) => c.store.clone().map_or(Target::Embedded, Target::Shared),
         (None, None) => Target::Embedded,
     };
+    if matches!(target, Target::Shared(_)) && !from.is_encrypted() {
+        return Err(StoreError::Config {
+            path: config_path(to_dir),
+            why: "a shared store must be encrypted (the servers may only hold sealed data): run `sameframe encrypt` on this store first".into(),
+        });
+    }
     if existing.is_none() {
         // A new target folder: absent or empty.
         fresh_dir(to_dir)?;

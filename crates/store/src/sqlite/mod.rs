@@ -145,7 +145,18 @@ impl Sqlite {
             });
         }
         let fail = |op: &str, e| StoreError::Backend(backend_error(location.clone(), op, e));
+        let new = !path.exists();
         let mut db = open_conn(path).map_err(|e| fail("open", e))?;
+        if new {
+            // Readable by its owner only (SQLite gives its WAL and shared-memory files the
+            // same mode).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(StoreError::io(path))?;
+            }
+        }
         let found = version(&db).map_err(|e| fail("read the schema version", e))?;
         if found > schema::latest() {
             return Err(StoreError::TooNew {
