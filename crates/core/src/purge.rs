@@ -963,3 +963,161 @@ pub fn certificate_text(c: &Certificate, sha: &str) -> String {
     );
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::ScopeState;
+    use crate::records::publication::PublicationSource;
+
+    fn consent(doc: Option<&str>) -> Consent {
+        Consent {
+            id: "con_1".into(),
+            patient_id: "pat_1".into(),
+            signed_by: "P".into(),
+            signed_on: "2026-01-05".into(),
+            expires_on: None,
+            document_sha256: doc.map(str::to_string),
+            scopes: [Scope::Clinical, Scope::Teaching, Scope::Publication]
+                .iter()
+                .map(|s| ScopeState {
+                    scope: *s,
+                    status: "active".into(),
+                    withdrawn_at: None,
+                    withdrawn_by: None,
+                    withdrawal_reason: None,
+                })
+                .collect(),
+            created_at: String::new(),
+        }
+    }
+
+    fn export(id: &str, purpose: &str, path: &str, inside: bool, station: &str) -> ExportRow {
+        ExportRow {
+            id: id.into(),
+            capture_id: "cap_1".into(),
+            sha256: "aa".repeat(32),
+            purpose: purpose.into(),
+            path: path.into(),
+            inside_store: inside,
+            station: station.into(),
+            at: "2026-02-01T00:00:00Z".into(),
+            actor: "n".into(),
+            purge_job: None,
+        }
+    }
+
+    fn publication(id: &str, purpose: &str) -> Publication {
+        Publication {
+            id: id.into(),
+            file_sha256: "bb".repeat(32),
+            channel: "website".into(),
+            url: None,
+            date: "2026-03-01".into(),
+            purpose: purpose.into(),
+            recorded_at: String::new(),
+            actor: String::new(),
+            sources: vec![PublicationSource {
+                capture_id: "cap_1".into(),
+                consent_id: "con_1".into(),
+                patient_id: "pat_1".into(),
+                sha256: "aa".repeat(32),
+                panel: None,
+                distance: None,
+            }],
+        }
+    }
+
+    fn kinds(items: &[Item]) -> Vec<&str> {
+        items.iter().map(|i| i.kind.as_str()).collect()
+    }
+
+    fn plan_for(scope: WithdrawScope, purge_originals: bool, root: &Path) -> Vec<Item> {
+        let c = consent(Some(&"dd".repeat(32)));
+        let captures = vec![PlannedCapture {
+            id: "cap_1".into(),
+            sha256: "aa".repeat(32),
+            has_fingerprint: true,
+        }];
+        let exports = vec![
+            export("exp_teach", "teaching", "exports/t.jpg", true, "sta_here"),
+            export("exp_pub", "publication", "exports/p.jpg", true, "sta_other"),
+            export(
+                "exp_out",
+                "publication",
+                "/elsewhere/p.jpg",
+                false,
+                "sta_here",
+            ),
+        ];
+        let pubs = vec![publication("pub_1", "publication")];
+        let pubs: Vec<Publication> = pubs
+            .into_iter()
+            .filter(|p| purposes(scope).contains(&p.purpose.as_str()))
+            .collect();
+        plan(&PlanInput {
+            consent: &c,
+            scope,
+            purge_originals,
+            captures: &captures,
+            exports: &exports,
+            publications: &pubs,
+            data_key: Some("k1"),
+            root,
+            station: "sta_here",
+            location_of: &|k| format!("at:{}", k.path()),
+        })
+    }
+
+    #[test]
+    fn a_publication_withdrawal_covers_publication_copies_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let items = plan_for(WithdrawScope::Publication, false, dir.path());
+        // The copy on another station is deleted there; the one outside any store is listed.
+        assert_eq!(
+            kinds(&items),
+            ["remote_export", "outside_export", "takedown"]
+        );
+        assert!(items[0].detail.as_deref().unwrap().contains("sta_other"));
+        assert_eq!(items[1].path.as_deref(), Some("/elsewhere/p.jpg"));
+    }
+
+    #[test]
+    fn withdrawing_everything_keeps_the_clinical_record_unless_released() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("exports")).unwrap();
+        let kept = plan_for(WithdrawScope::All, false, dir.path());
+        assert_eq!(
+            kinds(&kept),
+            [
+                "export",
+                "remote_export",
+                "outside_export",
+                "thumbnail",
+                "fingerprint",
+                "retained_original",
+                "retained_document",
+                "takedown"
+            ]
+        );
+        assert!(
+            !kinds(&kept).contains(&"data_key"),
+            "the key of a kept record stays"
+        );
+        // The local export resolves inside this station's folder.
+        assert_eq!(
+            kept[0].path.as_deref(),
+            Some(dir.path().join("exports/t.jpg").to_str().unwrap())
+        );
+        let purged = plan_for(WithdrawScope::All, true, dir.path());
+        let k = kinds(&purged);
+        assert!(k.contains(&"original") && k.contains(&"document") && k.contains(&"data_key"));
+        assert!(!k.iter().any(|k| k.starts_with("retained_")));
+        // Where each object is goes into the certificate.
+        let original = purged.iter().find(|i| i.kind == "original").unwrap();
+        assert_eq!(
+            original.path.as_deref(),
+            Some(format!("at:blobs/aa/{}", "aa".repeat(31)).as_str())
+        );
+    }
+}

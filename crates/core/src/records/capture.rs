@@ -874,22 +874,58 @@ fn resolve_role(
     baseline: Option<&str>,
     new_baseline: bool,
 ) -> Result<(Role, Option<String>), RecordError> {
+    let requested = match baseline.filter(|_| !new_baseline) {
+        Some(b) => Some(store.capture_in(r, b.trim())?),
+        None => None,
+    };
+    let latest = if new_baseline || requested.is_some() {
+        None
+    } else {
+        r.series_baseline(patient_id, area, view)?
+    };
+    choose_role(
+        &SeriesKey {
+            patient_id,
+            area,
+            view,
+        },
+        requested.as_ref(),
+        latest,
+        new_baseline,
+    )
+}
+
+/// A patient's area/view series.
+pub struct SeriesKey<'a> {
+    pub patient_id: &'a str,
+    pub area: Area,
+    pub view: View,
+}
+
+/// The role of a new capture of `series`: a new baseline when asked for (a new course of
+/// treatment); a follow-up of the `requested` baseline, which must be a baseline of the same
+/// series; else a follow-up of the series' `latest` baseline; else the series' first baseline.
+pub fn choose_role(
+    series: &SeriesKey<'_>,
+    requested: Option<&Capture>,
+    latest: Option<String>,
+    new_baseline: bool,
+) -> Result<(Role, Option<String>), RecordError> {
     if new_baseline {
         return Ok((Role::Baseline, None));
     }
-    if let Some(b) = baseline {
-        let base = store.capture_in(r, b.trim())?;
+    if let Some(base) = requested {
         let bad = |why: String| RecordError::BadBaseline {
             baseline: base.id.clone(),
             why,
         };
-        if base.patient_id != patient_id {
+        if base.patient_id != series.patient_id {
             return Err(bad("it belongs to another patient".into()));
         }
-        if base.area != area || base.view != view {
+        if base.area != series.area || base.view != series.view {
             return Err(bad(format!(
                 "it is {}/{}, this capture is {}/{}",
-                base.area, base.view, area, view
+                base.area, base.view, series.area, series.view
             )));
         }
         if base.role != Role::Baseline {
@@ -901,9 +937,9 @@ fn resolve_role(
                     .unwrap_or_default()
             )));
         }
-        return Ok((Role::FollowUp, Some(base.id)));
+        return Ok((Role::FollowUp, Some(base.id.clone())));
     }
-    Ok(match r.series_baseline(patient_id, area, view)? {
+    Ok(match latest {
         Some(b) => (Role::FollowUp, Some(b)),
         None => (Role::Baseline, None),
     })
@@ -964,4 +1000,85 @@ pub fn write_file_atomic(out: &Path, bytes: &[u8]) -> Result<(), RecordError> {
         return Err(werr(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(id: &str, patient: &str, view: View, role: Role) -> Capture {
+        Capture {
+            id: id.into(),
+            sha256: String::new(),
+            patient_id: patient.into(),
+            patient_ref: String::new(),
+            consent_id: String::new(),
+            visit_id: None,
+            area: Area::Face,
+            view,
+            role,
+            baseline_id: (role == Role::FollowUp).then(|| "cap_b".into()),
+            captured_at: String::new(),
+            captured_at_source: String::new(),
+            time_of_day: None,
+            width: 1,
+            height: 1,
+            format: ImageKind::Jpeg,
+            size: 1,
+            exif: None,
+            exif_error: None,
+            note: None,
+            confounders: Vec::new(),
+            analysis: None,
+            imported_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_series_has_one_baseline_until_a_new_course_starts() {
+        let series = SeriesKey {
+            patient_id: "pat_1",
+            area: Area::Face,
+            view: View::Frontal,
+        };
+        // The first capture of a series is its baseline; later ones follow the latest.
+        assert_eq!(
+            choose_role(&series, None, None, false).unwrap(),
+            (Role::Baseline, None)
+        );
+        assert_eq!(
+            choose_role(&series, None, Some("cap_b".into()), false).unwrap(),
+            (Role::FollowUp, Some("cap_b".into()))
+        );
+        // A new course starts a baseline whatever came before.
+        assert_eq!(
+            choose_role(&series, None, Some("cap_b".into()), true).unwrap(),
+            (Role::Baseline, None)
+        );
+        // A chosen baseline must be a baseline of this patient's same area and view.
+        let ok = capture("cap_x", "pat_1", View::Frontal, Role::Baseline);
+        assert_eq!(
+            choose_role(&series, Some(&ok), Some("cap_b".into()), false).unwrap(),
+            (Role::FollowUp, Some("cap_x".into()))
+        );
+        for (bad, why) in [
+            (
+                capture("cap_y", "pat_2", View::Frontal, Role::Baseline),
+                "another patient",
+            ),
+            (
+                capture("cap_y", "pat_1", View::ObliqueLeft45, Role::Baseline),
+                "face/oblique_left_45",
+            ),
+            (
+                capture("cap_y", "pat_1", View::Frontal, Role::FollowUp),
+                "follow-up of baseline cap_b",
+            ),
+        ] {
+            let e = choose_role(&series, Some(&bad), None, false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cap_y") && e.contains(why), "{e}");
+        }
+    }
 }
