@@ -982,7 +982,7 @@ fn plaintext_store_migrates_to_encryption_crash_safely() {
     // gc removes it, as after an interrupted import.
     let gc = s.ok(&["gc", "--min-age", "0"]);
     for o in gc["removed"].as_array().unwrap() {
-        let p = o["path"].as_str().unwrap_or_default();
+        let p = o["location"].as_str().unwrap();
         assert!(
             p.contains("blobs") || p.contains("cache"),
             "unexpected orphan {o}"
