@@ -133,6 +133,8 @@ pub struct PatientView {
 #[derive(Clone, Debug)]
 pub struct StoreInfo {
     pub path: PathBuf,
+    /// Where the rows are, when the store is shared ("PostgreSQL user@host:port/db").
+    pub shared: Option<String>,
     pub encryption: String,
     pub confounders: Vec<ConfounderDef>,
     pub protocols: Vec<Protocol>,

@@ -156,6 +156,9 @@ impl Worker {
         let info = (|| -> Result<StoreInfo, RecordError> {
             Ok(StoreInfo {
                 path: s.root().to_path_buf(),
+                shared: s
+                    .is_shared()
+                    .then(|| format!("{} + {}", s.location(), s.blob_location())),
                 encryption: s.encryption_status().mode,
                 confounders: cal.confounders()?,
                 protocols: protocol::protocols(cal)?,

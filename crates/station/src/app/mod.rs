@@ -371,11 +371,16 @@ impl StationApp {
                     .map(|d| (d.key.clone(), (false, String::new())))
                     .collect();
                 st.notify(
-                    format!(
-                        "store open at {} (encryption: {})",
-                        info.path.display(),
-                        info.encryption
-                    ),
+                    match &info.shared {
+                        Some(at) => {
+                            format!("shared store open: {at} (encryption: {})", info.encryption)
+                        }
+                        None => format!(
+                            "store open at {} (encryption: {})",
+                            info.path.display(),
+                            info.encryption
+                        ),
+                    },
                     false,
                 );
                 st.store = StoreState::Open(info);

@@ -20,8 +20,21 @@ pub fn show(ui: &mut Ui, st: &mut State) {
                 ui.colored_label(Color32::from_rgb(235, 170, 30), "store locked");
             }
             StoreState::Open(info) => {
-                ui.label(format!("store: {}", info.path.display()))
-                    .on_hover_text(format!("encryption at rest: {}", info.encryption));
+                let (label, hover) = match &info.shared {
+                    Some(at) => (
+                        "store: shared".to_string(),
+                        format!(
+                            "shared store: {at}\nthis station: {}\nencryption at rest: {}",
+                            info.path.display(),
+                            info.encryption
+                        ),
+                    ),
+                    None => (
+                        format!("store: {}", info.path.display()),
+                        format!("encryption at rest: {}", info.encryption),
+                    ),
+                };
+                ui.label(label).on_hover_text(hover);
             }
             StoreState::Failed(e) => {
                 ui.colored_label(Color32::from_rgb(215, 55, 50), format!("store: {e}"));
