@@ -8,6 +8,8 @@
 #   scripts/shared-servers.sh stop DIR
 #   scripts/shared-servers.sh pg-stop DIR | pg-start DIR   # fault tests: the database goes away
 #                                                          # (immediately) and comes back
+# With SAMEFRAME_TEST_PG_SSL_DIR set (a folder holding server.crt and server.key), the database
+# takes TLS connections only.
 set -euo pipefail
 cmd="${1:-}" dir="${2:-}"
 [[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -78,7 +80,15 @@ start() {
     -A scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 \
     || { cat "$dir/pg/initdb.log" >&2; exit 1; }
   echo "$bin" >"$dir/pg/bin"
-  echo "-c listen_addresses=127.0.0.1 -p $pg_port -k $dir/pg -c max_connections=300" >"$dir/pg/options"
+  local ssl=""
+  if [[ -n "${SAMEFRAME_TEST_PG_SSL_DIR:-}" ]]; then
+    cp "$SAMEFRAME_TEST_PG_SSL_DIR/server.crt" "$SAMEFRAME_TEST_PG_SSL_DIR/server.key" "$dir/pg/data/"
+    chmod 600 "$dir/pg/data/server.key"
+    [[ $(id -u) -eq 0 ]] && chown postgres "$dir/pg/data/server.crt" "$dir/pg/data/server.key"
+    sed -i 's/^host /hostssl /' "$dir/pg/data/pg_hba.conf"
+    ssl="-c ssl=on"
+  fi
+  echo "-c listen_addresses=127.0.0.1 -p $pg_port -k $dir/pg -c max_connections=300 $ssl" >"$dir/pg/options"
   pg_start
   nohup "$moto" -H 127.0.0.1 -p "$s3_port" >"$dir/moto.log" 2>&1 &
   echo $! >"$dir/moto.pid"

@@ -1002,3 +1002,143 @@ fn an_unencrypted_store_is_not_copied_to_a_server() {
     assert!(text(&out).contains("sameframe encrypt"), "{}", text(&out));
     assert!(!target.data.exists(), "a refused copy left a folder behind");
 }
+
+/// A database reached over TLS: its certificate is checked (a server the station cannot
+/// verify is refused, saying how to give its CA), and with the CA given the store works.
+#[test]
+fn a_database_over_tls_is_verified() {
+    if Servers::required("a_database_over_tls_is_verified").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let ssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&certs)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+    };
+    // A throwaway CA, and a server certificate for 127.0.0.1 signed by it.
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sameframe test CA",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        certs.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    let (servers, _guard) = Servers::private_tls(&dir.path().join("servers"), &certs);
+    // The server takes TLS only; its maintenance database is empty and holds the store.
+    let db = format!("{}?sslmode=require", servers.pg);
+    let blob = format!("s3://{}/tls{}", servers.bucket, util::unique());
+    let s = TestStore::on(Backend::Embedded);
+    let flags = |ca: bool| -> Vec<String> {
+        let mut f = vec![
+            "init".into(),
+            "--database-url".into(),
+            db.clone(),
+            "--blob-url".into(),
+            blob.clone(),
+            "--s3-endpoint".into(),
+            servers.s3_endpoint.clone(),
+        ];
+        if ca {
+            f.extend([
+                "--database-ca".into(),
+                certs.join("ca.pem").display().to_string(),
+            ]);
+        }
+        f
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut c = s.command(&args);
+        servers.env(&mut c);
+        c.output().unwrap()
+    };
+    let refused = run(&flags(false));
+    assert!(!refused.status.success());
+    let said = text(&refused);
+    assert!(
+        said.contains("PostgreSQL")
+            && said.contains("certificate")
+            && said.contains("--database-ca"),
+        "{said}"
+    );
+    assert!(!s.data.join("sameframe.toml").exists());
+    let made = run(&flags(true));
+    assert!(made.status.success(), "{}", text(&made));
+    let cid = {
+        let mut c = s.command(&["patient", "add", "--ref", "TLS-1"]);
+        servers.env(&mut c);
+        assert!(c.output().unwrap().status.success());
+        let mut c = s.command(&[
+            "consent",
+            "grant",
+            "--patient",
+            "TLS-1",
+            "--scope",
+            "clinical",
+            "--signed-by",
+            "T",
+            "--signed-on",
+            "2026-01-05",
+        ]);
+        servers.env(&mut c);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["consent_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let f = s.write("t.jpg", &images::jpeg(64, 48, 3));
+    let mut c = s.command(&import_args(f.to_str().unwrap(), "TLS-1", &cid, "frontal"));
+    servers.env(&mut c);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -34,6 +34,11 @@ pub struct SharedArgs {
     /// A file (mode 600) with database_password, s3_access_key_id, s3_secret_access_key.
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<std::path::PathBuf>,
+    /// The CA certificate (PEM) of the database server's TLS certificate, when the system
+    /// does not already trust it. (Add `?sslmode=require` to the address to refuse a server
+    /// without TLS; `sslmode=disable` for none.)
+    #[arg(long, value_name = "FILE")]
+    database_ca: Option<std::path::PathBuf>,
 }
 
 impl SharedArgs {
@@ -49,6 +54,10 @@ impl SharedArgs {
             s3_region: self.s3_region.clone(),
             credentials_file: self
                 .credentials_file
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            database_ca_file: self
+                .database_ca
                 .as_ref()
                 .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         }))

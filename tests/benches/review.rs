@@ -692,6 +692,7 @@ fn shared_store(
         s3_endpoint: Some(servers.s3_endpoint.clone()),
         s3_region: None,
         credentials_file: Some(creds),
+        database_ca_file: None,
     };
     let store = sameframe::backends::init(
         &dir,

@@ -93,12 +93,24 @@ impl Servers {
     /// Servers of this test's own (a database it may stop, an S3 server it may lose), under
     /// `dir`; stopped when the guard drops.
     pub fn private(dir: &Path) -> (Servers, PrivateServers) {
+        Servers::private_with(dir, None)
+    }
+
+    /// Private servers whose database takes TLS connections only, with the certificate and
+    /// key in `tls` (`server.crt`, `server.key`).
+    pub fn private_tls(dir: &Path, tls: &Path) -> (Servers, PrivateServers) {
+        Servers::private_with(dir, Some(tls))
+    }
+
+    fn private_with(dir: &Path, tls: Option<&Path>) -> (Servers, PrivateServers) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/shared-servers.sh");
-        let out = Command::new(&script)
-            .arg("start")
-            .arg(dir)
-            .output()
-            .unwrap();
+        let mut c = Command::new(&script);
+        c.arg("start").arg(dir);
+        match tls {
+            Some(t) => c.env("SAMEFRAME_TEST_PG_SSL_DIR", t),
+            None => c.env_remove("SAMEFRAME_TEST_PG_SSL_DIR"),
+        };
+        let out = c.output().unwrap();
         assert!(
             out.status.success(),
             "could not start private servers: {}",

@@ -11,6 +11,7 @@
 //! s3_endpoint = "http://minio.clinic.lan:9000"   # absent: AWS S3
 //! s3_region = "eu-west-1"
 //! credentials_file = "/etc/sameframe/credentials" # optional, readable by its owner only
+//! database_ca_file = "/etc/sameframe/db-ca.pem"   # optional: the database server's CA
 //! ```
 //!
 //! The file holds no secret. Passwords and access keys come from the environment
@@ -66,6 +67,9 @@ pub struct SharedSpec {
     pub s3_region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<PathBuf>,
+    /// A CA certificate (PEM) the database server's certificate is checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_ca_file: Option<PathBuf>,
 }
 
 /// Secrets, from the environment or the credentials file.
@@ -154,8 +158,11 @@ impl SharedSpec {
     /// The database's connection settings, with its password.
     pub fn database(&self, path: &Path) -> Result<DbConfig, StoreError> {
         let c = self.credentials()?;
-        DbConfig::new(&self.database_url, c.database_password.as_deref())
-            .map_err(|why| bad(path, format!("database_url: {why}")))
+        Ok(
+            DbConfig::new(&self.database_url, c.database_password.as_deref())
+                .map_err(|why| bad(path, format!("database_url: {why}")))?
+                .with_ca_file(self.database_ca_file.clone()),
+        )
     }
 
     /// The bucket's settings, with its keys.
@@ -228,6 +235,7 @@ mod tests {
                 s3_endpoint: Some("http://minio:9000".into()),
                 s3_region: None,
                 credentials_file: None,
+                database_ca_file: None,
             }),
         };
         c.save(dir.path()).unwrap();

@@ -198,6 +198,9 @@ CREATE TABLE audit (
 pub struct DbConfig {
     config: postgres::Config,
     location: String,
+    /// A CA certificate (PEM) the server's certificate is checked against, besides the
+    /// system's.
+    ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -244,7 +247,14 @@ impl DbConfig {
         Ok(Self {
             location: format!("PostgreSQL {user}@{host}:{port}/{db}"),
             config,
+            ca_file: None,
         })
+    }
+
+    /// Check the server's certificate against this CA (PEM) too.
+    pub fn with_ca_file(mut self, ca: Option<std::path::PathBuf>) -> Self {
+        self.ca_file = ca;
+        self
     }
 
     /// What messages call the database.
@@ -252,8 +262,47 @@ impl DbConfig {
         &self.location
     }
 
+    /// Connect: over TLS unless the address says `sslmode=disable` (with the default,
+    /// `prefer`, a server without TLS is reached in clear; a server with TLS must present a
+    /// certificate for its host name that the system's roots or the configured CA sign).
     fn connect(&self) -> Result<Client, SqlError> {
-        self.config.connect(NoTls).map_err(classify)
+        if self.config.get_ssl_mode() == postgres::config::SslMode::Disable {
+            return self.config.connect(NoTls).map_err(classify);
+        }
+        self.config.connect(self.tls()?).map_err(|e| {
+            let mut e = classify(e);
+            if e.detail.contains("certificate") {
+                e.detail += " (give the server's CA certificate with --database-ca, or `database_ca_file` in sameframe.toml)";
+            }
+            e
+        })
+    }
+
+    fn tls(&self) -> Result<tokio_postgres_rustls::MakeRustlsConnect, SqlError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(c);
+        }
+        if let Some(f) = &self.ca_file {
+            let certs = CertificateDer::pem_file_iter(f)
+                .map_err(|e| SqlError::unexpected(format!("CA file {}: {e}", f.display())))?;
+            for c in certs {
+                let c =
+                    c.map_err(|e| SqlError::unexpected(format!("CA file {}: {e}", f.display())))?;
+                roots
+                    .add(c)
+                    .map_err(|e| SqlError::unexpected(format!("CA file {}: {e}", f.display())))?;
+            }
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SqlError::unexpected(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
     }
 }
 
