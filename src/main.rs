@@ -20,7 +20,8 @@ fn main() -> ExitCode {
                     msg.push_str(&c);
                 }
             }
-            eprintln!("error: {msg}");
+            // One line, whatever a file name in it holds.
+            eprintln!("error: {}", sameframe::text::terminal_safe(&msg, false));
             ExitCode::from(1)
         }
     }

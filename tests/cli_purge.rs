@@ -623,7 +623,7 @@ fn wrong_passphrase_or_missing_key_changes_nothing() {
         ],
         &["not found"],
     );
-    std::fs::write(&s.key, "00".repeat(32)).unwrap();
+    util::write_private(&s.key, "00".repeat(32));
     s.fails(&["verify"], &["does not belong to the store"]);
     std::fs::rename(&moved, &s.key).unwrap();
     assert_eq!(

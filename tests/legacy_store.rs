@@ -16,6 +16,9 @@ fn old_store() -> TestStore {
     let s = TestStore::on(Backend::Embedded);
     util::copy_dir(&fixture.join("data"), &s.data);
     std::fs::copy(fixture.join("store.key"), &s.key).unwrap();
+    // A checkout does not keep the key file's owner-only mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&s.key, std::fs::Permissions::from_mode(0o600)).unwrap();
     s
 }
 

@@ -646,7 +646,7 @@ fn crate_key(path: &Path) {
     let hex: String = (0..32)
         .map(|i| format!("{:02x}", (i * 37 + 11) % 256))
         .collect();
-    std::fs::write(path, format!("{hex}\n")).unwrap();
+    util::write_private(path, format!("{hex}\n"));
 }
 
 /// The database goes away while stations import (a crash, a cable pulled) and comes back:

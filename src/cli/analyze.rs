@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use super::{Ctx, read_input};
+use super::Ctx;
 use sameframe::analysis::frame::Frame;
 use sameframe::analysis::lighting::{self, LightingConfig, LightingOptions, Rect, Verdict};
 use sameframe::analysis::pose::{self, PoseConfig, PoseOptions};
@@ -66,9 +66,11 @@ pub struct CalibrateArgs {
 pub fn calibrate(ctx: &Ctx, a: CalibrateArgs) -> Result<ExitCode> {
     let store = ctx.open()?;
     let cfg = LightingConfig::load(store.calibration())?;
-    let bytes = read_input(&a.image)?;
-    let img = load_image(&a.image, store.calibration())?;
-    let (exif, _) = sameframe::ingest::read_exif(&bytes);
+    let Loaded {
+        image: img,
+        exif,
+        sha256,
+    } = load_image(ctx, &a.image, store.calibration(), 1)?;
     let report = lighting::analyze(
         &Frame::from_dynamic(&img),
         &cfg,
@@ -77,12 +79,7 @@ pub fn calibrate(ctx: &Ctx, a: CalibrateArgs) -> Result<ExitCode> {
             ..Default::default()
         },
     );
-    let saved = store.save_lighting_profile(
-        &a.name,
-        &report,
-        &sameframe::ids::sha256_hex(&bytes),
-        exif.as_ref(),
-    )?;
+    let saved = store.save_lighting_profile(&a.name, &report, &sha256, exif.as_ref())?;
     let out = serde_json::json!({ "profile": saved, "lighting": report });
     ctx.emit(&out, || {
         format!(
@@ -96,18 +93,45 @@ pub fn calibrate(ctx: &Ctx, a: CalibrateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Decode an image file for analysis, upright, with a clear error naming the file.
-pub fn load_image(path: &Path, calibration: &Calibration) -> Result<image::DynamicImage> {
-    let bytes = read_input(path)?;
+/// An image file decoded for analysis.
+pub struct Loaded {
+    pub image: image::DynamicImage,
+    pub exif: Option<sameframe::ingest::ExifSummary>,
+    pub sha256: String,
+}
+
+/// Decode an image file for analysis, upright, with a clear error naming the file. `share` of the decode memory limit is used (two images decoded for one
+/// analysis each get half). An image too large to decode whole within it is analysed
+/// reduced, and the user is told.
+pub fn load_image(ctx: &Ctx, path: &Path, calibration: &Calibration, share: u64) -> Result<Loaded> {
+    let mut limits = calibration.limits()?;
+    limits.decode_memory_mib /= share.max(1);
+    let bytes = sameframe::ingest::read_file(path, &limits)?;
     let subject = path.display().to_string();
-    let limits = calibration.limits()?;
     let (kind, _, _) = sameframe::ingest::check_header(&bytes, &subject, &limits)?;
-    let img = sameframe::ingest::decode(&bytes, kind, &subject, &limits)?;
+    let req = sameframe::decode::Request {
+        max_side: None,
+        keep_16_bit: true,
+    };
+    let d = sameframe::ingest::decode(&bytes, kind, &subject, &limits, req)?;
+    if d.reduction() > 1.0 {
+        ctx.note(&format!(
+            "note: {subject} ({}×{}) is analysed at {}×{}: decoding it whole would need more memory than decode_memory_mib allows",
+            d.width,
+            d.height,
+            d.image.width(),
+            d.image.height()
+        ));
+    }
     let (exif, _) = sameframe::ingest::read_exif(&bytes);
-    Ok(sameframe::ingest::apply_orientation(
-        img,
-        exif.and_then(|e| e.orientation),
-    ))
+    let sha256 = sameframe::ids::sha256_hex(&bytes);
+    drop(bytes);
+    let orientation = exif.as_ref().and_then(|e| e.orientation);
+    Ok(Loaded {
+        image: sameframe::ingest::apply_orientation(d.image, orientation),
+        exif,
+        sha256,
+    })
 }
 
 fn calibration_without_store(ctx: &Ctx) -> Calibration {
@@ -120,13 +144,18 @@ fn calibration_without_store(ctx: &Ctx) -> Calibration {
 }
 
 /// A file, or a capture ID from the store.
-fn load_image_or_capture(ctx: &Ctx, arg: &str, cal: &Calibration) -> Result<image::DynamicImage> {
+fn load_image_or_capture(
+    ctx: &Ctx,
+    arg: &str,
+    cal: &Calibration,
+    share: u64,
+) -> Result<image::DynamicImage> {
     let path = Path::new(arg);
     if !path.exists() && arg.starts_with("cap_") {
         let store = ctx.open()?;
         return Ok(store.capture_image(arg)?);
     }
-    load_image(path, cal)
+    Ok(load_image(ctx, path, cal, share)?.image)
 }
 
 /// Millimetres per pixel from a grey card in the frame, when there is one.
@@ -146,15 +175,16 @@ pub fn run(ctx: &Ctx, cmd: AnalyzeCmd) -> Result<ExitCode> {
         } => {
             let cal = calibration_without_store(ctx);
             let cfg = PoseConfig::load(&cal)?;
-            let base = load_image_or_capture(ctx, &baseline, &cal)?.to_rgb8();
-            let frame_img = load_image_or_capture(ctx, &frame, &cal)?;
+            // Two images at once: each within half the decode memory.
+            let base = load_image_or_capture(ctx, &baseline, &cal, 2)?.into_rgb8();
+            let frame_img = load_image_or_capture(ctx, &frame, &cal, 2)?;
             let mm_per_px = card_scale(&Frame::from_dynamic(&frame_img), &cal);
             let opts = PoseOptions {
                 area,
                 mm_per_px,
                 subject: None,
             };
-            let report = pose::analyze(&base, &frame_img.to_rgb8(), &cfg, &opts);
+            let report = pose::analyze(&base, &frame_img.into_rgb8(), &cfg, &opts);
             ctx.emit(&report, || pose_text(&report))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -175,7 +205,7 @@ pub fn run(ctx: &Ctx, cmd: AnalyzeCmd) -> Result<ExitCode> {
                 None => (calibration_without_store(ctx), None),
             };
             let cfg = LightingConfig::load(&cal)?;
-            let img = load_image(&image, &cal)?;
+            let img = load_image(ctx, &image, &cal, 1)?.image;
             let frame = Frame::from_dynamic(&img);
             let report = lighting::analyze(
                 &frame,

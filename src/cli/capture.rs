@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::{Ctx, read_input};
+use super::{Ctx, one_line, read_input};
 use sameframe::records::capture::ImportRequest;
 use sameframe::records::confounders::ConfounderInput;
 use sameframe::records::{Area, Capture, Scope, View};
@@ -136,12 +136,12 @@ fn human(c: &Capture) -> String {
             k.label,
             k.text
                 .as_ref()
-                .map(|t| format!(": {t}"))
+                .map(|t| format!(": {}", one_line(t)))
                 .unwrap_or_default()
         );
     }
     if let Some(n) = &c.note {
-        s += &format!("  note: {n}\n");
+        s += &format!("  note: {}\n", one_line(n));
     }
     s
 }
@@ -162,7 +162,7 @@ pub fn run(ctx: &Ctx, cmd: CaptureCmd) -> Result<ExitCode> {
             note,
             captured_at,
         } => {
-            let bytes = read_input(&file)?;
+            let bytes = read_input(&file, store.calibration())?;
             let subject = file.display().to_string();
             let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
             let mut req = ImportRequest::new(&bytes, &subject, &patient, &consent, area, view);

@@ -119,7 +119,7 @@ pub fn run(ctx: &Ctx, cmd: ConsentCmd) -> Result<ExitCode> {
             document,
         } => {
             let doc = match &document {
-                Some(p) => Some((read_input(p)?, p.display().to_string())),
+                Some(p) => Some((read_input(p, store.calibration())?, p.display().to_string())),
                 None => None,
             };
             let scopes: Vec<Scope> =

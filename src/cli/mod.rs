@@ -41,6 +41,10 @@ pub struct Cli {
     /// Read the store passphrase from this file (or set SAMEFRAME_PASSPHRASE; else a prompt).
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Use a key file that other users can read (refused otherwise, as ssh refuses an open
+    /// private key).
+    #[arg(long, global = true)]
+    pub allow_open_key_file: bool,
     /// A calibration folder searched before `<data dir>/calibration` and the built-in files.
     #[arg(
         long,
@@ -124,6 +128,7 @@ pub struct Ctx {
     pub key_file: Option<PathBuf>,
     pub passphrase_file: Option<PathBuf>,
     pub calibration_dir: Option<PathBuf>,
+    pub allow_open_key_file: bool,
 }
 
 impl Ctx {
@@ -144,6 +149,7 @@ impl Ctx {
             key_file: cli.key_file.clone(),
             passphrase_file: cli.passphrase_file.clone(),
             calibration_dir: cli.calibration_dir.clone(),
+            allow_open_key_file: cli.allow_open_key_file,
         })
     }
 
@@ -151,7 +157,7 @@ impl Ctx {
     pub fn given_passphrase(&self) -> Result<Option<Zeroizing<String>>> {
         if let Some(f) = &self.passphrase_file {
             let text = Zeroizing::new(
-                std::fs::read_to_string(f)
+                sameframe::fsutil::read_text_capped(f, 4096)
                     .with_context(|| format!("could not read passphrase file {}", f.display()))?,
             );
             return Ok(Some(Zeroizing::new(
@@ -187,6 +193,7 @@ impl Ctx {
             actor: self.actor.clone(),
             keys: self.key_source()?,
             calibration_dir: self.calibration_dir.clone(),
+            allow_open_key_file: self.allow_open_key_file,
         })
     }
 
@@ -205,7 +212,8 @@ impl Ctx {
             serde_json::to_writer_pretty(&mut out, value)?;
             writeln!(out)?;
         } else {
-            let text = human();
+            // Names, references and file names are shown, never obeyed.
+            let text = sameframe::text::terminal_safe(&human(), true);
             if !text.is_empty() {
                 writeln!(out, "{}", text.trim_end())?;
             }
@@ -215,7 +223,7 @@ impl Ctx {
 
     /// A note for humans on stderr (never pollutes JSON output).
     pub fn note(&self, msg: &str) {
-        eprintln!("{msg}");
+        eprintln!("{}", sameframe::text::terminal_safe(msg, false));
     }
 }
 
@@ -256,7 +264,18 @@ pub fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| format!("{s:?} is not a date (expected YYYY-MM-DD)"))
 }
 
-/// Read a file the user named, with the path in the error.
-pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("could not read {}", path.display()))
+/// A value from a person or a file, shown on one line of human output (a line break in a
+/// file name or a note cannot start a line of its own).
+pub fn one_line(s: &str) -> String {
+    sameframe::text::terminal_safe(s, false)
+}
+
+/// Read a file the user named, within the limits of `calibration`: a regular file only, its
+/// size checked before it is read (the error names the file).
+pub fn read_input(
+    path: &std::path::Path,
+    calibration: &sameframe::calibration::Calibration,
+) -> Result<Vec<u8>> {
+    let limits = calibration.limits()?;
+    Ok(sameframe::ingest::read_file(path, &limits)?)
 }

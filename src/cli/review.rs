@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use super::{Ctx, parse_date, read_input};
+use super::{Ctx, one_line, parse_date, read_input};
 use sameframe::review::checks::Verdict;
 use sameframe::review::matching;
 
@@ -102,12 +102,14 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
             s += &format!(
                 "{:<5} {}\n",
                 format!("{:?}", i.verdict).to_uppercase(),
-                i.file
+                one_line(&i.file)
             );
             for src in &i.sources {
                 s += &format!(
                     "      source {} (patient {}) panel {:?}\n",
-                    src.capture_id, src.patient_ref, src.panel
+                    src.capture_id,
+                    one_line(&src.patient_ref),
+                    src.panel
                 );
             }
             for f in i
@@ -115,7 +117,12 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
                 .iter()
                 .filter(|f| f.severity != sameframe::review::checks::Severity::Info)
             {
-                s += &format!("      {:?} {}: {}\n", f.severity, f.kind, f.message);
+                s += &format!(
+                    "      {:?} {}: {}\n",
+                    f.severity,
+                    f.kind,
+                    one_line(&f.message)
+                );
             }
         }
         let m = &review.summary;
@@ -186,17 +193,16 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
             if purpose != "publication" && purpose != "teaching" {
                 bail!("--purpose {purpose:?}: expected publication or teaching");
             }
-            let bytes = read_input(&file)?;
+            let bytes = read_input(&file, store.calibration())?;
             let limits = store.calibration().limits()?;
-            let img = sameframe::review::report::decode_published(
+            let published = sameframe::review::report::decode_published(
                 &bytes,
                 &file.display().to_string(),
                 &limits,
-            )
-            .map_err(anyhow::Error::msg)?;
+            )?;
             let index = store.review_index()?;
-            let q = matching::prepare(&img);
-            let sources = store.find_sources(&index, &q, &img)?;
+            let q = matching::prepare(&published.image);
+            let sources = store.find_sources(&index, &q, &published.image)?;
             if sources.is_empty() && !force {
                 bail!(
                     "{}: no stored capture matches this image; nothing recorded (use --force to record it anyway)",

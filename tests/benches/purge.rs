@@ -58,6 +58,7 @@ fn opts(key: &Path) -> OpenOptions {
         actor: "bench".into(),
         keys: KeySource::KeyFile(key.to_path_buf()),
         calibration_dir: None,
+        ..Default::default()
     }
 }
 

@@ -647,6 +647,7 @@ fn embedded_store(coll: &Collection, ids: &[String]) -> sameframe::store::Store 
         actor: "bench".into(),
         keys: KeySource::KeyFile(key.clone()),
         calibration_dir: None,
+        ..Default::default()
     };
     if let Ok(store) = sameframe::backends::open(&dir, opts())
         && index_rows(&store) == n
@@ -703,6 +704,7 @@ fn shared_store(
             actor: "bench".into(),
             keys: KeySource::KeyFile(key),
             calibration_dir: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod images;
+pub mod peak;
 pub mod proxy;
 pub mod published;
 
@@ -164,21 +165,13 @@ impl Servers {
 
     /// A credentials file (mode 600) for the servers.
     pub fn write_credentials(&self, path: &Path) {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .unwrap();
-        writeln!(
-            f,
-            "database_password = \"{}\"\ns3_access_key_id = \"testing\"\ns3_secret_access_key = \"testing\"",
-            self.pg_password
-        )
-        .unwrap();
+        write_private(
+            path,
+            format!(
+                "database_password = \"{}\"\ns3_access_key_id = \"testing\"\ns3_secret_access_key = \"testing\"\n",
+                self.pg_password
+            ),
+        );
     }
 
     /// The environment a command needs to reach the servers (credentials never on argv).
@@ -493,6 +486,7 @@ impl TestStore {
                 actor: "test".into(),
                 keys: sameframe::store::KeySource::KeyFile(self.key.clone()),
                 calibration_dir: None,
+                ..Default::default()
             },
         )
         .unwrap()
@@ -718,4 +712,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, &dest).unwrap();
         }
     }
+}
+
+/// Write a file only its owner can read (a key or a credentials file).
+#[allow(dead_code)]
+pub fn write_private(path: &Path, contents: impl AsRef<[u8]>) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    f.write_all(contents.as_ref()).unwrap();
 }

@@ -73,11 +73,22 @@ struct ConfounderFile {
     confounder: Vec<ConfounderDef>,
 }
 
+/// The largest calibration file read (the largest built-in one is a few kilobytes).
+pub const CALIBRATION_MAX_BYTES: u64 = 1024 * 1024;
+
 /// Limits on imported files, checked before decoding.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Limits {
     pub max_megapixels: f64,
     pub max_file_mib: u64,
+    /// Memory one decode may hold at its peak; larger images are decoded reduced, or refused
+    /// when their format cannot be (see [`crate::decode`]).
+    #[serde(default = "default_decode_memory_mib")]
+    pub decode_memory_mib: u64,
+}
+
+fn default_decode_memory_mib() -> u64 {
+    Limits::default().decode_memory_mib
 }
 
 impl Limits {
@@ -95,7 +106,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_megapixels: 100.0,
-            max_file_mib: 1024,
+            max_file_mib: 128,
+            decode_memory_mib: 224,
         }
     }
 }
@@ -116,14 +128,20 @@ impl Calibration {
         &self.dirs
     }
 
-    /// The text of calibration file `name` and where it came from.
+    /// The text of calibration file `name` and where it came from (a file of at most
+    /// [`CALIBRATION_MAX_BYTES`]).
     pub fn text(&self, name: &str) -> Result<(String, String), CalibrationError> {
         for dir in &self.dirs {
             let p = dir.join(name);
-            match std::fs::read_to_string(&p) {
+            match crate::fsutil::read_text_capped(&p, CALIBRATION_MAX_BYTES) {
                 Ok(t) => return Ok((t, p.display().to_string())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(CalibrationError::Read { path: p, source }),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    return Err(CalibrationError::Read {
+                        path: p,
+                        source: std::io::Error::other(e.to_string()),
+                    });
+                }
             }
         }
         EMBEDDED

@@ -52,6 +52,73 @@ pub enum IngestError {
         format: &'static str,
         message: String,
     },
+    #[error(
+        "{subject}: {what} with {count} {unit}; only single pictures are accepted (another {unit} could show another patient): save each as its own file"
+    )]
+    MultiFrame {
+        subject: String,
+        what: &'static str,
+        count: u32,
+        unit: &'static str,
+    },
+    #[error(
+        "{subject}: decoding this {width}×{height} {format} image would need about {need_mib} MiB, more than the limit of {budget_mib} MiB (decode_memory_mib in limits.toml)"
+    )]
+    NeedsTooMuchMemory {
+        subject: String,
+        format: &'static str,
+        width: u32,
+        height: u32,
+        need_mib: u64,
+        budget_mib: u64,
+    },
+    #[error("{subject}: is {what}, not a regular file")]
+    NotAFile { subject: String, what: &'static str },
+    #[error("could not read {subject}: {message}")]
+    Unreadable { subject: String, message: String },
+}
+
+/// Read a file a user named, within `limits`: a regular file only (a link to one is
+/// followed; a pipe, device or folder is refused before it is opened, so nothing can make the
+/// read wait forever), its size checked before reading and the read itself capped.
+pub fn read_file(path: &std::path::Path, limits: &Limits) -> Result<Vec<u8>, IngestError> {
+    let (f, _) = open_file(path, limits)?;
+    read_opened(f, path, limits)
+}
+
+/// Open a file a user named for reading, with the checks of [`read_file`]; also returns its
+/// size.
+pub fn open_file(
+    path: &std::path::Path,
+    limits: &Limits,
+) -> Result<(std::fs::File, u64), IngestError> {
+    crate::fsutil::open_regular(path, limits.max_file_bytes()).map_err(|e| read_error(path, e))
+}
+
+/// Read an opened file from its start, at most the file size limit.
+pub fn read_opened(
+    f: std::fs::File,
+    path: &std::path::Path,
+    limits: &Limits,
+) -> Result<Vec<u8>, IngestError> {
+    crate::fsutil::read_opened(f, limits.max_file_bytes()).map_err(|e| read_error(path, e))
+}
+
+fn read_error(path: &std::path::Path, e: crate::fsutil::ReadError) -> IngestError {
+    use crate::fsutil::ReadError;
+    let subject = path.display().to_string();
+    match e {
+        ReadError::NotAFile(what) => IngestError::NotAFile { subject, what },
+        ReadError::TooLarge { size, limit } => IngestError::FileTooLarge {
+            subject,
+            size,
+            limit,
+        },
+        ReadError::Io(e) => IngestError::Unreadable {
+            subject,
+            message: e.to_string(),
+        },
+    }
 }
 
 /// The container formats the store accepts.
@@ -82,7 +149,8 @@ impl ImageKind {
         }
     }
 
-    fn image_format(self) -> ImageFormat {
+    /// The `image` crate's name for the format.
+    pub fn image_format(self) -> ImageFormat {
         match self {
             ImageKind::Jpeg => ImageFormat::Jpeg,
             ImageKind::Png => ImageFormat::Png,
@@ -248,35 +316,17 @@ pub fn check_header(
     Ok((kind, width, height))
 }
 
-/// Decode the whole image (header already checked), rejecting truncated data.
+/// Decode an image (header already checked), rejecting truncated data and files holding
+/// several pictures, within the decode memory limit (see [`crate::decode`]).
 pub fn decode(
     bytes: &[u8],
     kind: ImageKind,
     subject: &str,
     limits: &Limits,
-) -> Result<DynamicImage, IngestError> {
-    let corrupt = |message: String| IngestError::Corrupt {
-        subject: subject.to_string(),
-        format: kind.label(),
-        message,
-    };
+    req: crate::decode::Request,
+) -> Result<crate::decode::Decoded, IngestError> {
     check_structure(bytes, kind, subject)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.image_format());
-    reader.limits(decoder_limits(limits));
-    reader.decode().map_err(|e| corrupt(e.to_string()))
-}
-
-/// The decoder's allocation limit for images within `limits`: the largest image at 4 channels
-/// × 16 bit, with room for the decoder's own buffers.
-pub fn decoder_limits(limits: &Limits) -> image::Limits {
-    let mut l = image::Limits::default();
-    l.max_alloc = Some(
-        limits
-            .max_pixels()
-            .saturating_mul(8)
-            .saturating_add(1 << 28),
-    );
-    l
+    crate::decode::decode(bytes, kind.image_format(), subject, limits, req)
 }
 
 /// Check the container's structure without decoding pixels: a JPEG's segments, the markers
@@ -395,7 +445,8 @@ fn png_structure(bytes: &[u8]) -> Result<(), String> {
 
 /// Decode a preview at most [`PREVIEW_SIDE`] pixels on its long side. JPEGs are decoded with
 /// DCT scaling (every coefficient is still entropy-decoded, so damage is still found, but the
-/// inverse transform runs at 1/2 to 1/8 size); other formats are decoded fully and reduced.
+/// inverse transform runs at 1/2 to 1/8 size); other formats are decoded within the decode
+/// memory limit and reduced.
 pub fn decode_preview(
     bytes: &[u8],
     kind: ImageKind,
@@ -403,13 +454,15 @@ pub fn decode_preview(
     limits: &Limits,
 ) -> Result<DynamicImage, IngestError> {
     let img = if kind == ImageKind::Jpeg {
-        decode_jpeg_scaled(bytes, PREVIEW_MIN_SIDE).map_err(|message| IngestError::Corrupt {
-            subject: subject.to_string(),
-            format: kind.label(),
-            message,
-        })?
+        decode_jpeg_scaled(bytes, PREVIEW_MIN_SIDE, crate::decode::budget(limits)).map_err(
+            |message| IngestError::Corrupt {
+                subject: subject.to_string(),
+                format: kind.label(),
+                message,
+            },
+        )?
     } else {
-        decode(bytes, kind, subject, limits)?
+        decode(bytes, kind, subject, limits, crate::decode::Request::FULL)?.image
     };
     Ok(if img.width().max(img.height()) > PREVIEW_SIDE {
         img.thumbnail(PREVIEW_SIDE, PREVIEW_SIDE)
@@ -418,9 +471,15 @@ pub fn decode_preview(
     })
 }
 
-/// Decode a JPEG with DCT scaling to the smallest size whose long side is at least `side`.
-pub(crate) fn decode_jpeg_scaled(bytes: &[u8], side: u32) -> Result<DynamicImage, String> {
+/// Decode a JPEG with DCT scaling to the smallest size whose long side is at least `side`,
+/// the decoder holding at most `budget` bytes.
+pub(crate) fn decode_jpeg_scaled(
+    bytes: &[u8],
+    side: u32,
+    budget: u64,
+) -> Result<DynamicImage, String> {
     let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    d.set_max_decoding_buffer_size(usize::try_from(budget).unwrap_or(usize::MAX));
     d.read_info().map_err(|e| e.to_string())?;
     let info = d.info().ok_or("no JPEG frame header")?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
@@ -587,8 +646,15 @@ mod tests {
             (ImageKind::Png, 40, 30)
         );
         assert_eq!((img.width(), img.height()), (40, 30));
-        let full = decode(&png(40, 30), ImageKind::Png, "a.png", &Limits::default()).unwrap();
-        assert_eq!(full.width(), 40);
+        let full = decode(
+            &png(40, 30),
+            ImageKind::Png,
+            "a.png",
+            &Limits::default(),
+            crate::decode::Request::FULL,
+        )
+        .unwrap();
+        assert_eq!(full.image.width(), 40);
         let (info, _) = validate(&jpeg(64, 48), "a.jpg", &Limits::default()).unwrap();
         assert_eq!(info.kind, ImageKind::Jpeg);
     }
@@ -633,6 +699,7 @@ mod tests {
         let limits = Limits {
             max_megapixels: 0.001,
             max_file_mib: 10,
+            ..Limits::default()
         };
         let e = validate(&png(40, 30), "big.png", &limits).unwrap_err();
         assert!(matches!(e, IngestError::TooLarge { .. }), "{e}");

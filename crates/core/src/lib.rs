@@ -27,6 +27,7 @@
 pub mod analysis;
 pub mod calibration;
 pub mod camera_info;
+pub mod decode;
 pub mod fsutil;
 pub mod ids;
 pub mod ingest;
@@ -35,5 +36,6 @@ pub mod records;
 pub mod review;
 pub mod store;
 pub mod testkit;
+pub mod text;
 pub mod timefmt;
 pub mod vocab;

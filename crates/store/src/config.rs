@@ -89,14 +89,22 @@ fn bad(path: &Path, why: impl Into<String>) -> StoreError {
     }
 }
 
+/// The largest configuration or credentials file read.
+const CONFIG_MAX_BYTES: u64 = 64 * 1024;
+
 impl StationConfig {
     /// The configuration in `data_dir`, if it has one.
     pub fn load(data_dir: &Path) -> Result<Option<Self>, StoreError> {
         let path = data_dir.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match sameframe_core::fsutil::read_text_capped(&path, CONFIG_MAX_BYTES) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::Io { path, source: e }),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path,
+                    source: std::io::Error::other(e.to_string()),
+                });
+            }
         };
         toml::from_str(&text)
             .map(Some)
@@ -203,7 +211,12 @@ fn read_credentials(f: &Path) -> Result<Credentials, StoreError> {
             ));
         }
     }
-    let text = std::fs::read_to_string(f).map_err(StoreError::io(f))?;
+    let text = sameframe_core::fsutil::read_text_capped(f, CONFIG_MAX_BYTES).map_err(|e| {
+        StoreError::Io {
+            path: f.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    })?;
     // The parser's message could quote a line of the file: name the file and the line only.
     toml::from_str(&text).map_err(|e| {
         let at = e

@@ -233,8 +233,9 @@ pub fn descriptor_from(c: &[u8]) -> Descriptor {
 }
 
 /// A preview JPEG decoded at about [`VERIFY_SIDE`] on its long side (DCT scaling), as luma.
+/// Previews are the store's own small JPEGs: their decode holds a few megabytes.
 pub fn small_preview_of_jpeg(jpeg: &[u8]) -> Result<GrayImage, String> {
-    crate::ingest::decode_jpeg_scaled(jpeg, VERIFY_SIDE).map(|i| i.to_luma8())
+    crate::ingest::decode_jpeg_scaled(jpeg, VERIFY_SIDE, 64 << 20).map(|i| i.to_luma8())
 }
 
 /// A reduced preview as stored: width and height (little-endian `u16`), then the luma rows.

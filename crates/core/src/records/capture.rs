@@ -217,10 +217,18 @@ impl Capture {
     }
 }
 
+/// When the photo was taken: the time given, else the EXIF date, else the file's time, else
+/// now. A given time must be a real, plausible one; an EXIF or file time that is not (a camera
+/// clock never set, a file from 1970) is passed over, with a warning.
 fn resolve_captured_at(
     req: &ImportRequest<'_>,
     exif: Option<&ExifSummary>,
-) -> Result<CapturedAt, RecordError> {
+) -> Result<(CapturedAt, Option<String>), RecordError> {
+    let plausible = |t: &str| {
+        crate::timefmt::parse_capture_time(t)
+            .ok_or_else(|| "not a date and time".to_string())
+            .and_then(|dt| crate::timefmt::check_not_future(dt.date()))
+    };
     if let Some(given) = req.captured_at {
         if crate::timefmt::parse_capture_time(given).is_none() {
             return Err(RecordError::Invalid {
@@ -228,28 +236,57 @@ fn resolve_captured_at(
                 why: "expected YYYY-MM-DDTHH:MM:SS, optionally with ±HH:MM".into(),
             });
         }
-        return Ok(CapturedAt {
-            value: given.to_string(),
-            source: "given",
-        });
+        plausible(given).map_err(|why| RecordError::Invalid {
+            what: format!("capture time {given:?}"),
+            why,
+        })?;
+        return Ok((
+            CapturedAt {
+                value: given.to_string(),
+                source: "given",
+            },
+            None,
+        ));
     }
+    let mut passed_over = None;
     if let Some(d) = exif.and_then(|e| e.capture_date.clone()) {
-        return Ok(CapturedAt {
-            value: d,
-            source: "exif",
-        });
+        match plausible(&d) {
+            Ok(()) => {
+                return Ok((
+                    CapturedAt {
+                        value: d,
+                        source: "exif",
+                    },
+                    None,
+                ));
+            }
+            Err(why) => {
+                passed_over = Some(format!(
+                    "the camera's date {d:?} was not used ({why}); check the camera's clock"
+                ));
+            }
+        }
     }
     if let Some(m) = req.file_modified {
         let local: chrono::DateTime<chrono::Local> = m.into();
-        return Ok(CapturedAt {
-            value: crate::timefmt::fmt_local(local),
-            source: "file_mtime",
-        });
+        let value = crate::timefmt::fmt_local(local);
+        if plausible(&value).is_ok() {
+            return Ok((
+                CapturedAt {
+                    value,
+                    source: "file_mtime",
+                },
+                passed_over,
+            ));
+        }
     }
-    Ok(CapturedAt {
-        value: crate::timefmt::fmt_local(chrono::Local::now()),
-        source: "import_time",
-    })
+    Ok((
+        CapturedAt {
+            value: crate::timefmt::fmt_local(chrono::Local::now()),
+            source: "import_time",
+        },
+        passed_over,
+    ))
 }
 
 /// Work done on the decoded preview while the blob is written.
@@ -288,6 +325,8 @@ struct Checked {
     exif_error: Option<String>,
     hash: String,
     captured_at: CapturedAt,
+    /// Why the camera's date was passed over, if it was.
+    time_warning: Option<String>,
 }
 
 impl Store {
@@ -429,7 +468,7 @@ impl Store {
             return self.already_imported(&req, &checked, existing);
         }
         let limits = self.calibration().limits()?;
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = checked.time_warning.iter().cloned().collect();
         if let Some(e) = &checked.exif_error {
             warnings.push(format!(
                 "{}: {e}; the image was imported without it",
@@ -536,7 +575,7 @@ impl Store {
             }
         }
         if let Some(n) = req.note {
-            super::consent::check_text("--note", n)?;
+            super::consent::check_note("--note", n)?;
         }
         let confounders =
             validate_confounders(&req.confounders, &self.calibration().confounders()?)?;
@@ -550,7 +589,7 @@ impl Store {
         let (kind, width, height) = ingest::check_header(req.bytes, req.subject, &limits)?;
         ingest::check_structure(req.bytes, kind, req.subject)?;
         let (exif, exif_error) = ingest::read_exif(req.bytes);
-        let captured_at = resolve_captured_at(req, exif.as_ref())?;
+        let (captured_at, time_warning) = resolve_captured_at(req, exif.as_ref())?;
         if req.new_baseline && req.baseline_id.is_some() {
             return Err(RecordError::Invalid {
                 what: "--new-baseline".into(),
@@ -568,6 +607,7 @@ impl Store {
             exif_error,
             hash: sha256_hex(req.bytes),
             captured_at,
+            time_warning,
         })
     }
 
@@ -749,12 +789,17 @@ impl Store {
         Ok(self.read_blob(&c.sha256)?)
     }
 
-    /// The decoded original, upright (EXIF orientation applied).
+    /// The decoded original, upright (EXIF orientation applied): at full size, or reduced
+    /// when a decode at full size would need more memory than the limits allow.
     pub fn capture_image(&self, id: &str) -> Result<image::DynamicImage, RecordError> {
         let c = self.capture(id)?;
         let bytes = self.read_blob(&c.sha256)?;
         let limits = self.calibration().limits()?;
-        let img = ingest::decode(&bytes, c.format, &c.id, &limits)?;
+        let req = crate::decode::Request {
+            max_side: None,
+            keep_16_bit: true,
+        };
+        let img = ingest::decode(&bytes, c.format, &c.id, &limits, req)?.image;
         Ok(ingest::apply_orientation(
             img,
             c.exif.as_ref().and_then(|e| e.orientation),

@@ -121,7 +121,7 @@ impl Store {
             }
         }
         if let Some(n) = note {
-            super::consent::check_text("--note", n)?;
+            super::consent::check_note("--note", n)?;
         }
         self.write(|tx| {
             let mut cap = self.capture_in(tx.repos(), capture_id.trim())?;

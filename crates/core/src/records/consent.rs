@@ -154,15 +154,26 @@ impl Consent {
     }
 }
 
-/// Check free text a person typed (names, reasons): no control or invisible characters.
+/// Check one line of text a person typed (a name, a lot, a channel, a reason): no control or
+/// invisible characters, no line breaks.
 pub fn check_text(what: &str, text: &str) -> Result<(), RecordError> {
-    if text
-        .chars()
-        .any(|c| (c.is_control() && c != '\n') || super::patient::is_invisible(c))
-    {
+    check_chars(what, text, false)
+}
+
+/// Check a note a person typed: like [`check_text`], but line breaks are kept.
+pub fn check_note(what: &str, text: &str) -> Result<(), RecordError> {
+    check_chars(what, text, true)
+}
+
+fn check_chars(what: &str, text: &str, lines: bool) -> Result<(), RecordError> {
+    let bad = |c: char| (c.is_control() && !(lines && c == '\n')) || crate::text::is_invisible(c);
+    if let Some(c) = text.chars().find(|&c| bad(c)) {
         return Err(RecordError::Invalid {
             what: what.to_string(),
-            why: "it contains control or invisible characters".into(),
+            why: format!(
+                "it contains the control or invisible character U+{:04X}",
+                c as u32
+            ),
         });
     }
     Ok(())
@@ -214,6 +225,10 @@ impl Store {
             });
         }
         check_text("--signed-by", signed_by)?;
+        crate::timefmt::check_not_future(new.signed_on).map_err(|why| RecordError::Invalid {
+            what: "signing date".into(),
+            why,
+        })?;
         if new.scopes.is_empty() {
             return Err(RecordError::Invalid {
                 what: "--scope".into(),

@@ -35,16 +35,7 @@ pub struct PatientBody {
     pub display_name: Option<String>,
 }
 
-/// Characters that change how text reads without being seen: zero-width and joiners,
-/// bidirectional overrides and isolates, the byte-order mark, tags.
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E0FFF}')
-}
+pub use crate::text::is_invisible;
 
 /// Check a clinic reference and give its stored form: Unicode NFKC, trimmed, printable, no
 /// invisible or direction-changing characters, at most 64 characters.

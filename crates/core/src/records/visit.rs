@@ -70,6 +70,10 @@ impl Store {
                 why: "a lot expiry needs its lot (--lot)".into(),
             });
         }
+        crate::timefmt::check_not_future(new.date).map_err(|why| RecordError::Invalid {
+            what: "visit date".into(),
+            why,
+        })?;
         let mut warnings = Vec::new();
         if let Some(exp) = new.lot_expiry
             && exp < new.date

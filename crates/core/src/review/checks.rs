@@ -93,6 +93,9 @@ fn refine_at(
     super::matching::refine_onto(source, &pg, t, panel, 4000, 30, 0.6)
 }
 
+/// The longest caption file read.
+const CAPTION_MAX_BYTES: u64 = 64 * 1024;
+
 /// The caption of a published image: `NAME.txt` beside it, or in `caption_dir`.
 pub fn caption_for(file: &Path, caption_dir: Option<&Path>) -> Option<String> {
     let stem = file.file_stem()?.to_string_lossy().to_string();
@@ -101,9 +104,10 @@ pub fn caption_for(file: &Path, caption_dir: Option<&Path>) -> Option<String> {
         candidates.push(d.join(format!("{stem}.txt")));
     }
     candidates.push(file.with_extension("txt"));
+    // A caption is a few lines: anything that is not a small text file is not one.
     candidates
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|p| crate::fsutil::read_text_capped(p, CAPTION_MAX_BYTES).ok())
         .map(|s| s.trim().to_string())
 }
 
@@ -215,11 +219,12 @@ impl Store {
         &self,
         file: &str,
         sha256: Option<String>,
-        original: &RgbImage,
+        published: &super::report::Published,
         q: &Query,
         caption: Option<String>,
         matches: Vec<SourceMatch>,
     ) -> Result<ImageReport, RecordError> {
+        let original = &published.image;
         let mut findings = Vec::new();
         let mut caps: Vec<Capture> = Vec::new();
         for m in &matches {
@@ -397,7 +402,10 @@ impl Store {
         // Edits.
         for (m, c) in matches.iter().zip(&caps) {
             for region in self.edits_of(m, c, q, original)? {
-                let b = region.bbox;
+                // In the file's own pixels.
+                let b = region
+                    .bbox
+                    .map(|v| (f64::from(v) * published.scale()).round() as u32);
                 let (sev, what) = match region.kind {
                     EditKind::Smoothing => (Severity::Fail, "local smoothing (detail removed)"),
                     EditKind::LocalChange => (
@@ -429,8 +437,8 @@ impl Store {
         Ok(ImageReport {
             file: file.to_string(),
             sha256,
-            width: original.width(),
-            height: original.height(),
+            width: published.width,
+            height: published.height,
             sources,
             verdict,
             findings,

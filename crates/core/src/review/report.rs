@@ -9,15 +9,16 @@ use super::checks::{self, Finding, ImageReport, Severity, Verdict};
 use super::index::Index;
 use super::matching;
 use crate::calibration::Limits;
+use crate::ingest::IngestError;
 use crate::records::RecordError;
 use crate::store::Store;
 use crate::store::repo::ExportRow;
 
-/// A file read, decoded and prepared for matching, or why not.
-type Prepared = Result<(Vec<u8>, image::RgbImage, matching::Query), String>;
+/// A file read, decoded and prepared for matching (its hash, image and query), or why not.
+type Prepared = Result<(String, Published, matching::Query), NotReviewed>;
 
 /// How many files a review worker may run ahead of the checks…
-const AHEAD: usize = 8;
+const AHEAD: usize = 4;
 /// …and what the checks set when they stop.
 const STOP: usize = usize::MAX / 2;
 
@@ -38,6 +39,10 @@ pub struct Summary {
     pub fail: usize,
     /// Files that could not be read as images (reported and skipped).
     pub unreadable: usize,
+    /// Files holding several pictures (animations, multi-page TIFF): failed, since a frame
+    /// other than the first could show a patient whose consent does not cover it.
+    #[serde(default)]
+    pub refused: usize,
     pub without_source: usize,
     pub sources_found: usize,
     pub consent_failures: usize,
@@ -60,53 +65,134 @@ pub struct Review {
 
 /// Image files under the given paths (folders are walked, hidden entries skipped), sorted.
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RecordError> {
-    fn walk(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            entries.sort();
-            for e in entries {
-                let hidden = e
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-                if hidden {
-                    continue;
-                }
-                walk(&e, out)?;
+    /// Walk a folder: links to folders are not followed (a link back up would loop), and a
+    /// file reached twice (through a link to it) is listed once.
+    fn walk(
+        p: &Path,
+        out: &mut Vec<PathBuf>,
+        seen: &mut std::collections::HashSet<PathBuf>,
+    ) -> std::io::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            let hidden = e
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
             }
-        } else {
-            // Captions travel beside their images.
-            if p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("txt")) {
-                out.push(p.to_path_buf());
+            let link = std::fs::symlink_metadata(&e)?.file_type().is_symlink();
+            if e.is_dir() {
+                if !link {
+                    walk(&e, out, seen)?;
+                }
+            } else {
+                add(&e, out, seen);
             }
         }
         Ok(())
     }
+    fn add(p: &Path, out: &mut Vec<PathBuf>, seen: &mut std::collections::HashSet<PathBuf>) {
+        // Captions travel beside their images.
+        if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt")) {
+            return;
+        }
+        let key = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if seen.insert(key) {
+            out.push(p.to_path_buf());
+        }
+    }
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for p in paths {
-        if !p.exists() {
+        if std::fs::symlink_metadata(p).is_err() {
             return Err(RecordError::ReadFile {
                 path: p.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
             });
         }
-        walk(p, &mut out).map_err(|source| RecordError::ReadFile {
-            path: p.clone(),
-            source,
-        })?;
+        if p.is_dir() {
+            walk(p, &mut out, &mut seen).map_err(|source| RecordError::ReadFile {
+                path: p.clone(),
+                source,
+            })?;
+        } else {
+            add(p, &mut out, &mut seen);
+        }
     }
     Ok(out)
 }
 
+/// The long side a published image is reviewed at (larger ones are reduced: matching and
+/// the edit checks work at web and print sizes, and memory stays bounded).
+pub const REVIEW_SIDE: u32 = 2048;
+
+/// A published image, decoded for review.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// Upright, at most [`REVIEW_SIDE`] on its long side.
+    pub image: image::RgbImage,
+    /// The file's own size, upright.
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Published {
+    /// File pixels per reviewed pixel.
+    pub fn scale(&self) -> f64 {
+        f64::from(self.width) / f64::from(self.image.width().max(1))
+    }
+}
+
+/// The format of a published file, from its first bytes.
+fn published_format(bytes: &[u8], subject: &str) -> Result<image::ImageFormat, IngestError> {
+    if bytes.is_empty() {
+        return Err(IngestError::Empty {
+            subject: subject.to_string(),
+        });
+    }
+    image::guess_format(bytes).map_err(|_| IngestError::UnsupportedFormat {
+        subject: subject.to_string(),
+        found: "not an image file sameframe reads (JPEG, PNG, TIFF, WebP, GIF)".into(),
+    })
+}
+
+/// Plan the decode of a published file from its header (see [`crate::decode::plan`]).
+pub fn plan_published(
+    f: &mut std::fs::File,
+    subject: &str,
+    limits: &Limits,
+) -> Result<crate::decode::Plan, IngestError> {
+    use std::io::{Read, Seek};
+    let io = |e: std::io::Error| IngestError::Unreadable {
+        subject: subject.to_string(),
+        message: e.to_string(),
+    };
+    let mut head = Vec::new();
+    f.by_ref().take(64).read_to_end(&mut head).map_err(io)?;
+    let fmt = published_format(&head, subject)?;
+    f.rewind().map_err(io)?;
+    let r = std::io::BufReader::new(&mut *f);
+    crate::decode::plan(
+        r,
+        fmt,
+        subject,
+        limits,
+        crate::decode::Request::fit(REVIEW_SIDE),
+    )
+}
+
 /// Decode a published image (any supported format, upright), within the store's decoder
-/// limits; a truncated or corrupt JPEG or PNG is an error. Errors name `subject`.
+/// limits, reduced to [`REVIEW_SIDE`]; a truncated or corrupt JPEG or PNG, or a file that
+/// holds several pictures, is an error. Errors name `subject`.
 pub fn decode_published(
     bytes: &[u8],
     subject: &str,
     limits: &Limits,
-) -> Result<image::RgbImage, String> {
-    let fmt = image::guess_format(bytes).map_err(|_| format!("{subject}: not an image file"))?;
+) -> Result<Published, IngestError> {
+    let fmt = published_format(bytes, subject)?;
     // A JPEG or PNG cut short still decodes (the rest painted grey): it is refused, as at
     // import, rather than reviewed as a picture with no source.
     let kind = match fmt {
@@ -115,16 +201,57 @@ pub fn decode_published(
         _ => None,
     };
     if let Some(kind) = kind {
-        crate::ingest::check_structure(bytes, kind, subject).map_err(|e| e.to_string())?;
+        crate::ingest::check_structure(bytes, kind, subject)?;
     }
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), fmt);
-    let mut l = crate::ingest::decoder_limits(limits);
-    l.max_image_width = Some(40_000);
-    l.max_image_height = Some(40_000);
-    reader.limits(l);
-    let img = reader.decode().map_err(|e| format!("{subject}: {e}"))?;
+    let d = crate::decode::decode(
+        bytes,
+        fmt,
+        subject,
+        limits,
+        crate::decode::Request::fit(REVIEW_SIDE),
+    )?;
     let (exif, _) = crate::ingest::read_exif(bytes);
-    Ok(crate::ingest::apply_orientation(img, exif.and_then(|e| e.orientation)).to_rgb8())
+    let orientation = exif.and_then(|e| e.orientation);
+    let (width, height) = if matches!(orientation, Some(5..=8)) {
+        (d.height, d.width)
+    } else {
+        (d.width, d.height)
+    };
+    Ok(Published {
+        image: crate::ingest::apply_orientation(d.image, orientation).to_rgb8(),
+        width,
+        height,
+    })
+}
+
+/// Why a file was not reviewed: it could not be read as one picture (a warning), or it holds
+/// several pictures that cannot all be traced (a failure).
+#[derive(Debug)]
+enum NotReviewed {
+    Unreadable(String),
+    Refused(String),
+}
+
+impl From<IngestError> for NotReviewed {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::MultiFrame { .. } => NotReviewed::Refused(e.to_string()),
+            e => NotReviewed::Unreadable(e.to_string()),
+        }
+    }
+}
+
+/// Read, plan and decode one published file, holding a share of the decode memory budget
+/// from before the read until the decode is done; returns its hash and the decoded image.
+fn read_published(f: &Path, limits: &Limits) -> Result<(String, Published), IngestError> {
+    let subject = f.display().to_string();
+    let (mut file, len) = crate::ingest::open_file(f, limits)?;
+    let plan = plan_published(&mut file, &subject, limits)?;
+    let _share =
+        crate::decode::gate::enter(len.saturating_add(plan.need), crate::decode::budget(limits));
+    let bytes = crate::ingest::read_opened(file, f, limits)?;
+    let published = decode_published(&bytes, &subject, limits)?;
+    Ok((crate::ids::sha256_hex(&bytes), published))
 }
 
 impl Store {
@@ -149,17 +276,17 @@ impl Store {
         // results in order. At most a few decoded images wait at once (published images can
         // be large).
         let prepare = |f: &PathBuf| -> Prepared {
-            let bytes = std::fs::read(f).map_err(|e| format!("could not read: {e}"))?;
-            let img = decode_published(&bytes, &f.display().to_string(), &limits)?;
+            let (sha, published) = read_published(f, &limits)?;
+            let img = &published.image;
             if img.width() < 16 || img.height() < 16 {
-                return Err(format!(
+                return Err(NotReviewed::Unreadable(format!(
                     "{}×{} is too small to review",
                     img.width(),
                     img.height()
-                ));
+                )));
             }
-            let q = matching::prepare(&img);
-            Ok((bytes, img, q))
+            let q = matching::prepare(img);
+            Ok((sha, published, q))
         };
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -195,7 +322,7 @@ impl Store {
                             let matches = prepared
                                 .as_ref()
                                 .ok()
-                                .map(|(_, img, q)| reader.find_sources(index, q, img));
+                                .map(|(_, p, q)| reader.find_sources(index, q, &p.image));
                             // The receiver is gone only when a check failed: stop.
                             if tx.send((i, prepared, matches)).is_err() {
                                 break;
@@ -217,31 +344,44 @@ impl Store {
                         let f = &files[images.len()];
                         let name = f.display().to_string();
                         let report = match (prepared, matches) {
-                            (Ok((bytes, img, q)), Some(matches)) => {
+                            (Ok((sha, published, q)), Some(matches)) => {
                                 let caption = checks::caption_for(f, caption_dir);
                                 self.review_matched(
                                     &name,
-                                    Some(crate::ids::sha256_hex(&bytes)),
-                                    &img,
+                                    Some(sha),
+                                    &published,
                                     &q,
                                     caption,
                                     matches?,
                                 )?
                             }
                             (prepared, _) => {
-                                let why = prepared.err().unwrap_or_default();
-                                summary.unreadable += 1;
+                                let (severity, why) = match prepared.err() {
+                                    Some(NotReviewed::Refused(why)) => {
+                                        summary.refused += 1;
+                                        (Severity::Fail, why)
+                                    }
+                                    Some(NotReviewed::Unreadable(why)) => {
+                                        summary.unreadable += 1;
+                                        (Severity::Warn, format!("skipped: {why}"))
+                                    }
+                                    None => (Severity::Warn, "skipped".into()),
+                                };
                                 ImageReport {
                                     file: name,
                                     sha256: None,
                                     width: 0,
                                     height: 0,
                                     sources: Vec::new(),
-                                    verdict: Verdict::Warn,
+                                    verdict: if severity == Severity::Fail {
+                                        Verdict::Fail
+                                    } else {
+                                        Verdict::Warn
+                                    },
                                     findings: vec![Finding {
                                         kind: "file".into(),
-                                        severity: Severity::Warn,
-                                        message: format!("skipped: {why}"),
+                                        severity,
+                                        message: why,
                                     }],
                                     caption: None,
                                     pair_grade: None,

@@ -46,8 +46,12 @@ pub enum KeyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("key file {path} is not a sameframe key (expected 64 hex digits)")]
+    #[error("key file {path} is not a sameframe key (expected 64 hex digits, or 32 raw bytes)")]
     KeyFileInvalid { path: PathBuf },
+    #[error(
+        "key file {path} can be read by other users (mode {mode:o}): run `chmod 600 {path}`, or pass --allow-open-key-file"
+    )]
+    KeyFileOpen { path: PathBuf, mode: u32 },
     #[error("key file {path} does not belong to the store at {store}")]
     WrongKeyFile { path: PathBuf, store: String },
     #[error("the store at {store} uses a key file but none is configured: pass --key-file")]
@@ -192,30 +196,67 @@ pub fn derive_kek(passphrase: &str, salt: &[u8], p: KdfParams) -> Result<SecretK
     Ok(SecretKey(out))
 }
 
-/// Read a key file: 64 hex digits (whitespace ignored).
-pub fn read_key_file(path: &Path) -> Result<SecretKey, KeyError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => Zeroizing::new(t),
+/// Read a key file: 64 hex digits (whitespace ignored), or the 32 key bytes themselves. A key
+/// file other users may read is refused unless `allow_open` (as ssh refuses an open private
+/// key).
+pub fn read_key_file(path: &Path, allow_open: bool) -> Result<SecretKey, KeyError> {
+    use std::io::Read;
+    let unreadable = |source| KeyError::KeyFileUnreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(KeyError::KeyFileMissing {
                 path: path.to_path_buf(),
             });
         }
-        Err(source) => {
-            return Err(KeyError::KeyFileUnreadable {
+        Err(e) => return Err(unreadable(e)),
+    };
+    if !meta.is_file() {
+        return Err(KeyError::KeyFileInvalid {
+            path: path.to_path_buf(),
+        });
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 && !allow_open {
+            return Err(KeyError::KeyFileOpen {
                 path: path.to_path_buf(),
-                source,
+                mode,
             });
         }
-    };
-    let digits: Zeroizing<String> =
-        Zeroizing::new(text.chars().filter(|c| !c.is_whitespace()).collect());
-    let mut bytes = Zeroizing::new(unhex(&digits).unwrap_or_default());
-    let key = SecretKey::from_bytes(&bytes).ok_or_else(|| KeyError::KeyFileInvalid {
+    }
+    let _ = allow_open;
+    // A key file is small: read at most a little more than the longest valid one.
+    let mut raw = Zeroizing::new(Vec::with_capacity(128));
+    let (f, _) = crate::fsutil::open_regular(path, u64::MAX).map_err(|e| match e {
+        crate::fsutil::ReadError::Io(e) => unreadable(e),
+        other => unreadable(std::io::Error::other(other.to_string())),
+    })?;
+    f.take(4096).read_to_end(&mut raw).map_err(unreadable)?;
+    let invalid = || KeyError::KeyFileInvalid {
         path: path.to_path_buf(),
-    });
-    bytes.zeroize();
-    key
+    };
+    let digits: Zeroizing<String> = Zeroizing::new(
+        String::from_utf8_lossy(&raw)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    );
+    if digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        let mut bytes = Zeroizing::new(unhex(&digits).unwrap_or_default());
+        let key = SecretKey::from_bytes(&bytes).ok_or_else(invalid);
+        bytes.zeroize();
+        return key;
+    }
+    if raw.len() == 32 {
+        return SecretKey::from_bytes(&raw).ok_or_else(invalid);
+    }
+    Err(invalid())
 }
 
 /// Write a new key file (refusing to overwrite one), readable by the owner only.

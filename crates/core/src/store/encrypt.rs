@@ -39,9 +39,10 @@ impl Store {
                 )
                 .into());
             }
-            keys::precheck(&encryption)?;
-            let mut ring = keys::new_keyring(&self.store_id, &encryption)?
-                .ok_or_else(|| crypto::KeyError::Kdf("no key ring was made".into()))?;
+            keys::precheck(&encryption, self.keys.allow_open_key_file)?;
+            let mut ring =
+                keys::new_keyring(&self.store_id, &encryption, self.keys.allow_open_key_file)?
+                    .ok_or_else(|| crypto::KeyError::Kdf("no key ring was made".into()))?;
             ring.migration_pending = true;
             let mode = ring.mode.clone();
             self.write(|tx| {
@@ -91,13 +92,14 @@ impl Store {
             KeySource::None => std::mem::take(&mut self.keys.source),
             s => s,
         };
-        let keys = Keys::new(
+        let mut keys = Keys::new(
             self.keys.location.clone(),
             self.store_id.clone(),
             source,
             self.keys.station_key_file.clone(),
             ring,
         );
+        keys.allow_open_key_file = self.keys.allow_open_key_file;
         if let Some(m) = master {
             let _ = keys.master.set(m);
         }

@@ -83,6 +83,8 @@ pub(crate) struct Keys {
     pub source: KeySource,
     /// The key file this station's configuration names, if any.
     pub station_key_file: Option<PathBuf>,
+    /// Accept a key file other users can read.
+    pub allow_open_key_file: bool,
     pub ring: RefCell<Option<KeyringRow>>,
     pub master: OnceCell<SecretKey>,
     pub data_keys: RefCell<HashMap<String, SecretKey>>,
@@ -101,6 +103,7 @@ impl Keys {
             store_id,
             source,
             station_key_file,
+            allow_open_key_file: false,
             ring: RefCell::new(ring),
             master: OnceCell::new(),
             data_keys: RefCell::new(HashMap::new()),
@@ -109,13 +112,14 @@ impl Keys {
 
     /// A copy for another handle on the same store: the unlocked master key, no prompt.
     pub fn share(&self) -> Self {
-        let k = Self::new(
+        let mut k = Self::new(
             self.location.clone(),
             self.store_id.clone(),
             KeySource::None,
             self.station_key_file.clone(),
             self.ring.borrow().clone(),
         );
+        k.allow_open_key_file = self.allow_open_key_file;
         if let Some(m) = self.master.get() {
             let _ = k.master.set(m.clone());
         }
@@ -187,7 +191,7 @@ impl Keys {
                         store: store.clone(),
                     })?,
             };
-            let key = crypto::read_key_file(&path)?;
+            let key = crypto::read_key_file(&path, self.allow_open_key_file)?;
             if key.unwrap_bytes(&ring.check_value, &check).is_none() {
                 return Err(KeyError::WrongKeyFile { path, store }.into());
             }
@@ -284,6 +288,7 @@ impl Keys {
 pub(crate) fn new_keyring(
     store_id: &str,
     encryption: &Encryption,
+    allow_open: bool,
 ) -> Result<Option<KeyringRow>, StoreError> {
     let check = crypto::check_aad(store_id);
     let now = crate::timefmt::now_utc();
@@ -313,7 +318,7 @@ pub(crate) fn new_keyring(
         }
         Encryption::KeyFile { path } => {
             let key = if path.exists() {
-                crypto::read_key_file(path)?
+                crypto::read_key_file(path, allow_open)?
             } else {
                 let k = SecretKey::generate()?;
                 crypto::write_key_file(path, &k).map_err(StoreError::io(path))?;
@@ -335,7 +340,7 @@ pub(crate) fn new_keyring(
 }
 
 /// Check what can be checked about `encryption` before anything is created.
-pub(crate) fn precheck(encryption: &Encryption) -> Result<(), StoreError> {
+pub(crate) fn precheck(encryption: &Encryption, allow_open: bool) -> Result<(), StoreError> {
     match encryption {
         Encryption::Passphrase { passphrase, .. }
             if passphrase.chars().count() < crypto::MIN_PASSPHRASE =>
@@ -346,7 +351,7 @@ pub(crate) fn precheck(encryption: &Encryption) -> Result<(), StoreError> {
             .into())
         }
         Encryption::KeyFile { path } if path.exists() => {
-            crypto::read_key_file(path)?;
+            crypto::read_key_file(path, allow_open)?;
             Ok(())
         }
         _ => Ok(()),

@@ -68,6 +68,8 @@ pub struct OpenOptions {
     pub keys: KeySource,
     /// An explicit calibration folder searched before `<data dir>/calibration`.
     pub calibration_dir: Option<PathBuf>,
+    /// Accept a key file other users can read (refused otherwise).
+    pub allow_open_key_file: bool,
 }
 
 /// What a backend crate hands the core to make a [`Store`] of.
@@ -214,8 +216,8 @@ impl Store {
         encryption: &Encryption,
         opts: OpenOptions,
     ) -> Result<Store, StoreError> {
-        keys::precheck(encryption)?;
-        let ring = keys::new_keyring(store_id, encryption)?;
+        keys::precheck(encryption, opts.allow_open_key_file)?;
+        let ring = keys::new_keyring(store_id, encryption, opts.allow_open_key_file)?;
         let mode = ring
             .as_ref()
             .map_or("none", |r| r.mode.as_str())

@@ -155,6 +155,7 @@ impl Store {
                 None => super::KeySource::None,
             },
             calibration_dir: None,
+            allow_open_key_file: self.keys.allow_open_key_file,
         }
     }
 

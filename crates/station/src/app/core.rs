@@ -112,6 +112,7 @@ impl Worker {
             actor: self.cfg.actor.clone(),
             keys,
             calibration_dir: self.cfg.calibration_dir.clone(),
+            ..Default::default()
         }
     }
 

@@ -13,6 +13,7 @@ use image::RgbImage;
 
 use super::{CameraError, FrameSource, RawFrame, SourceInfo, SourceKind, pace};
 use sameframe_core::calibration::Limits;
+use sameframe_core::decode::Request;
 use sameframe_core::ingest;
 
 /// Decoded frames kept in memory at most (bytes of RGB).
@@ -99,12 +100,13 @@ impl ReplaySource {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let bytes = std::fs::read(path).map_err(|e| format!("{subject}: {e}"))?;
+        let bytes = ingest::read_file(path, &self.limits).map_err(|e| e.to_string())?;
         let (kind, _, _) =
             ingest::check_header(&bytes, &subject, &self.limits).map_err(|e| e.to_string())?;
         ingest::check_structure(&bytes, kind, &subject).map_err(|e| e.to_string())?;
-        let img =
-            ingest::decode(&bytes, kind, &subject, &self.limits).map_err(|e| e.to_string())?;
+        let img = ingest::decode(&bytes, kind, &subject, &self.limits, Request::FULL)
+            .map_err(|e| e.to_string())?
+            .image;
         let orientation = ingest::read_exif(&bytes).0.and_then(|e| e.orientation);
         let image = Arc::new(ingest::apply_orientation(img, orientation).to_rgb8());
         let entry = Entry {

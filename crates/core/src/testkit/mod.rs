@@ -5,6 +5,8 @@
 //! Not part of the product's interface.
 #![doc(hidden)]
 
+pub mod files;
+
 use std::io::Cursor;
 
 use image::RgbImage;
