@@ -2,8 +2,8 @@
 # Set up (system packages, Rust, the test servers) and run the whole test suite: unit,
 # integration, CLI, GUI (egui_kittest) on the embedded store; the same CLI, review, purge and
 # station suites again on the shared store (PostgreSQL + S3, started here on loopback); the
-# shared-store concurrency, fault and configuration tests; and a real window under Xvfb,
-# screenshotted and checked.
+# shared-store concurrency, fault and configuration tests; a real window under Xvfb,
+# screenshotted and checked; and a short fuzz run of the decode and parse paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --gui
@@ -22,8 +22,10 @@ echo "== the CLI, review, purge and station suites again, shared store (PostgreS
 # shared_store tests already ran on both backends above; legacy_store is an embedded store by
 # definition; the analysis and layering tests open no store.)
 SAMEFRAME_TEST_BACKEND=shared cargo test --locked -p sameframe \
-  --test cli_records --test cli_purge --test cli_lighting --test cli_pose --test review --test app
+  --test cli_records --test cli_purge --test cli_lighting --test cli_pose --test review --test app --test tampering
 if [[ -x scripts/gui-smoke.sh ]]; then
   scripts/gui-smoke.sh
 fi
+echo "== a short fuzz run of the decode and parse paths" >&2
+scripts/fuzz.sh "${SAMEFRAME_FUZZ_SECONDS:-30}"
 echo "all tests passed"

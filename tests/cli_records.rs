@@ -826,10 +826,18 @@ fn audit_chain_records_and_detects_edits() {
         .unwrap()
         .to_string();
     s2.sql_exec("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)");
-    s2.ok(&["audit", "verify"]);
-    s2.fails(
-        &["audit", "verify", "--expect-head", &head],
-        &["not in the chain"],
+    // What the removed entry recorded is still there: the patient row no longer fits…
+    s2.fails(&["audit", "verify"], &["not in the audit log"]);
+    // …and the head recorded elsewhere is gone from the chain.
+    let (_, out) = s2.run(&["audit", "verify", "--expect-head", &head]);
+    assert!(!out.status.success());
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        r["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in the chain"),
+        "{r}"
     );
 }
 

@@ -604,3 +604,182 @@ fn impossible_dates_are_never_stored() {
         assert!(!at.starts_with("9999") && !at.starts_with("0001"), "{r}");
     }
 }
+
+/// Writes the seed corpus of the fuzz targets (`fuzz/corpus/…`, kept in the repository):
+/// run `cargo test --test hostile write_fuzz_seeds -- --ignored` after changing the formats
+/// sameframe reads.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    use sameframe::testkit::files;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let put = |target: &str, name: &str, bytes: &[u8]| {
+        let d = root.join(target);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(name), bytes).unwrap();
+    };
+    let small = images::scene(24, 16, 3);
+    let enc = |fmt| images::encode(&small, fmt);
+    put("decode", "a.jpg", &enc(image::ImageFormat::Jpeg));
+    put("decode", "a.png", &enc(image::ImageFormat::Png));
+    put("decode", "a.tif", &enc(image::ImageFormat::Tiff));
+    put("decode", "a.webp", &enc(image::ImageFormat::WebP));
+    put("decode", "a.gif", &enc(image::ImageFormat::Gif));
+    put(
+        "decode",
+        "interlaced16.png",
+        &files::flat_png16(19, 13, true),
+    );
+    put("decode", "apng.png", &files::apng(2));
+    put("decode", "pages.tif", &files::tiff_pages(2));
+    put("decode", "anim.webp", &files::animated_webp(2));
+    put(
+        "decode",
+        "cmyk.jpg",
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cmyk.jpg")).unwrap(),
+    );
+    put(
+        "decode",
+        "exif.jpg",
+        &images::jpeg_with_exif(24, 16, 4, &images::Exif::default()),
+    );
+    put(
+        "exif",
+        "exif.tiff",
+        &images::exif_tiff(&images::Exif::default()),
+    );
+    put("exif", "malformed", b"XX\x2a\x00\xff\xff\xff\x7fgarbage");
+    let cal = Path::new(env!("CARGO_MANIFEST_DIR")).join("calibration");
+    for (k, f) in [
+        "cards.toml",
+        "tolerances.toml",
+        "protocols.toml",
+        "confounders.toml",
+        "limits.toml",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut seed = vec![k as u8];
+        seed.extend(std::fs::read(cal.join(f)).unwrap());
+        put("calibration", f, &seed);
+    }
+    put(
+        "key_file",
+        "hex",
+        format!("{}\n", "ab".repeat(32)).as_bytes(),
+    );
+    put("key_file", "raw", &[7u8; 32]);
+    put(
+        "review_walk",
+        "tree",
+        &[0, 0, 1, 1, 3, 0, 0, 1, 4, 2, 5, 0, 2, 1],
+    );
+}
+
+/// Run `cmd` under umask 022 (through a shell that sets it), expecting success.
+fn with_umask_022(cmd: Command) -> Output {
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(quote(cmd.get_program()))
+        .chain(cmd.get_args().map(quote))
+        .collect();
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("umask 022; exec {}", line.join(" ")));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    out
+}
+
+/// Under the usual umask (022), everything the store writes is its owner's alone, and no
+/// patient reference or name can be read from the database without the key.
+#[test]
+fn the_store_is_private_by_default() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestStore::uninitialised();
+    with_umask_022(t.command(&["init"]));
+    let consent = t.patient_with_consent("P-SECRET-77", "clinical,publication");
+    t.ok(&[
+        "patient",
+        "add",
+        "--ref",
+        "P-SECRET-78",
+        "--name",
+        "Zelda Quartermaine",
+    ]);
+    let photo = t.write("p.jpg", &images::jpeg(320, 240, 5));
+    let cap = t.import(&photo, "P-SECRET-77", &consent, &[])["capture_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let export = t.path("export.jpg");
+    with_umask_022(t.command(&["capture", "export", &cap, "--out", export.to_str().unwrap()]));
+    let report = t.path("report.html");
+    let published = t.path("pub");
+    std::fs::create_dir(&published).unwrap();
+    std::fs::copy(&photo, published.join("p.jpg")).unwrap();
+    with_umask_022(t.command(&[
+        "review",
+        published.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]));
+
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = t.path("data");
+    assert_eq!(mode(&data), 0o700, "data dir");
+    for f in [export.as_path(), report.as_path(), t.key.as_path()] {
+        assert_eq!(mode(f) & 0o077, 0, "{} is readable by others", f.display());
+    }
+    if !t.is_shared() {
+        let mut stack = vec![data.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    assert_eq!(mode(&p) & 0o077, 0, "{} is readable by others", p.display());
+                }
+            }
+        }
+        let db = std::fs::read(data.join("sameframe.db")).unwrap();
+        for needle in ["P-SECRET-77", "P-SECRET-78", "Zelda", "Quartermaine"] {
+            assert!(
+                !db.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} is readable in the database file"
+            );
+        }
+    }
+}
+
+/// A review of a folder with links back up the tree (a loop) and links to files already
+/// listed: each file is reviewed once, and the walk ends.
+#[test]
+fn a_review_walks_each_file_once_through_link_loops() {
+    let s = setup();
+    let root = s.t.path("site");
+    let sub = root.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    for (k, dir) in [&root, &sub].iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("p{k}.jpg")),
+            images::jpeg(120, 90, 40 + k as u64),
+        )
+        .unwrap();
+    }
+    std::os::unix::fs::symlink("..", sub.join("up")).unwrap();
+    std::os::unix::fs::symlink(&root, sub.join("again")).unwrap();
+    std::os::unix::fs::symlink(root.join("p0.jpg"), sub.join("same.jpg")).unwrap();
+    let (out, took) = run_bounded(s.t.command(&["--json", "review", root.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", text(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["summary"]["images"], 2, "{}", r["images"]);
+    assert!(took < Duration::from_secs(20));
+}

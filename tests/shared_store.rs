@@ -886,17 +886,30 @@ fn migrate_with_kills(from: &TestStore, to: &TestStore) -> Value {
     args.extend(to.backend.init_flags(&to.path("credentials")));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut killed = 0;
-    for wait_ms in [40u64, 80, 120, 170, 230, 300, 400, 600, 900] {
+    // Short waits first: each resumed run has less left to do, and may finish sooner.
+    for wait_ms in [
+        30u64, 40, 50, 60, 80, 100, 130, 170, 230, 300, 400, 600, 900,
+    ] {
+        let stderr_path = from.path("migrate.stderr");
         let mut child = from
             .command(&args)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(wait_ms));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            killed += 1;
+        match child.try_wait().unwrap() {
+            None => {
+                child.kill().unwrap();
+                killed += 1;
+            }
+            // A run that ended by itself must have ended well: a failure here is a defect (or a
+            // server that refused the connection), not an interruption.
+            Some(status) => assert!(
+                status.success(),
+                "migrate failed by itself after {wait_ms} ms: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            ),
         }
         let _ = child.wait();
         // A copy that is not finished refuses to open.

@@ -64,6 +64,8 @@ pub enum ConsentCmd {
         #[arg(long)]
         confirm: bool,
     },
+    /// Finish every withdrawal that was interrupted (`status` and `verify` list them).
+    Resume,
     /// Write the consent's evidence document to a file.
     Document {
         #[arg(value_name = "ID")]
@@ -153,6 +155,19 @@ pub fn run(ctx: &Ctx, cmd: ConsentCmd) -> Result<ExitCode> {
                 confirm,
             })?;
             ctx.emit(&out, || withdrawal_text(&out))?;
+        }
+        ConsentCmd::Resume => {
+            let done = store.finish_withdrawals()?;
+            ctx.emit(&done, || {
+                if done.is_empty() {
+                    "no unfinished withdrawals".to_string()
+                } else {
+                    done.iter()
+                        .map(withdrawal_text)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+            })?;
         }
         ConsentCmd::Document { id, out } => {
             let bytes = store.consent_document(&id)?;

@@ -265,7 +265,7 @@ pub fn status(ctx: &Ctx) -> Result<ExitCode> {
             st.settings
         );
         for u in &st.unfinished_withdrawals {
-            s += &format!("\n  UNFINISHED WITHDRAWAL {u}: run `sameframe consent withdraw` on its consent again");
+            s += &format!("\n  UNFINISHED WITHDRAWAL {u}: run `sameframe consent resume` to finish it");
         }
         s
     })?;
@@ -308,9 +308,10 @@ fn verify_text(r: &sameframe::records::integrity::VerifyReport) -> String {
         s += &format!("\n  unsealed {u} (run `sameframe encrypt` to finish the migration)");
     }
     for w in &r.unfinished_withdrawals {
-        s += &format!(
-            "\n  UNFINISHED WITHDRAWAL {w}: run `sameframe consent withdraw` on its consent again"
-        );
+        s += &format!("\n  UNFINISHED WITHDRAWAL {w}: run `sameframe consent resume` to finish it");
+    }
+    for h in &r.history_problems {
+        s += &format!("\n  HISTORY {h}");
     }
     s
 }
@@ -323,14 +324,15 @@ pub fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "error: store {} is not intact: {} corrupt, {} missing, {} orphan, {} unsealed, {} damaged record(s), {} unfinished withdrawal(s)",
+            "error: store {} is not intact: {} corrupt, {} missing, {} orphan, {} unsealed, {} damaged record(s), {} unfinished withdrawal(s), {} history problem(s)",
             store.location(),
             r.corrupt.len(),
             r.missing.len(),
             r.orphans.len(),
             r.unsealed.len(),
             r.records_damaged.len(),
-            r.unfinished_withdrawals.len()
+            r.unfinished_withdrawals.len(),
+            r.history_problems.len()
         );
         Ok(ExitCode::from(1))
     }
@@ -353,7 +355,7 @@ pub fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<ExitCode> {
     }
     // The copy must stand on its own: every blob and record, and the audit chain.
     let verified = to.verify(std::time::Duration::ZERO)?;
-    let chain = to.read(|r| sameframe::store::audit::verify(r, to.store_id()))?;
+    let chain = to.check_history(None)?;
     let ok = verified.is_clean() && chain.ok;
     let out = json!({
         "report": report,
@@ -375,7 +377,7 @@ pub fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<ExitCode> {
             report.previews,
             report.certificates,
             if verified.is_clean() { "intact".to_string() } else { verify_text(&verified) },
-            chain.entries,
+            chain.chain.entries,
             if chain.ok { "intact" } else { "BROKEN" },
             a.to.display()
         )

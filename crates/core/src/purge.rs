@@ -189,6 +189,11 @@ pub struct Certificate {
     #[serde(default)]
     pub station_copies: Vec<CertItem>,
     pub takedown: Vec<Takedown>,
+    /// The audit chain's head once the withdrawal committed: anchors the store's history
+    /// outside it (`sameframe audit verify` checks every certificate's anchor, and
+    /// `--expect-head` takes its hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_anchor: Option<crate::store::history::Anchor>,
 }
 
 /// The result of a withdrawal.
@@ -600,6 +605,13 @@ impl Store {
     }
 
     /// Phases 2–4 (idempotent).
+    /// Finish every withdrawal that was interrupted (a crash, a killed command, a server that
+    /// went away), oldest first; each as if its `consent withdraw` ran again.
+    pub fn finish_withdrawals(&self) -> Result<Vec<WithdrawOutcome>, PurgeError> {
+        let jobs = self.read(|r| r.unfinished_purge_jobs())?;
+        jobs.into_iter().map(|j| self.run_job(j, true)).collect()
+    }
+
     fn run_job(&self, job: PurgeJobRow, resumed: bool) -> Result<WithdrawOutcome, PurgeError> {
         let items = self.read(|r| r.purge_items(&job.id))?;
         let encrypted = self.is_encrypted();
@@ -758,6 +770,7 @@ impl Store {
             outside_copies: pick(&|k| k == "outside_export"),
             station_copies: pick(&|k| k == "remote_export"),
             takedown: takedown.clone(),
+            audit_anchor: self.audit_anchor()?,
         };
         let json_text = serde_json::to_string_pretty(&cert).unwrap_or_default();
         let cert_sha = sha256_hex(json_text.as_bytes());
@@ -869,6 +882,9 @@ pub fn certificate_text(c: &Certificate, sha: &str) -> String {
     );
     s += &format!("reason        {}\n", c.reason);
     s += &format!("by            {}\n", c.actor);
+    if let Some(a) = &c.audit_anchor {
+        s += &format!("audit entry   {} (chain head {})\n", a.seq, a.hash);
+    }
     s += &format!(
         "started       {}\ncompleted     {}\n",
         c.started_at, c.completed_at

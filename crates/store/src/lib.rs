@@ -143,6 +143,29 @@ fn shared_parts(
     })
 }
 
+/// True when `data_dir` holds what a copy into it leaves before it names the store: a database
+/// with no store in it and no configuration yet (a `migrate` stopped at its very start).
+fn copy_began_in(data_dir: &Path) -> Result<bool, StoreError> {
+    if !data_dir.join(DB_FILE).is_file() || data_dir.join(config::CONFIG_FILE).exists() {
+        return Ok(false);
+    }
+    let backend = sqlite::Sqlite::open(&data_dir.join(DB_FILE), false)?;
+    let mut empty = false;
+    backend.read(&mut |r| {
+        empty = r.meta("store_id")?.is_none() && r.audit_head()?.is_none();
+        Ok(())
+    })?;
+    Ok(empty)
+}
+
+/// Mark a migration target that holds no store yet as an unfinished copy.
+fn mark_unfinished(backend: &dyn Backend) -> Result<(), StoreError> {
+    backend.write(&mut |r| match r.meta("store_id")? {
+        None => r.set_meta(sameframe_core::store::transfer::INCOMPLETE, "started"),
+        Some(_) => Ok(()),
+    })
+}
+
 /// The store ID in a backend's rows.
 fn store_id_of(parts: &StoreParts) -> Result<Option<String>, StoreError> {
     let mut id = None;
@@ -398,7 +421,7 @@ pub fn migrate(
             why: "a shared store must be encrypted (the servers may only hold sealed data): run `sameframe encrypt` on this store first".into(),
         });
     }
-    if existing.is_none() {
+    if existing.is_none() && !copy_began_in(to_dir)? {
         // A new target folder: absent or empty.
         fresh_dir(to_dir)?;
     }
@@ -411,6 +434,9 @@ pub fn migrate(
         Target::Embedded => {
             cfg.store = None;
             let p = embedded_parts(to_dir, &cfg, true)?;
+            // Marked unfinished before the folder names a store, so a copy stopped anywhere
+            // from here on says so when a station opens it.
+            mark_unfinished(p.backend.as_ref())?;
             cfg.save(to_dir)?;
             p
         }
@@ -426,10 +452,7 @@ pub fn migrate(
             };
             // Marked unfinished before the bucket is claimed, so a copy stopped anywhere from
             // here on says so when a station opens it.
-            backend.write(&mut |r| match r.meta("store_id")? {
-                None => r.set_meta(sameframe_core::store::transfer::INCOMPLETE, "started"),
-                Some(_) => Ok(()),
-            })?;
+            mark_unfinished(&backend)?;
             let blobs = s3::S3::new(spec.bucket(&path)?)?;
             claim_bucket(&blobs, from.store_id())?;
             cfg.save(to_dir)?;

@@ -1018,7 +1018,8 @@ pub fn path_is_inside(p: &Path, root: &Path) -> bool {
     canonical_file(p).starts_with(canonical(root))
 }
 
-/// Write a file through a temp file in the same folder and a rename.
+/// Write a file through a temp file in the same folder and a rename, readable by its owner
+/// only (exports, reports and certificates hold patient photographs and IDs).
 pub fn write_file_atomic(out: &Path, bytes: &[u8]) -> Result<(), RecordError> {
     use std::io::Write;
     let werr = |source| RecordError::WriteFile {
@@ -1035,7 +1036,15 @@ pub fn write_file_atomic(out: &Path, bytes: &[u8]) -> Result<(), RecordError> {
         .unwrap_or_else(|| "export".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        // Patient photographs: readable by their owner only, whatever the umask.
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, out)

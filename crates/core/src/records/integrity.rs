@@ -55,6 +55,10 @@ pub struct VerifyReport {
     /// Withdrawals that were interrupted before they completed (run the same `consent
     /// withdraw` again to finish).
     pub unfinished_withdrawals: Vec<String>,
+    /// What `audit verify` finds wrong with the store's history: a broken or unsealed chain,
+    /// rows not as the chain records them, certificates the chain does not have.
+    #[serde(default)]
+    pub history_problems: Vec<String>,
 }
 
 impl VerifyReport {
@@ -66,6 +70,7 @@ impl VerifyReport {
             && self.unsealed.is_empty()
             && self.records_damaged.is_empty()
             && self.unfinished_withdrawals.is_empty()
+            && self.history_problems.is_empty()
     }
 }
 
@@ -110,6 +115,7 @@ impl Store {
             records_checked: 0,
             records_damaged: Vec::new(),
             unfinished_withdrawals: Vec::new(),
+            history_problems: Vec::new(),
         };
         for row in &rows {
             let problem = |why: String| BlobProblem {
@@ -161,6 +167,7 @@ impl Store {
         }
         self.check_records(&mut report)?;
         report.unfinished_withdrawals = self.unfinished_withdrawals()?;
+        report.history_problems = self.check_history(None)?.problems();
         if !report.is_clean() {
             self.audit_now(
                 "verify.failed",
@@ -174,6 +181,7 @@ impl Store {
                     "unsealed": report.unsealed.len(),
                     "records_damaged": report.records_damaged.len(),
                     "unfinished_withdrawals": report.unfinished_withdrawals.len(),
+                    "history_problems": report.history_problems.len(),
                 }),
             )?;
         }

@@ -11,12 +11,18 @@
 //! from the store ID. Editing, inserting, reordering or deleting an entry breaks the chain at
 //! that entry; `audit verify` reports the first break. Entries name opaque IDs and hashes, never
 //! a patient's name.
+//!
+//! In an encrypted store each entry is also **sealed** (`details.seal`, a MAC under a key
+//! derived from the store key; see [`super::seal`]), so the chain cannot be rewritten and
+//! re-hashed by someone without the key; once one entry is sealed, every later one must be.
+//! Entries that change rows the rules read carry those rows' MACs (see [`super::state`]).
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::StoreError;
 use super::repo::{AuditRepo, AuditRow};
+use super::seal::RecordSeal;
 use crate::ids::sha256_hex;
 
 /// One entry of the chain.
@@ -39,6 +45,9 @@ pub struct ChainCheck {
     pub ok: bool,
     pub head_hash: Option<String>,
     pub first_broken: Option<BrokenEntry>,
+    /// The first sealed entry (`None`: no entry is sealed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_from: Option<i64>,
 }
 
 /// Where and why the chain breaks.
@@ -66,9 +75,24 @@ fn entry_hash(
     sha256_hex(canonical.to_string().as_bytes())
 }
 
-/// Append an entry. Call inside the unit of work that makes the change, so the change and its
-/// record commit together; the backend holds the store's write lock, so the chain stays one
-/// chain whichever station writes.
+/// What an entry's seal covers.
+fn seal_text(
+    seq: i64,
+    at: &str,
+    actor: &str,
+    action: &str,
+    subjects: &str,
+    details_unsealed: &str,
+    prev: &str,
+) -> Vec<u8> {
+    serde_json::json!([seq, at, actor, action, subjects, details_unsealed, prev])
+        .to_string()
+        .into_bytes()
+}
+
+/// Append an entry, sealed with `seal` when the store is encrypted. Call inside the unit of
+/// work that makes the change, so the change and its record commit together; the backend
+/// holds the store's write lock, so the chain stays one chain whichever station writes.
 pub fn append(
     repo: &mut (impl AuditRepo + ?Sized),
     store_id: &str,
@@ -76,6 +100,7 @@ pub fn append(
     action: &str,
     subjects: Value,
     details: Value,
+    seal: Option<&RecordSeal>,
 ) -> Result<AuditEntry, StoreError> {
     let (seq, prev_hash) = match repo.audit_head()? {
         Some((s, h)) => (s + 1, h),
@@ -83,6 +108,26 @@ pub fn append(
     };
     let at = crate::timefmt::now_utc();
     let subjects_text = subjects.to_string();
+    let mut details = match details {
+        Value::Object(m) => Value::Object(m),
+        Value::Null => Value::Object(Default::default()),
+        other => serde_json::json!({ "value": other }),
+    };
+    let unsealed = details.to_string();
+    let mac = seal.and_then(|s| {
+        s.entry_seal(&seal_text(
+            seq,
+            &at,
+            actor,
+            action,
+            &subjects_text,
+            &unsealed,
+            &prev_hash,
+        ))
+    });
+    if let (Some(mac), Some(m)) = (mac, details.as_object_mut()) {
+        m.insert("seal".into(), Value::String(mac));
+    }
     let details_text = details.to_string();
     let hash = entry_hash(
         seq,
@@ -176,16 +221,29 @@ fn mentions(v: &Value, needle: &str) -> bool {
     }
 }
 
-/// Recompute every hash from the stored text and report the first entry that does not fit.
+/// Recompute every hash from the stored text and report the first entry that does not fit;
+/// with `seal` (an encrypted store), check every seal too.
 pub fn verify(
     repo: &mut (impl AuditRepo + ?Sized),
     store_id: &str,
+    seal: Option<&RecordSeal>,
+) -> Result<ChainCheck, StoreError> {
+    verify_each(repo, store_id, seal, &mut |_| {})
+}
+
+/// [`verify`], handing each entry that fits to `each` in order (to replay the state).
+pub fn verify_each(
+    repo: &mut (impl AuditRepo + ?Sized),
+    store_id: &str,
+    seal: Option<&RecordSeal>,
+    each: &mut dyn FnMut(&AuditRow),
 ) -> Result<ChainCheck, StoreError> {
     let mut expected_prev = genesis(store_id);
     let mut expected_seq = 1i64;
     let mut entries = 0i64;
     let mut head = None;
     let mut broken: Option<BrokenEntry> = None;
+    let mut sealed_from: Option<i64> = None;
     repo.each_audit(&mut |r| {
         if broken.is_some() {
             return Ok(());
@@ -213,9 +271,12 @@ pub fn verify(
         ) != r.hash
         {
             broken = fail("its content does not match its hash (the entry was edited)".into());
+        } else if let Some(why) = seal.and_then(|s| seal_problem(&r, s, &mut sealed_from)) {
+            broken = fail(why);
         } else {
             expected_prev = r.hash.clone();
             expected_seq += 1;
+            each(&r);
             head = Some(r.hash);
         }
         Ok(())
@@ -226,14 +287,47 @@ pub fn verify(
             ok: false,
             head_hash: None,
             first_broken: Some(b),
+            sealed_from,
         },
         None => ChainCheck {
             entries,
             ok: true,
             head_hash: head,
             first_broken: None,
+            sealed_from,
         },
     })
+}
+
+/// What is wrong with entry `r`'s seal, if anything. Entries before the first sealed one are
+/// from before entries were sealed; after it, every entry must carry a seal that fits.
+fn seal_problem(r: &AuditRow, seal: &RecordSeal, sealed_from: &mut Option<i64>) -> Option<String> {
+    let mut details: Value = serde_json::from_str(&r.details).ok()?;
+    let mac = details
+        .as_object_mut()
+        .and_then(|m| m.remove("seal"))
+        .and_then(|v| v.as_str().map(str::to_string));
+    let Some(mac) = mac else {
+        return sealed_from.map(|first| {
+            format!("it is not sealed, though every entry from {first} on must be (rewritten without the store key)")
+        });
+    };
+    let want = seal.entry_seal(&seal_text(
+        r.seq,
+        &r.at,
+        &r.actor,
+        &r.action,
+        &r.subjects,
+        &details.to_string(),
+        &r.prev_hash,
+    ));
+    if want.as_deref() != Some(mac.as_str()) {
+        return Some(
+            "its seal does not fit (written without the store key, or by another store)".into(),
+        );
+    }
+    sealed_from.get_or_insert(r.seq);
+    None
 }
 
 #[cfg(test)]
@@ -270,33 +364,34 @@ mod tests {
                 "capture.import",
                 json!({"capture": format!("cap_{i}")}),
                 json!({}),
+                None,
             )
             .unwrap();
         }
-        let ok = verify(&mut c, "s1").unwrap();
+        let ok = verify(&mut c, "s1", None).unwrap();
         assert!(ok.ok && ok.entries == 5);
         assert!(
-            !verify(&mut c, "s2").unwrap().ok,
+            !verify(&mut c, "s2", None).unwrap().ok,
             "a chain is bound to its store"
         );
         c.0[2].actor = "mallory".into();
-        let bad = verify(&mut c, "s1").unwrap();
+        let bad = verify(&mut c, "s1", None).unwrap();
         assert_eq!(bad.first_broken.unwrap().seq, 3);
 
         let mut c = Rows::default();
         for i in 0..4 {
-            append(&mut c, "s1", "ana", "x", json!({"n": i}), json!({})).unwrap();
+            append(&mut c, "s1", "ana", "x", json!({"n": i}), json!({}), None).unwrap();
         }
         c.0.remove(1);
-        let bad = verify(&mut c, "s1").unwrap();
+        let bad = verify(&mut c, "s1", None).unwrap();
         assert_eq!(bad.first_broken.unwrap().seq, 3);
 
         let mut c = Rows::default();
         for i in 0..3 {
-            append(&mut c, "s1", "ana", "x", json!({"n": i}), json!({})).unwrap();
+            append(&mut c, "s1", "ana", "x", json!({"n": i}), json!({}), None).unwrap();
         }
         c.0.swap(1, 2);
-        assert!(!verify(&mut c, "s1").unwrap().ok, "reordered entries");
+        assert!(!verify(&mut c, "s1", None).unwrap().ok, "reordered entries");
     }
 
     #[test]
@@ -309,6 +404,7 @@ mod tests {
             "consent.grant",
             json!({"consent": "con_1"}),
             json!({}),
+            None,
         )
         .unwrap();
         append(
@@ -318,6 +414,7 @@ mod tests {
             "capture.import",
             json!({"consent": "con_1", "capture": "cap_1"}),
             json!({}),
+            None,
         )
         .unwrap();
         append(
@@ -327,6 +424,7 @@ mod tests {
             "capture.import",
             json!({"consent": "con_2"}),
             json!({}),
+            None,
         )
         .unwrap();
         let f = LogFilter {
@@ -341,5 +439,72 @@ mod tests {
         };
         let r = read(&mut c, &f).unwrap();
         assert_eq!((r.len(), r[0].seq), (1, 3));
+    }
+
+    #[test]
+    fn sealed_entries_cannot_be_rewritten_without_the_key() {
+        let key = crate::store::crypto::SecretKey::generate().unwrap();
+        let seal = RecordSeal::keyed("s1", &key);
+        let mut c = Rows::default();
+        append(
+            &mut c,
+            "s1",
+            "ana",
+            "store.init",
+            json!({}),
+            json!({}),
+            None,
+        )
+        .unwrap();
+        for i in 0..4 {
+            let details = json!({"n": i, "f": 0.1 * f64::from(i)});
+            append(
+                &mut c,
+                "s1",
+                "ana",
+                "x",
+                json!({"n": i}),
+                details,
+                Some(&seal),
+            )
+            .unwrap();
+        }
+        let ok = verify(&mut c, "s1", Some(&seal)).unwrap();
+        assert!(ok.ok, "{ok:?}");
+        assert_eq!(ok.sealed_from, Some(2));
+        // Rewrite entry 3's details and re-hash the chain from there: the seal gives it away.
+        let mut forged = c.0[..2].to_vec();
+        let mut tail = Rows(forged.clone());
+        for (k, r) in c.0[2..].iter().enumerate() {
+            let d = if k == 0 {
+                json!({"n": 99})
+            } else {
+                serde_json::from_str(&r.details).unwrap()
+            };
+            append(
+                &mut tail,
+                "s1",
+                &r.actor,
+                &r.action,
+                json!({"n": k}),
+                d,
+                None,
+            )
+            .unwrap();
+        }
+        forged = tail.0;
+        let mut f = Rows(forged);
+        let bad = verify(&mut f, "s1", Some(&seal)).unwrap();
+        assert_eq!(bad.first_broken.unwrap().seq, 3);
+        // Another store's key: the first sealed entry fails.
+        let other = RecordSeal::keyed("s1", &crate::store::crypto::SecretKey::generate().unwrap());
+        assert_eq!(
+            verify(&mut c, "s1", Some(&other))
+                .unwrap()
+                .first_broken
+                .unwrap()
+                .seq,
+            2
+        );
     }
 }

@@ -238,25 +238,37 @@ pub fn read_key_file(path: &Path, allow_open: bool) -> Result<SecretKey, KeyErro
         other => unreadable(std::io::Error::other(other.to_string())),
     })?;
     f.take(4096).read_to_end(&mut raw).map_err(unreadable)?;
-    let invalid = || KeyError::KeyFileInvalid {
+    parse_key_file(&raw).ok_or_else(|| KeyError::KeyFileInvalid {
         path: path.to_path_buf(),
-    };
+    })
+}
+
+/// The key in a key file's bytes: 64 hex digits (whitespace anywhere ignored), or exactly the
+/// 32 key bytes; `None` for anything else.
+///
+/// ```
+/// use sameframe_core::store::crypto::parse_key_file;
+/// assert!(parse_key_file(format!("{}\n", "ab".repeat(32)).as_bytes()).is_some());
+/// assert!(parse_key_file(&[7u8; 32]).is_some());
+/// assert!(parse_key_file(b"not a key").is_none());
+/// ```
+pub fn parse_key_file(raw: &[u8]) -> Option<SecretKey> {
     let digits: Zeroizing<String> = Zeroizing::new(
-        String::from_utf8_lossy(&raw)
+        String::from_utf8_lossy(raw)
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect(),
     );
     if digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
         let mut bytes = Zeroizing::new(unhex(&digits).unwrap_or_default());
-        let key = SecretKey::from_bytes(&bytes).ok_or_else(invalid);
+        let key = SecretKey::from_bytes(&bytes);
         bytes.zeroize();
         return key;
     }
     if raw.len() == 32 {
-        return SecretKey::from_bytes(&raw).ok_or_else(invalid);
+        return SecretKey::from_bytes(raw);
     }
-    Err(invalid())
+    None
 }
 
 /// Write a new key file (refusing to overwrite one), readable by the owner only.

@@ -69,6 +69,8 @@ impl Store {
         self.write(|tx| {
             crate::records::reseal_all(tx, &seal)?;
             tx.set_keyring_pending(false)?;
+            // Every row's MAC is under the new key from here on.
+            tx.bind_all_rows();
             tx.audit(
                 "store.encrypt.finish",
                 json!({ "store": self.store_id }),

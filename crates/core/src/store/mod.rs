@@ -27,9 +27,11 @@ pub mod audit;
 pub mod crypto;
 mod encrypt;
 pub mod error;
+pub mod history;
 mod keys;
 pub mod repo;
 pub mod seal;
+pub mod state;
 pub mod transfer;
 
 use std::cell::OnceCell;
@@ -57,7 +59,8 @@ pub const DB_FILE: &str = "sameframe.db";
 /// The meta key that says every record body is in the current form (sealed in encrypted
 /// stores) and every patient has its reference key.
 const RECORDS_META: &str = "records";
-const RECORDS_CURRENT: &str = "v1";
+/// v1: bodies sealed, references keyed; v2: rows bound to the audit chain too.
+const RECORDS_CURRENT: &str = "v2";
 
 /// Options for opening a store.
 #[derive(Debug, Default)]
@@ -161,9 +164,19 @@ impl CarriesStoreError for StoreError {
 
 /// A unit of work in progress: the repositories of one transaction, and the store's helpers
 /// (audit entries, sealing) bound to it.
+///
+/// Writes to the rows the rules read go through the methods below (they shadow the
+/// repositories' own), which note each changed row; when the unit of work ends, its audit
+/// entries are appended, sealed, the last one carrying the changed rows' MACs (see
+/// [`state`]). A unit of work that changes such rows without an entry of its own gets a
+/// `state.update` entry.
 pub struct Tx<'a> {
     store: &'a Store,
     repos: &'a mut dyn Repos,
+    touched: state::Touched,
+    pending: Vec<(String, Value, Value)>,
+    /// Record every bound row (a store bound for the first time, or under a new key).
+    bind_all: bool,
 }
 
 impl<'a> std::ops::Deref for Tx<'a> {
@@ -180,21 +193,16 @@ impl std::ops::DerefMut for Tx<'_> {
 }
 
 impl Tx<'_> {
-    /// Append an audit entry; it commits with the change.
+    /// Record an audit entry; it is appended, sealed, when the unit of work ends, and commits
+    /// with the change.
     pub fn audit(
         &mut self,
         action: &str,
         subjects: Value,
         details: Value,
-    ) -> Result<audit::AuditEntry, StoreError> {
-        audit::append(
-            self.repos,
-            &self.store.store_id,
-            &self.store.actor,
-            action,
-            subjects,
-            details,
-        )
+    ) -> Result<(), StoreError> {
+        self.pending.push((action.to_string(), subjects, details));
+        Ok(())
     }
 
     /// The store this unit of work changes.
@@ -202,10 +210,93 @@ impl Tx<'_> {
         self.store
     }
 
-    /// The repositories, for helpers that take them.
+    /// The repositories, for helpers that read through them.
     pub fn repos(&mut self) -> &mut dyn Repos {
         self.repos
     }
+
+    /// Record every bound row when this unit of work ends.
+    pub fn bind_all_rows(&mut self) {
+        self.bind_all = true;
+    }
+
+    /// Append the recorded audit entries, sealed, with the changed rows' MACs.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        if self.bind_all {
+            self.touched = state::all_rows(self.repos)?;
+        }
+        let seal = self.store.seal.get();
+        let rows = match seal {
+            Some(seal) if !self.touched.is_empty() => {
+                state::state_of(self.repos, seal, &self.touched)?
+            }
+            _ => Default::default(),
+        };
+        let mut pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() && !rows.is_empty() {
+            pending.push(("state.update".into(), json!({}), json!({})));
+        }
+        let last = pending.len().saturating_sub(1);
+        for (i, (action, subjects, mut details)) in pending.into_iter().enumerate() {
+            if i == last
+                && !rows.is_empty()
+                && let Some(m) = details.as_object_mut()
+            {
+                m.insert("state".into(), Value::Object(rows.clone()));
+                if self.bind_all {
+                    m.insert("state_full".into(), Value::Bool(true));
+                }
+            }
+            audit::append(
+                self.repos,
+                &self.store.store_id,
+                &self.store.actor,
+                &action,
+                subjects,
+                details,
+                seal,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The writes to bound rows, each noting the row it changed.
+macro_rules! bound_writes {
+    ($( $name:ident ( $($arg:ident : $ty:ty),* ) => $table:literal, $id:expr ; )*) => {
+        impl Tx<'_> {
+            $(
+                #[doc = concat!("The repositories' `", stringify!($name), "`, noting the changed ", $table, " row.")]
+                pub fn $name(&mut self, $($arg: $ty),*) -> repo::RepoResult<()> {
+                    self.repos.$name($($arg),*)?;
+                    let id: &str = $id;
+                    self.touched.add($table, id);
+                    Ok(())
+                }
+            )*
+        }
+    };
+}
+
+bound_writes! {
+    insert_patient(row: &repo::PatientRow) => "patient", &row.id;
+    update_patient(row: &repo::PatientRow) => "patient", &row.id;
+    insert_consent(row: &repo::ConsentRow) => "consent", &row.id;
+    update_consent(row: &repo::ConsentRow) => "consent", &row.id;
+    insert_visit(row: &repo::VisitRow) => "visit", &row.id;
+    update_visit(row: &repo::VisitRow) => "visit", &row.id;
+    insert_capture(row: &repo::CaptureRow) => "capture", &row.id;
+    update_capture(row: &repo::CaptureRow) => "capture", &row.id;
+    delete_capture(id: &str) => "capture", id;
+    insert_export(row: &repo::ExportRow) => "export", &row.id;
+    mark_export_purged(id: &str, job_id: &str) => "export", id;
+    delete_export(id: &str) => "export", id;
+    insert_publication(row: &repo::PublicationRow) => "publication", &row.id;
+    update_publication(row: &repo::PublicationRow) => "publication", &row.id;
+    set_setting(key: &str, body: &[u8]) => "setting", key;
+    insert_tombstone(row: &repo::TombstoneRow) => "tombstone", state::WHOLE_TABLE;
+    insert_data_key(row: &repo::DataKeyRow) => "data_key", &row.id;
+    destroy_data_key(id: &str, at: &str, by: &str) => "data_key", id;
 }
 
 impl Store {
@@ -242,7 +333,10 @@ impl Store {
                 &opts.actor,
                 "store.init",
                 json!({ "store": store_id }),
-                json!({ "encryption": mode, "schema_version": schema, "shared": parts.backend.is_shared() }),
+                // Bound from the start: every row a rule reads is recorded as it is written.
+                json!({ "encryption": mode, "schema_version": schema, "shared": parts.backend.is_shared(),
+                        "state": {}, "state_full": true }),
+                None,
             )?;
             Ok(())
         };
@@ -301,19 +395,24 @@ impl Store {
         Ok(store)
     }
 
-    /// Older stores kept patient text in clear and had no reference keys: seal every body
-    /// (encrypted stores) and key every reference, in one unit of work.
+    /// Older stores kept patient text in clear and had no reference keys, and their rows were
+    /// not bound to the audit chain: seal every body (encrypted stores), key every reference,
+    /// and bind every row (a store whose chain already binds rows is not bound again: a row
+    /// changed outside sameframe stays reported), in one unit of work.
     fn bring_records_current(&mut self) -> Result<(), StoreError> {
         let seal = self.keys.record_seal(true)?;
-        self.write(|tx| crate::records::reseal_all(tx, &seal))?;
+        let bound = self.read(|r| state::chain_is_bound(r))?;
         self.write(|tx| {
+            crate::records::reseal_all(tx, &seal)?;
             tx.set_meta(RECORDS_META, RECORDS_CURRENT)?;
+            if !bound {
+                tx.bind_all_rows();
+            }
             tx.audit(
                 "store.records.sealed",
                 json!({ "store": self.store_id }),
-                json!({ "sealed": seal.is_keyed() }),
-            )?;
-            Ok::<_, StoreError>(())
+                json!({ "sealed": seal.is_keyed(), "bound": !bound }),
+            )
         })?;
         let _ = self.seal.take();
         let _ = self.seal.set(self.keys.record_seal(false)?);
@@ -401,14 +500,20 @@ impl Store {
 
     /// Run `f` as one unit of work: everything it changes commits together, under the store's
     /// write lock, or not at all. `f` may run again when a concurrent writer forced a retry.
-    pub fn write<T, E: CarriesStoreError>(
+    pub fn write<T, E: CarriesStoreError + From<StoreError>>(
         &self,
         mut f: impl FnMut(&mut Tx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut out: Option<Result<T, E>> = None;
         let r = self.backend.write(&mut |repos| {
-            let mut tx = Tx { store: self, repos };
-            match f(&mut tx) {
+            let mut tx = Tx {
+                store: self,
+                repos,
+                touched: Default::default(),
+                pending: Vec::new(),
+                bind_all: false,
+            };
+            match f(&mut tx).and_then(|v| tx.finish().map(|()| v).map_err(E::from)) {
                 Ok(v) => {
                     out = Some(Ok(v));
                     Ok(())
@@ -439,10 +544,7 @@ impl Store {
         subjects: Value,
         details: Value,
     ) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.audit(action, subjects.clone(), details.clone())
-                .map(|_| ())
-        })
+        self.write(|tx| tx.audit(action, subjects.clone(), details.clone()))
     }
 
     /// A folder inside the data directory, created on demand.

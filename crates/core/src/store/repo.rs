@@ -429,6 +429,11 @@ pub trait TransferRepo {
         after: Option<&[Cell]>,
         limit: usize,
     ) -> RepoResult<Vec<Vec<Cell>>>;
+    /// One row of `table` by its ID (the `id` column, or `key` for settings), every column in
+    /// the order [`TransferRepo::transfer_rows`] gives them; `None` when there is none.
+    fn transfer_row(&mut self, table: &str, id: &str) -> RepoResult<Option<Vec<Cell>>>;
+    /// Where the ID is in a row of `table` as [`TransferRepo::transfer_rows`] gives it.
+    fn transfer_id_index(&self, table: &str) -> Option<usize>;
     /// Insert rows, skipping those whose key already exists; returns how many were new.
     fn transfer_insert(&mut self, table: &str, rows: &[Vec<Cell>]) -> RepoResult<usize>;
     /// Delete every row of every table (a copy that must start again).

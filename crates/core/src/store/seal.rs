@@ -19,14 +19,25 @@
 //! A lookup by value (the patient reference) uses a keyed hash of its normalised form:
 //! `HMAC-SHA256(lookup key, value)`, with the lookup key derived like the record key.
 //!
-//! Stores created without encryption keep bodies as plain JSON (and their lookups as a plain
-//! SHA-256): nothing to hide them with, and nothing to authenticate them with either.
+//! The same master key authenticates the store's history (see [`super::state`]): each row a
+//! rule reads has a **row MAC** that the audit entry recording its change carries, and each
+//! audit entry a **seal**, so neither can be rewritten without the key:
+//!
+//! ```text
+//! row MAC    = HMAC-SHA256(state key, table \0 id \0 cells)[..16]
+//! entry seal = HMAC-SHA256(audit key, [seq, at, actor, action, subjects, details, prev_hash])
+//! ```
+//!
+//! Stores created without encryption keep bodies as plain JSON (and their lookups and row
+//! MACs as plain SHA-256, their audit entries unsealed): nothing to hide them with, and
+//! nothing to authenticate them with either.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::crypto::SecretKey;
 use super::error::StoreError;
+use super::repo::Cell;
 use crate::ids::{hex, sha256_hex};
 
 /// The first bytes of a sealed body: `SFREC`, NUL, format 1, NUL.
@@ -39,6 +50,8 @@ pub struct RecordSeal {
     /// `None` in a store without encryption.
     record: Option<SecretKey>,
     lookup: Option<SecretKey>,
+    state: Option<SecretKey>,
+    audit: Option<SecretKey>,
     /// Plain (legacy or unencrypted) bodies are accepted: in stores without encryption, and
     /// while an encrypted store's older rows are being sealed.
     accept_plain: bool,
@@ -51,6 +64,8 @@ impl RecordSeal {
             store_id: store_id.to_string(),
             record: None,
             lookup: None,
+            state: None,
+            audit: None,
             accept_plain: true,
         }
     }
@@ -62,6 +77,8 @@ impl RecordSeal {
             store_id: store_id.to_string(),
             record: Some(master.derive(&ctx("record key"))),
             lookup: Some(master.derive(&ctx("lookup key"))),
+            state: Some(master.derive(&ctx("state key"))),
+            audit: Some(master.derive(&ctx("audit key"))),
             accept_plain: false,
         }
     }
@@ -153,6 +170,55 @@ impl RecordSeal {
         match &self.lookup {
             Some(k) => hex(&k.mac(msg.as_bytes())),
             None => sha256_hex(format!("sameframe lookup v1\0{}\0{msg}", self.store_id).as_bytes()),
+        }
+    }
+}
+
+impl RecordSeal {
+    /// The MAC of row `id` of `table` as stored (`cells`, every column): 32 hex digits.
+    pub fn row_mac(&self, table: &str, id: &str, cells: &[Cell]) -> String {
+        let mut msg = format!("{table}\0{id}\0").into_bytes();
+        for c in cells {
+            encode_cell(c, &mut msg);
+        }
+        let full = match &self.state {
+            Some(k) => hex(&k.mac(&msg)),
+            None => {
+                let mut plain = format!("sameframe row v1\0{}\0", self.store_id).into_bytes();
+                plain.extend(msg);
+                sha256_hex(&plain)
+            }
+        };
+        full[..32].to_string()
+    }
+
+    /// The seal of an audit entry's canonical text; `None` in a store without encryption.
+    pub fn entry_seal(&self, canonical: &[u8]) -> Option<String> {
+        self.audit.as_ref().map(|k| hex(&k.mac(canonical)))
+    }
+}
+
+/// A cell as the row MAC covers it: a type tag, then its value (lengths where they vary).
+fn encode_cell(c: &Cell, out: &mut Vec<u8>) {
+    match c {
+        Cell::Null => out.push(b'n'),
+        Cell::Int(i) => {
+            out.push(b'i');
+            out.extend(i.to_be_bytes());
+        }
+        Cell::Real(r) => {
+            out.push(b'r');
+            out.extend(r.to_bits().to_be_bytes());
+        }
+        Cell::Text(t) => {
+            out.push(b't');
+            out.extend((t.len() as u64).to_be_bytes());
+            out.extend(t.as_bytes());
+        }
+        Cell::Bytes(b) => {
+            out.push(b'b');
+            out.extend((b.len() as u64).to_be_bytes());
+            out.extend(b);
         }
     }
 }

@@ -112,6 +112,7 @@ impl Store {
                 "store.migrate.in",
                 json!({ "store": self.store_id }),
                 json!({ "from": report.source, "source_head": head, "resumed": report.resumed }),
+                Some(self.seal()),
             )?;
             r.set_meta(SOURCE_HEAD, &head)?;
             r.set_meta(INCOMPLETE, "")?;

@@ -131,7 +131,11 @@ pub fn gif_of(images: &[RgbImage]) -> Vec<u8> {
 pub fn flat_png16(w: u32, h: u32, interlaced: bool) -> Vec<u8> {
     use std::io::Write;
     let pixel = |y: u32| -> [u8; 8] {
-        let r: u16 = if (y / 64).is_multiple_of(2) { 0x8000 } else { 0x4000 };
+        let r: u16 = if (y / 64).is_multiple_of(2) {
+            0x8000
+        } else {
+            0x4000
+        };
         let mut px = [0u8; 8];
         px[0..2].copy_from_slice(&r.to_be_bytes());
         px[2..4].copy_from_slice(&0x6000u16.to_be_bytes());

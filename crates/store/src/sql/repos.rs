@@ -5,7 +5,7 @@ use sameframe_core::store::StoreError;
 use sameframe_core::store::repo::*;
 use sameframe_core::vocab::{Area, Role, View};
 
-use super::tables::{ROWS_PER_INSERT, TABLES, insert_sql, page_sql, table};
+use super::tables::{ROWS_PER_INSERT, TABLES, insert_sql, page_sql, row_sql, table};
 use super::{Cols, SqlConn, SqlError, SqlRow, Val, backend_error};
 
 /// The repositories of one connection (or one transaction on it).
@@ -1296,6 +1296,30 @@ impl TransferRepo for Sql<'_> {
         });
         r.map_err(|e| self.fail(&format!("copy rows of {name}"), e))?;
         Ok(out)
+    }
+
+    fn transfer_row(&mut self, name: &str, id: &str) -> RepoResult<Option<Vec<Cell>>> {
+        let t = table(name).ok_or_else(|| {
+            self.fail(
+                "read a row",
+                SqlError::unexpected(format!("no table {name}")),
+            )
+        })?;
+        let mut out = None;
+        let r = self.conn.query(&row_sql(t), &[Val::Text(id)], &mut |row| {
+            out = Some(
+                (0..row.columns())
+                    .map(|i| row.get(i).map(cell))
+                    .collect::<Result<_, _>>()?,
+            );
+            Ok(())
+        });
+        r.map_err(|e| self.fail(&format!("read {name} {id}"), e))?;
+        Ok(out)
+    }
+
+    fn transfer_id_index(&self, name: &str) -> Option<usize> {
+        table(name).map(|t| t.id_index())
     }
 
     fn transfer_insert(&mut self, name: &str, rows: &[Vec<Cell>]) -> RepoResult<usize> {

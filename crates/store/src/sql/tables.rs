@@ -193,6 +193,33 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
+impl Table {
+    /// The column that names a row: `id`, else the last ordering column (`key`, `seq`…).
+    pub fn id_column(&self) -> &'static str {
+        if self.rest.contains(&"id") || self.order.contains(&"id") {
+            "id"
+        } else {
+            self.order[self.order.len() - 1]
+        }
+    }
+
+    /// Where the ID column is in [`Table::columns`].
+    pub fn id_index(&self) -> usize {
+        let id = self.id_column();
+        self.columns().iter().position(|c| *c == id).unwrap_or(0)
+    }
+}
+
+/// The select of one row by its ID column.
+pub fn row_sql(t: &Table) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} = ?1",
+        t.columns().join(", "),
+        t.name,
+        t.id_column()
+    )
+}
+
 /// The table called `name`.
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
