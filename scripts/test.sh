@@ -3,7 +3,8 @@
 # integration, CLI, GUI (egui_kittest) on the embedded store; the same CLI, review, purge and
 # station suites again on the shared store (PostgreSQL + S3, started here on loopback); the
 # shared-store concurrency, fault and configuration tests; a real window under Xvfb,
-# screenshotted and checked; and a short fuzz run of the decode and parse paths.
+# screenshotted and checked; the review report rendered in headless Chromium; and a short
+# fuzz run of the decode and parse paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --gui
@@ -26,6 +27,8 @@ SAMEFRAME_TEST_BACKEND=shared cargo test --locked -p sameframe \
 if [[ -x scripts/gui-smoke.sh ]]; then
   scripts/gui-smoke.sh
 fi
+echo "== the review report in headless Chromium, desk and phone widths" >&2
+scripts/report-smoke.sh
 echo "== a short fuzz run of the decode and parse paths" >&2
 scripts/fuzz.sh "${SAMEFRAME_FUZZ_SECONDS:-30}"
 echo "all tests passed"

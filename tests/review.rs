@@ -313,6 +313,7 @@ fn a_real_photo_cropped_and_stretched_is_traced_and_not_flagged() {
     let path = s.path("pub");
     std::fs::create_dir_all(&path).unwrap();
     std::fs::write(path.join("stretched.jpg"), jpeg(&published, 70)).unwrap();
+    std::fs::write(path.join("stretched.txt"), "Individual results vary.").unwrap();
     let r = s.ok(&["review", path.to_str().unwrap()]);
     let st = image_report(&r, "stretched.jpg");
     assert_eq!(st["sources"][0]["capture_id"], cap["capture_id"], "{st}");
@@ -391,7 +392,14 @@ fn a_consent_expired_since_the_capture_fails_publication() {
         has(&before, "consent", "info", "allows publication"),
         "{before}"
     );
-    assert_eq!(before["verdict"], "pass", "{before}");
+    // 18 days before it expires (the warning window is 30 days), and no caption at all.
+    assert!(
+        has(&before, "consent", "warn", "expires on 2026-02-28"),
+        "{before}"
+    );
+    assert!(has(&before, "caption", "warn", "no caption"), "{before}");
+    assert_eq!(before["verdict"], "warn", "{before}");
+    s.ok(&["config", "set", "review.consent_expiry_warning_days", "7"]);
     // Captions kept in a folder of their own, by the image's name.
     let captions = s.path("captions");
     std::fs::create_dir_all(&captions).unwrap();
@@ -595,12 +603,64 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
         .iter()
         .find(|f| f["kind"] == "edit" && f["severity"] == "fail")
         .unwrap_or_else(|| panic!("retouching not flagged: {t}"));
-    assert!(edit["message"].as_str().unwrap().contains("at x"), "{edit}");
+    assert!(
+        edit["message"].as_str().unwrap().contains("box 1"),
+        "{edit}"
+    );
+    let boxed = &t["edits"][0];
+    assert_eq!(boxed["severity"], "fail", "{t}");
+    assert!(boxed["bbox"][2].as_u64().unwrap() > 0, "{t}");
     assert_eq!(t["verdict"], "fail");
 
+    // An image of the clinic's with no source has no consent evidence: a failure, until it is
+    // marked as not a patient photo; a third party's image with no source is a warning.
     let st = image_report(&r, "stock.jpg");
     assert!(st["sources"].as_array().unwrap().is_empty());
-    assert!(has(st, "source", "warn", "no source"));
+    assert!(has(st, "source", "fail", "no consent evidence"), "{st}");
+    assert!(
+        st["action"].as_str().unwrap().contains("--not-patient"),
+        "{st}"
+    );
+    let stock = s.path("pub").join("stock.jpg");
+    let stock = stock.to_str().unwrap();
+    let third = s.ok(&["review", stock, "--third-party"]);
+    assert!(
+        has(&third["images"][0], "source", "warn", "no source"),
+        "{third}"
+    );
+    s.ok(&[
+        "publish",
+        "record",
+        stock,
+        "--channel",
+        "website",
+        "--not-patient",
+        "--note",
+        "licensed stock, agency ref 1234",
+    ]);
+    let marked = s.ok(&["review", stock]);
+    assert!(
+        has(
+            &marked["images"][0],
+            "source",
+            "info",
+            "not a patient photo"
+        ),
+        "{marked}"
+    );
+    assert_eq!(marked["images"][0]["verdict"], "pass", "{marked}");
+    // A patient photo cannot be marked as stock.
+    s.fails(
+        &[
+            "publish",
+            "record",
+            s.path("pub").join("graded.jpg").to_str().unwrap(),
+            "--channel",
+            "website",
+            "--not-patient",
+        ],
+        &["it is a patient photo"],
+    );
     for f in ["broken.jpg", "cut.jpg", "notes.pdf"] {
         assert!(has(image_report(&r, f), "file", "warn", "skipped"), "{f}");
     }
@@ -617,7 +677,7 @@ fn review_checks_consent_pairing_disclosures_edits_and_captions() {
             && page.contains(b0.as_str())
             && page.contains("data:image/jpeg;base64,")
     );
-    assert!(page.contains("FAIL") && page.contains("guaranteed"));
+    assert!(page.contains("badge fail") && page.contains("guaranteed"));
     let exports: i64 = s
         .sql_one("SELECT COUNT(*) FROM export WHERE purpose = 'review'")
         .unwrap()
@@ -852,4 +912,544 @@ fn the_index_copy_follows_every_fingerprint_write() {
     store.write(|tx| tx.delete_fingerprint(id)).unwrap();
     assert_eq!(count("SELECT COUNT(*) FROM fingerprint_index"), 9);
     assert_eq!(store.review_index().unwrap().len(), 9);
+}
+
+/// Run a command on a given day (debug builds take the date from `SAMEFRAME_TODAY`).
+fn on_day(s: &TestStore, day: &str, args: &[&str]) -> std::process::Output {
+    let mut c = s.command(args);
+    c.env("SAMEFRAME_TODAY", day);
+    c.output().unwrap()
+}
+
+fn on_day_ok(s: &TestStore, day: &str, args: &[&str]) -> Value {
+    let out = on_day(s, day, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A folder of the clinic's publications with a violation of each kind planted: every image
+/// gets the verdict the rules give it, with its reason and one line saying what to do, and the
+/// honest image passes.
+#[test]
+fn each_planted_violation_gets_the_verdict_the_rules_give_it() {
+    let (s, caps) = cli_store();
+    let (_, _, _, before0, after0) = &caps[0];
+    let pubdir = "planted";
+    let caption = |name: &str, text: &str| {
+        std::fs::write(s.path(pubdir).join(name), text).unwrap();
+    };
+    // Honest: before on the left, after on the right, captioned, make-up disclosed.
+    write_jpeg(
+        &s,
+        pubdir,
+        "honest.jpg",
+        &composite(before0, after0, 500, 12, false, false),
+    );
+    caption(
+        "honest.txt",
+        "Skin booster, 2 sessions. Individual results vary. Make-up (foundation) worn in the after photo.",
+    );
+    // Swapped: the later photo shown first.
+    write_jpeg(
+        &s,
+        pubdir,
+        "swapped.jpg",
+        &composite(after0, before0, 500, 12, false, false),
+    );
+    caption(
+        "swapped.txt",
+        "Individual results vary. Make-up (foundation) worn.",
+    );
+    // No caption at all.
+    let (_, _, _, before1, after1) = &caps[1];
+    write_jpeg(
+        &s,
+        pubdir,
+        "uncaptioned.jpg",
+        &composite(before1, after1, 500, 12, true, false),
+    );
+    // Not comparable: the follow-up is another view (a major difference: grade D).
+    let (b2, _, cid2, before2, _) = &caps[2];
+    let other_view = later_session(before2, 777);
+    let f = s.write("R2-oblique.jpg", &jpeg(&other_view, 92));
+    let f = f.to_str().unwrap();
+    let mut args = util::import_args(f, "R2", cid2, "oblique_left_45");
+    args.extend(["--captured-at", "2026-06-01T10:00:00"]);
+    let oblique = s.ok(&args);
+    write_jpeg(
+        &s,
+        pubdir,
+        "unmatched-views.jpg",
+        &composite(before2, &other_view, 500, 12, false, false),
+    );
+    caption("unmatched-views.txt", "Individual results vary.");
+    // No publication consent (R3 consented to clinical use only).
+    write_jpeg(&s, pubdir, "no-consent.jpg", &resize(&caps[3].3, 600, 450));
+    caption("no-consent.txt", "Individual results vary.");
+
+    let html = s.path("planted.html");
+    let r = s.ok(&[
+        "review",
+        s.path(pubdir).to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    let verdict = |name: &str| {
+        image_report(&r, name)["verdict"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let honest = image_report(&r, "honest.jpg");
+    assert_ne!(verdict("honest.jpg"), "fail", "{honest}");
+    assert!(
+        has(honest, "pairing", "info", "before: left panel"),
+        "{honest}"
+    );
+    assert_eq!(honest["sources"][0]["position"], "left");
+
+    let swapped = image_report(&r, "swapped.jpg");
+    assert!(
+        has(swapped, "pairing", "warn", "the left panel"),
+        "{swapped}"
+    );
+    assert!(has(swapped, "pairing", "warn", "later photo"), "{swapped}");
+    assert!(
+        has(swapped, "pairing", "warn", "taken 2026-05-10"),
+        "{swapped}"
+    );
+
+    let uncaptioned = image_report(&r, "uncaptioned.jpg");
+    assert!(
+        has(uncaptioned, "caption", "warn", "no caption"),
+        "{uncaptioned}"
+    );
+    assert_eq!(
+        uncaptioned["sources"][0]["position"], "top",
+        "{uncaptioned}"
+    );
+
+    let views = image_report(&r, "unmatched-views.jpg");
+    let ids: Vec<&str> = views["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["capture_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [b2.as_str(), oblique["capture_id"].as_str().unwrap()],
+        "{views}"
+    );
+    assert!(
+        has(views, "comparability", "fail", "fails from D"),
+        "{views}"
+    );
+    assert_eq!(verdict("unmatched-views.jpg"), "fail");
+    assert!(
+        views["action"].as_str().unwrap().contains("not comparable"),
+        "{views}"
+    );
+    // No broken sentences in the reasons: no empty clause, no capture-time hints.
+    for f in views["findings"].as_array().unwrap() {
+        let m = f["message"].as_str().unwrap();
+        assert!(
+            !m.contains(": ;") && !m.ends_with(": ") && !m.contains("tilt it"),
+            "{m}"
+        );
+    }
+
+    let no_consent = image_report(&r, "no-consent.jpg");
+    assert_eq!(verdict("no-consent.jpg"), "fail");
+    assert_eq!(
+        no_consent["action"],
+        "take down: no publication consent for R3 (not granted)"
+    );
+
+    // The clinic's tolerances decide the grade that fails: the honest pair passes the default
+    // (fails from D), and fails a clinic that fails its grade.
+    let grade = honest["pair_grade"].as_str().unwrap().to_string();
+    assert!(grade.as_str() < "D", "{honest}");
+    let cal = s.path("strict-cal");
+    std::fs::create_dir_all(&cal).unwrap();
+    let tol = std::fs::read_to_string("calibration/tolerances.toml").unwrap();
+    std::fs::write(
+        cal.join("tolerances.toml"),
+        tol.replace(
+            "published_fail_grade = \"D\"",
+            &format!("published_fail_grade = \"{grade}\""),
+        ),
+    )
+    .unwrap();
+    let strict = s.ok(&[
+        "--calibration-dir",
+        cal.to_str().unwrap(),
+        "review",
+        s.path(pubdir).join("honest.jpg").to_str().unwrap(),
+    ]);
+    assert!(
+        has(
+            &strict["images"][0],
+            "comparability",
+            "fail",
+            &format!("fails from {grade}")
+        ),
+        "{strict}"
+    );
+
+    // The report: worst first, a summary linking to each image, info folded away, edits boxed.
+    let page = std::fs::read_to_string(&html).unwrap();
+    let first_pass = page.find("class=\"card pass\"").unwrap_or(page.len());
+    let first_warn = page.find("class=\"card warn\"").unwrap();
+    let first_fail = page.find("class=\"card fail\"").unwrap();
+    assert!(
+        first_fail < first_warn && first_warn < first_pass,
+        "not worst first"
+    );
+    assert!(page.contains("href=\"#img-0\"") && page.contains("id=\"img-0\""));
+    assert!(page.contains("<details>"));
+    assert!(page.contains("take down: no publication consent for R3"));
+    assert!(!page.contains("distance"), "raw numbers belong in the JSON");
+}
+
+/// A withdrawal a regulator would accept: the take-down list holds only what the withdrawal
+/// covers (a teaching use the consent still allows stays off it), each take-down is tracked to
+/// done with evidence, the certificate lists every copy the store knows and every kept item
+/// with its rule, a re-run points to the certificate, and the exact file of an erased
+/// patient's publication is still caught by the review.
+#[test]
+fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
+    let s = TestStore::new();
+    let cid = s.patient_with_consent("E1", "clinical,teaching,publication");
+    let before = scene(TEXTURES[0], 501);
+    let after = later_session(&before, 502);
+    let fb = s.write("E1-b.jpg", &jpeg(&before, 92));
+    let fa = s.write("E1-a.jpg", &jpeg(&after, 92));
+    let b = s.import(&fb, "E1", &cid, &["--captured-at", "2026-03-10T10:00:00"]);
+    let a = s.import(&fa, "E1", &cid, &["--captured-at", "2026-05-10T10:00:00"]);
+    let (b, a) = (
+        b["capture_id"].as_str().unwrap(),
+        a["capture_id"].as_str().unwrap(),
+    );
+    let day = "2026-06-10";
+    // Copies: an export outside the data directory, a teaching export, a review report.
+    let outside = s.path("outbox").join("for-referral.jpg");
+    std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
+    on_day_ok(
+        &s,
+        day,
+        &["capture", "export", b, "--out", outside.to_str().unwrap()],
+    );
+    let slides = s.path("slides.jpg");
+    on_day_ok(
+        &s,
+        day,
+        &[
+            "capture",
+            "export",
+            a,
+            "--out",
+            slides.to_str().unwrap(),
+            "--purpose",
+            "teaching",
+        ],
+    );
+    let web = write_jpeg(
+        &s,
+        "web",
+        "hero.jpg",
+        &composite(&before, &after, 500, 12, false, false),
+    );
+    let report = s.path("review.html");
+    on_day_ok(
+        &s,
+        day,
+        &[
+            "review",
+            web.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    // Uses: the website, a printed brochure, and teaching slides.
+    let web_s = web.to_str().unwrap();
+    let site = on_day_ok(
+        &s,
+        day,
+        &[
+            "publish",
+            "record",
+            web_s,
+            "--channel",
+            "clinic website",
+            "--url",
+            "https://clinic.example/r",
+        ],
+    );
+    let brochure_file = write_jpeg(&s, "print", "brochure.jpg", &resize(&before, 640, 480));
+    let brochure = on_day_ok(
+        &s,
+        day,
+        &[
+            "publish",
+            "record",
+            brochure_file.to_str().unwrap(),
+            "--channel",
+            "spring brochure (print)",
+        ],
+    );
+    let lecture_file = write_jpeg(&s, "teach", "lecture.jpg", &resize(&after, 640, 480));
+    let lecture = on_day_ok(
+        &s,
+        day,
+        &[
+            "publish",
+            "record",
+            lecture_file.to_str().unwrap(),
+            "--channel",
+            "lecture slides",
+            "--purpose",
+            "teaching",
+        ],
+    );
+    let id = |v: &Value| v["publication_id"].as_str().unwrap().to_string();
+    let (site, brochure, lecture) = (id(&site), id(&brochure), id(&lecture));
+
+    // Publication withdrawn: the website and the brochure come down; the lecture stays.
+    let w = on_day_ok(
+        &s,
+        day,
+        &[
+            "consent",
+            "withdraw",
+            &cid,
+            "--scope",
+            "publication",
+            "--reason",
+            "asked by email",
+        ],
+    );
+    let listed: Vec<&str> = w["takedown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["publication_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{w}");
+    assert!(
+        listed.contains(&site.as_str())
+            && listed.contains(&brochure.as_str())
+            && !listed.contains(&lecture.as_str())
+    );
+    let kept = w["certificate"]["retained"].as_array().unwrap();
+    assert!(
+        kept.iter()
+            .any(|i| i["kind"] == "publication" && i["subject_id"] == lecture.as_str()),
+        "{w}"
+    );
+    for i in kept {
+        assert!(
+            i["detail"].as_str().unwrap().starts_with("kept"),
+            "a kept item without its rule: {i}"
+        );
+    }
+    let open = on_day_ok(&s, day, &["takedown", "list", "--open"]);
+    assert_eq!(open.as_array().unwrap().len(), 2, "{open}");
+    for t in open.as_array().unwrap() {
+        assert_eq!(t["due"], "2026-07-10", "{t}");
+        assert_eq!(t["status"], "open");
+    }
+    let print = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["takedown_id"] == brochure.as_str())
+        .unwrap();
+    assert!(
+        print["instruction"]
+            .as_str()
+            .unwrap()
+            .contains("printed matter"),
+        "{print}"
+    );
+    assert_eq!(print["file_name"], "brochure.jpg");
+    // Overdue after the due day, in `status` too.
+    let st = on_day_ok(&s, "2026-07-11", &["status"]);
+    assert_eq!(st["takedowns_open"], 2);
+    assert_eq!(st["takedowns_overdue"].as_array().unwrap().len(), 2, "{st}");
+    assert_eq!(
+        on_day_ok(&s, day, &["status"])["takedowns_overdue"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    // Closed with evidence, audited; never twice; never without evidence.
+    let shot = s.write("removed.png", b"a screenshot of the page without the image");
+    let done = on_day_ok(
+        &s,
+        day,
+        &[
+            "takedown",
+            "done",
+            &site,
+            "--evidence",
+            shot.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(done["status"], "done");
+    assert_eq!(
+        done["evidence_sha256"].as_str().unwrap(),
+        sameframe::ids::sha256_hex(b"a screenshot of the page without the image")
+    );
+    s.fails(&["takedown", "done", &site, "--note", "again"], &["closed"]);
+    s.fails(&["takedown", "done", &brochure], &["--evidence"]);
+    s.fails(
+        &["takedown", "done", "pub_0000000000000000", "--note", "x"],
+        &["unknown publication or take-down pub_0000000000000000"],
+    );
+    on_day_ok(
+        &s,
+        day,
+        &[
+            "takedown",
+            "done",
+            &brochure,
+            "--note",
+            "print run recalled by the agency, 40 copies destroyed",
+        ],
+    );
+    assert!(
+        on_day_ok(&s, day, &["takedown", "list", "--open"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let log = s.ok(&["audit", "log"]);
+    assert_eq!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "takedown.done")
+            .count(),
+        2
+    );
+    // A finished withdrawal run again says so, and where its certificate is.
+    let again = on_day(
+        &s,
+        day,
+        &[
+            "consent",
+            "withdraw",
+            &cid,
+            "--scope",
+            "publication",
+            "--reason",
+            "again",
+        ],
+    );
+    let msg = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && msg.contains("already withdrawn") && msg.contains("certificate"),
+        "{msg}"
+    );
+
+    // Every copy the store recorded, before the erasure.
+    let exports: Vec<String> = s
+        .sql_one(if s.is_shared() {
+            "SELECT string_agg(id, ',') FROM export"
+        } else {
+            "SELECT group_concat(id) FROM export"
+        })
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert!(exports.len() >= 4, "{exports:?}");
+    // Erasure: everything withdrawn, the clinical record released.
+    let erased = on_day_ok(
+        &s,
+        day,
+        &[
+            "consent",
+            "withdraw",
+            &cid,
+            "--scope",
+            "all",
+            "--reason",
+            "erasure request",
+            "--purge-clinical-record",
+            "--confirm",
+        ],
+    );
+    let cert = &erased["certificate"];
+    let listed: std::collections::HashSet<&str> =
+        ["purged", "outside_copies", "station_copies", "retained"]
+            .iter()
+            .flat_map(|k| cert[k].as_array().unwrap())
+            .filter_map(|i| i["subject_id"].as_str())
+            .collect();
+    for e in &exports {
+        assert!(
+            listed.contains(e.as_str()),
+            "copy {e} missing from the certificate: {cert}"
+        );
+    }
+    assert!(
+        cert["outside_copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["path"].as_str().unwrap().ends_with("review.html")),
+        "{cert}"
+    );
+    let retained: Vec<&str> = cert["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    for k in ["patient_record", "consent_record", "audit_log"] {
+        assert!(
+            retained.contains(&k),
+            "{k} not listed as kept: {retained:?}"
+        );
+    }
+    let patient = cert["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "patient_record")
+        .unwrap();
+    assert!(
+        patient["detail"].as_str().unwrap().contains("E1"),
+        "{patient}"
+    );
+    let text = std::fs::read_to_string(erased["certificate_text"].as_str().unwrap()).unwrap();
+    assert!(
+        text.contains("RETAINED")
+            && text.contains("clinical-record retention")
+            && !text.contains("RETAINED — what is kept, under which rule, for how long (0)"),
+        "{text}"
+    );
+
+    // The exact file of the website publication is still online: caught, and said what to do.
+    let r = s.ok(&["review", web_s]);
+    let img = &r["images"][0];
+    assert!(img["sources"].as_array().unwrap().is_empty(), "{img}");
+    assert_eq!(img["verdict"], "fail", "{img}");
+    assert!(has(img, "takedown", "fail", "withdrawn"), "{img}");
+    assert!(
+        img["action"].as_str().unwrap().starts_with("take down"),
+        "{img}"
+    );
+    assert!(
+        has(img, "takedown", "fail", "was closed on"),
+        "the closed take-down is named: {img}"
+    );
 }

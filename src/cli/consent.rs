@@ -7,7 +7,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use clap::Subcommand;
 
-use super::{Ctx, parse_date, read_input};
+use super::{Ctx, one_line, parse_date, read_input};
 use sameframe::purge::{WithdrawOutcome, WithdrawRequest, WithdrawScope};
 use sameframe::records::consent::NewConsent;
 use sameframe::records::{Consent, Scope, parse_scopes};
@@ -190,13 +190,14 @@ pub fn run(ctx: &Ctx, cmd: ConsentCmd) -> Result<ExitCode> {
 fn withdrawal_text(o: &WithdrawOutcome) -> String {
     let c = &o.certificate;
     let mut s = format!(
-        "{}consent {}: withdrawn {}\n  purged {} item(s), kept {} under clinical-record retention\n  certificate {} (sha256 {})\n",
+        "{}consent {} (patient {}): withdrawn {}\n  purged {} item(s), kept {} (each with the rule that keeps it, in the certificate)\n  certificate {} (sha256 {})\n",
         if o.resumed {
             "resumed an interrupted withdrawal — "
         } else {
             ""
         },
         o.consent_id,
+        one_line(&o.patient_ref),
         if o.scopes_withdrawn.is_empty() {
             "(already)".to_string()
         } else {
@@ -216,14 +217,17 @@ fn withdrawal_text(o: &WithdrawOutcome) -> String {
     if o.takedown.is_empty() {
         s += "takedown list: no recorded publications\n";
     } else {
-        s += "takedown list (notify each publisher):\n";
+        s += "takedown list (notify each publisher; track with `sameframe takedown list`):\n";
         for t in &o.takedown {
             s += &format!(
-                "  {}  {}  {}  file sha256 {}\n",
-                t.date,
-                t.channel,
-                t.url.as_deref().unwrap_or("-"),
-                t.file_sha256
+                "  {}  due {}  {}  {}  file {} (sha256 {})\n    {}\n",
+                t.publication_id,
+                t.due,
+                one_line(&t.channel),
+                one_line(t.url.as_deref().unwrap_or("-")),
+                one_line(t.file_name.as_deref().unwrap_or("-")),
+                t.file_sha256,
+                one_line(&t.instruction)
             );
         }
     }

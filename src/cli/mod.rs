@@ -115,6 +115,10 @@ pub enum Command {
     /// Record and list publications of clinic images (for take-down requests).
     #[command(subcommand)]
     Publish(review::PublishCmd),
+    /// Take-downs of published images that withdrawals asked for: list them, close them with
+    /// evidence.
+    #[command(subcommand)]
+    Takedown(review::TakedownCmd),
     /// Maintain the captures' perceptual fingerprints.
     #[command(subcommand)]
     Fingerprint(review::FingerprintCmd),
@@ -254,6 +258,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Review(a) => review::review(&ctx, a),
         Command::Pair { baseline, followup } => review::pair(&ctx, baseline, followup),
         Command::Publish(c) => review::publish(&ctx, c),
+        Command::Takedown(c) => review::takedown(&ctx, c),
         Command::Fingerprint(c) => review::fingerprint(&ctx, c),
     }
 }

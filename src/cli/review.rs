@@ -26,6 +26,10 @@ pub struct ReviewArgs {
     /// Exit with status 1 when any image's verdict is this bad or worse (for scripts).
     #[arg(long, value_name = "fail|warn")]
     fail_on: Option<String>,
+    /// The images are not the clinic's own publications (a competitor's page, a web search):
+    /// an image with no source is a warning, not a failure for want of consent evidence.
+    #[arg(long)]
+    third_party: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +51,13 @@ pub enum PublishCmd {
         /// Record even when no stored capture matches.
         #[arg(long)]
         force: bool,
+        /// Mark the image as not a patient photo (stock, illustration): a review then does
+        /// not ask for its consent evidence. Refused when it shows a stored capture.
+        #[arg(long)]
+        not_patient: bool,
+        /// A note kept with the record (where a stock image was licensed from…).
+        #[arg(long)]
+        note: Option<String>,
     },
     /// List recorded publications.
     List,
@@ -85,7 +96,10 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
             pb.set_position(done as u64);
         }
     };
-    let review = store.review(&a.paths, a.caption_dir.as_deref(), &tick)?;
+    let opts = sameframe::review::checks::ReviewOptions {
+        third_party: a.third_party,
+    };
+    let review = store.review(&a.paths, a.caption_dir.as_deref(), &opts, &tick)?;
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
@@ -98,18 +112,20 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
     }
     ctx.emit(&review, || {
         let mut s = String::new();
-        for i in &review.images {
+        for i in sameframe::review::report::worst_first(&review.images) {
             s += &format!(
-                "{:<5} {}\n",
+                "{:<5} {}\n      -> {}\n",
                 format!("{:?}", i.verdict).to_uppercase(),
-                one_line(&i.file)
+                one_line(&i.file),
+                one_line(&i.action)
             );
             for src in &i.sources {
                 s += &format!(
-                    "      source {} (patient {}) panel {:?}\n",
+                    "      {} panel: capture {} (patient {}, taken {})\n",
+                    src.position,
                     src.capture_id,
                     one_line(&src.patient_ref),
-                    src.panel
+                    src.captured_at.get(..10).unwrap_or(&src.captured_at)
                 );
             }
             for f in i
@@ -189,6 +205,8 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
             date,
             purpose,
             force,
+            not_patient,
+            note,
         } => {
             if purpose != "publication" && purpose != "teaching" {
                 bail!("--purpose {purpose:?}: expected publication or teaching");
@@ -203,7 +221,7 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
             let index = store.review_index()?;
             let q = matching::prepare(&published.image);
             let sources = store.find_sources(&index, &q, &published.image)?;
-            if sources.is_empty() && !force {
+            if sources.is_empty() && !force && !not_patient {
                 bail!(
                     "{}: no stored capture matches this image; nothing recorded (use --force to record it anyway)",
                     file.display()
@@ -211,12 +229,20 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
             }
             let date = date.unwrap_or_else(sameframe::timefmt::today);
             let sha = sameframe::ids::sha256_hex(&bytes);
+            let date_text = sameframe::timefmt::fmt_date(date);
+            let file_name = file.file_name().map(|n| n.to_string_lossy().to_string());
             let id = store.record_published(
-                &sha,
-                channel.trim(),
-                url.as_deref(),
-                &sameframe::timefmt::fmt_date(date),
-                &purpose,
+                sameframe::records::publication::NewPublication {
+                    file_sha256: &sha,
+                    channel: channel.trim(),
+                    url: url.as_deref(),
+                    date: &date_text,
+                    purpose: &purpose,
+                    sources: Vec::new(),
+                    file_name: file_name.as_deref(),
+                    not_patient,
+                    note: note.as_deref(),
+                },
                 &sources,
             )?;
             let scope = if purpose == "teaching" {
@@ -259,7 +285,8 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
                     serde_json::json!({
                         "publication_id": p.id, "channel": p.channel, "url": p.url,
                         "date": p.date, "purpose": p.purpose, "file_sha256": p.file_sha256,
-                        "capture_ids": p.capture_ids(),
+                        "file_name": p.file_name, "not_patient": p.not_patient, "note": p.note,
+                        "capture_ids": p.capture_ids(), "takedown": p.takedown,
                     })
                 })
                 .collect();
@@ -302,6 +329,138 @@ pub fn fingerprint(ctx: &Ctx, cmd: FingerprintCmd) -> Result<ExitCode> {
                     r.computed,
                     r.already,
                     r.failed.len()
+                )
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TakedownCmd {
+    /// Take-downs that withdrawals asked for: channel, address, file, due date, status.
+    List {
+        /// Open ones only.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Close a take-down with its evidence, audited.
+    Done {
+        /// The take-down's ID (its publication's ID, as `takedown list` shows).
+        id: String,
+        /// A file that shows it is gone (a screenshot, the platform's confirmation): its name
+        /// and SHA-256 are kept, the file stays with the clinic.
+        #[arg(long, value_name = "FILE", required_unless_present = "note")]
+        evidence: Option<PathBuf>,
+        /// What was done, by whom, when.
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+/// One take-down as `takedown list` shows it.
+fn takedown_json(p: &sameframe::records::publication::Publication) -> serde_json::Value {
+    let today = sameframe::timefmt::today();
+    let t = p.takedown.as_ref();
+    serde_json::json!({
+        "takedown_id": p.id, "channel": p.channel, "url": p.url, "file_name": p.file_name,
+        "file_sha256": p.file_sha256, "published": p.date, "purpose": p.purpose,
+        "consent_id": t.map(|t| &t.consent_id), "requested_at": t.map(|t| &t.requested_at),
+        "due": t.map(|t| &t.due), "status": t.map(|t| &t.status),
+        "overdue": t.is_some_and(|t| t.is_overdue(today)),
+        "print": sameframe::records::publication::is_print_channel(&p.channel),
+        "instruction": sameframe::records::publication::takedown_instruction(p),
+        "done_at": t.and_then(|t| t.done_at.as_ref()), "done_by": t.and_then(|t| t.done_by.as_ref()),
+        "evidence_name": t.and_then(|t| t.evidence_name.as_ref()),
+        "evidence_sha256": t.and_then(|t| t.evidence_sha256.as_ref()),
+        "note": t.and_then(|t| t.note.as_ref()),
+    })
+}
+
+pub fn takedown(ctx: &Ctx, cmd: TakedownCmd) -> Result<ExitCode> {
+    let store = ctx.open()?;
+    match cmd {
+        TakedownCmd::List { open } => {
+            let rows: Vec<serde_json::Value> = store
+                .takedown_list(open)?
+                .iter()
+                .map(takedown_json)
+                .collect();
+            ctx.emit(&rows, || {
+                if rows.is_empty() {
+                    return if open {
+                        "no open take-downs"
+                    } else {
+                        "no take-downs"
+                    }
+                    .to_string();
+                }
+                rows.iter()
+                    .map(|r| {
+                        let s = |k: &str| one_line(r[k].as_str().unwrap_or("-"));
+                        let status = if r["overdue"] == true {
+                            "OVERDUE".to_string()
+                        } else {
+                            s("status").to_uppercase()
+                        };
+                        format!(
+                            "{}  {status}  due {}  {}  {}  file {} ({})\n    {}",
+                            s("takedown_id"),
+                            s("due"),
+                            s("channel"),
+                            s("url"),
+                            s("file_name"),
+                            s("file_sha256"),
+                            if r["status"] == "done" {
+                                format!(
+                                    "done {} by {}: {}",
+                                    s("done_at"),
+                                    s("done_by"),
+                                    if r["evidence_sha256"].is_string() {
+                                        format!(
+                                            "evidence {} ({})",
+                                            s("evidence_name"),
+                                            s("evidence_sha256")
+                                        )
+                                    } else {
+                                        s("note")
+                                    }
+                                )
+                            } else {
+                                s("instruction")
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        TakedownCmd::Done { id, evidence, note } => {
+            let ev = match &evidence {
+                Some(f) => {
+                    let bytes = read_input(f, store.calibration())?;
+                    let name = f.file_name().map_or_else(
+                        || f.display().to_string(),
+                        |n| n.to_string_lossy().to_string(),
+                    );
+                    Some((name, sameframe::ids::sha256_hex(&bytes)))
+                }
+                None => None,
+            };
+            let p = store.takedown_done(
+                &id,
+                ev.as_ref().map(|(n, h)| (n.as_str(), h.as_str())),
+                note.as_deref(),
+            )?;
+            let out = takedown_json(&p);
+            ctx.emit(&out, || {
+                format!(
+                    "take-down {} on {} closed{}",
+                    p.id,
+                    one_line(&p.channel),
+                    ev.as_ref()
+                        .map(|(n, h)| format!(" with evidence {} ({h})", one_line(n)))
+                        .unwrap_or_default()
                 )
             })?;
         }

@@ -224,6 +224,9 @@ struct Status {
     counts: sameframe::store::repo::Counts,
     settings: serde_json::Value,
     unfinished_withdrawals: Vec<String>,
+    /// Take-downs still open, and those of them past their due day.
+    takedowns_open: usize,
+    takedowns_overdue: Vec<String>,
 }
 
 pub fn status(ctx: &Ctx) -> Result<ExitCode> {
@@ -233,6 +236,13 @@ pub fn status(ctx: &Ctx) -> Result<ExitCode> {
         settings.insert((*k).to_string(), json!(store.setting(k)?));
     }
     let unfinished = store.unfinished_withdrawals()?;
+    let today = sameframe::timefmt::today();
+    let open = store.takedown_list(true)?;
+    let overdue: Vec<String> = open
+        .iter()
+        .filter(|p| p.takedown.as_ref().is_some_and(|t| t.is_overdue(today)))
+        .map(|p| p.id.clone())
+        .collect();
     let st = Status {
         data_dir: store.root().to_path_buf(),
         store_id: store.store_id().to_string(),
@@ -245,6 +255,8 @@ pub fn status(ctx: &Ctx) -> Result<ExitCode> {
         counts: store.read(|r| r.counts())?,
         settings: serde_json::Value::Object(settings),
         unfinished_withdrawals: unfinished,
+        takedowns_open: open.len(),
+        takedowns_overdue: overdue,
     };
     ctx.emit(&st, || {
         let mut s = format!(
@@ -266,6 +278,18 @@ pub fn status(ctx: &Ctx) -> Result<ExitCode> {
         );
         for u in &st.unfinished_withdrawals {
             s += &format!("\n  UNFINISHED WITHDRAWAL {u}: run `sameframe consent resume` to finish it");
+        }
+        if st.takedowns_open > 0 {
+            s += &format!(
+                "\n  TAKE-DOWNS: {} open, {} overdue{} (`sameframe takedown list --open`)",
+                st.takedowns_open,
+                st.takedowns_overdue.len(),
+                if st.takedowns_overdue.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", st.takedowns_overdue.join(", "))
+                }
+            );
         }
         s
     })?;

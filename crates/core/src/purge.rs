@@ -126,10 +126,19 @@ pub struct Takedown {
     pub purpose: String,
     pub file_sha256: String,
     pub capture_ids: Vec<String>,
+    /// The published file's name, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// The day the take-down is due (`takedown.due_days` after the withdrawal).
+    #[serde(default)]
+    pub due: String,
+    /// What to do, by channel (printed matter is recalled, not removed).
+    #[serde(default)]
+    pub instruction: String,
 }
 
 impl Takedown {
-    fn of(p: &Publication) -> Self {
+    fn of(p: &Publication, due: &str) -> Self {
         Takedown {
             publication_id: p.id.clone(),
             channel: p.channel.clone(),
@@ -138,6 +147,9 @@ impl Takedown {
             purpose: p.purpose.clone(),
             file_sha256: p.file_sha256.clone(),
             capture_ids: p.capture_ids(),
+            file_name: p.file_name.clone(),
+            due: due.to_string(),
+            instruction: crate::records::publication::takedown_instruction(p),
         }
     }
 }
@@ -165,6 +177,9 @@ pub struct Certificate {
     pub store_id: String,
     pub consent_id: String,
     pub patient_id: String,
+    /// The patient's clinic reference.
+    #[serde(default)]
+    pub patient_ref: String,
     pub scopes_withdrawn: Vec<String>,
     pub reason: String,
     pub actor: String,
@@ -200,6 +215,8 @@ pub struct Certificate {
 #[derive(Clone, Debug, Serialize)]
 pub struct WithdrawOutcome {
     pub consent_id: String,
+    /// The patient's clinic reference.
+    pub patient_ref: String,
     pub scopes_withdrawn: Vec<String>,
     /// True when this run finished a withdrawal that had been interrupted.
     pub resumed: bool,
@@ -210,6 +227,13 @@ pub struct WithdrawOutcome {
     pub certificate_stored_at: String,
     pub certificate_sha256: String,
     pub takedown: Vec<Takedown>,
+}
+
+/// The clinic's settings a plan applies (read before its unit of work).
+#[derive(Clone, Copy, Debug)]
+struct Rules {
+    retention_years: u32,
+    takedown_days: u32,
 }
 
 /// A planned item of a withdrawal.
@@ -240,13 +264,19 @@ fn cert(i: &Item) -> CertItem {
     }
 }
 
-/// The uses of published or exported copies a withdrawal of `scope` ends.
+/// The uses of published or exported copies a withdrawal of `scope` ends (a withdrawal of
+/// `all` ends every use, review reports included: see [`covers`]).
 pub fn purposes(scope: WithdrawScope) -> &'static [&'static str] {
     match scope {
         WithdrawScope::Publication => &["publication"],
         WithdrawScope::Teaching => &["teaching"],
-        WithdrawScope::All => &["clinical", "teaching", "publication"],
+        WithdrawScope::All => &["clinical", "teaching", "publication", "review"],
     }
+}
+
+/// True when a withdrawal of `scope` ends a copy made for `purpose`.
+pub fn covers(scope: WithdrawScope, purpose: &str) -> bool {
+    scope == WithdrawScope::All || purposes(scope).contains(&purpose)
 }
 
 /// A capture of the consent being withdrawn, as the plan needs it.
@@ -264,8 +294,14 @@ pub struct PlanInput<'a> {
     pub purge_originals: bool,
     pub captures: &'a [PlannedCapture],
     pub exports: &'a [ExportRow],
-    /// The consent's publications for the withdrawn uses.
+    /// The consent's publications, for every use.
     pub publications: &'a [Publication],
+    /// The patient's clinic reference and visits (ID, date).
+    pub patient_ref: &'a str,
+    pub visits: &'a [(String, String)],
+    /// The day the clinical record is kept until, and the day take-downs are due.
+    pub kept_until: &'a str,
+    pub takedown_due: &'a str,
     /// The consent's data key, while it exists.
     pub data_key: Option<&'a str>,
     /// This station's data directory and ID.
@@ -279,23 +315,28 @@ pub struct PlanInput<'a> {
 /// A pure function of the rows: what a purge covers is decided here and nowhere else.
 pub fn plan(p: &PlanInput<'_>) -> Vec<Item> {
     let mut items = Vec::new();
-    let purposes = purposes(p.scope);
-    for e in p
-        .exports
-        .iter()
-        .filter(|e| purposes.contains(&e.purpose.as_str()))
-    {
-        items.push(export_item(p, e));
+    for e in p.exports {
+        if covers(p.scope, &e.purpose) {
+            items.push(export_item(p, e));
+        } else {
+            items.push(retained(
+                "export",
+                &e.id,
+                Some(&e.sha256),
+                format!(
+                    "kept: a {} copy ({}), a use this withdrawal does not end",
+                    e.purpose, e.path
+                ),
+            ));
+        }
     }
+    let retention = format!("kept: clinical-record retention, until {}", p.kept_until);
     if p.scope == WithdrawScope::All {
         let kept = |kind: &str| {
             if p.purge_originals {
                 (kind.to_string(), None)
             } else {
-                (
-                    format!("retained_{kind}"),
-                    Some("kept: clinical-record retention".to_string()),
-                )
+                (format!("retained_{kind}"), Some(retention.clone()))
             }
         };
         for c in p.captures {
@@ -338,16 +379,101 @@ pub fn plan(p: &PlanInput<'_>) -> Vec<Item> {
             );
             items.push(it);
         }
+    } else {
+        for c in p.captures {
+            items.push(retained(
+                "original",
+                &c.id,
+                Some(&c.sha256),
+                format!(
+                    "kept: the consent's other uses ({}) continue",
+                    p.consent
+                        .scopes
+                        .iter()
+                        .filter(|s| s.status == "active" && !covers(p.scope, s.scope.as_str()))
+                        .map(|s| s.scope.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
     }
     for pubn in p.publications {
-        let t = Takedown::of(pubn);
+        if !covers(p.scope, &pubn.purpose) {
+            items.push(retained(
+                "publication",
+                &pubn.id,
+                Some(&pubn.file_sha256),
+                format!(
+                    "kept: a {} use on {}, which the consent still allows (no take-down)",
+                    pubn.purpose, pubn.channel
+                ),
+            ));
+            continue;
+        }
+        let t = Takedown::of(pubn, p.takedown_due);
         let mut it = item("takedown");
         it.subject_id = Some(t.publication_id.clone());
         it.sha256 = Some(t.file_sha256.clone());
         it.detail = Some(serde_json::to_string(&t).unwrap_or_default());
         items.push(it);
+        items.push(retained(
+            "takedown_record",
+            &pubn.id,
+            Some(&pubn.file_sha256),
+            "kept: the publication's record (file SHA-256, channel, address; no image data), to honour the take-down and catch the file if it reappears".into(),
+        ));
     }
+    items.extend(records_kept(p, &retention));
     items
+}
+
+/// A kept item and the rule that keeps it.
+fn retained(kind: &str, subject: &str, sha256: Option<&str>, rule: String) -> Item {
+    let mut it = item(&format!("retained_{kind}"));
+    it.subject_id = Some(subject.to_string());
+    it.sha256 = sha256.map(str::to_string);
+    it.detail = Some(rule);
+    it
+}
+
+/// The records every withdrawal keeps: the consent and its withdrawal, the patient's clinical
+/// record (after a withdrawal of everything), and the audit log.
+fn records_kept(p: &PlanInput<'_>, retention: &str) -> Vec<Item> {
+    let mut out = vec![retained(
+        "consent_record",
+        &p.consent.id,
+        None,
+        format!(
+            "kept: the consent and its withdrawal (who, when, why), the proof a legal obligation asks for, until {}",
+            p.kept_until
+        ),
+    )];
+    if p.scope == WithdrawScope::All {
+        let dates: Vec<&str> = p.visits.iter().map(|(_, d)| d.as_str()).collect();
+        out.push(retained(
+            "patient_record",
+            &p.consent.patient_id,
+            None,
+            format!(
+                "patient {}: reference, name if recorded, and {} visit(s){} with products, lots and clinician — {retention}",
+                p.patient_ref,
+                p.visits.len(),
+                if dates.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", dates.join(", "))
+                }
+            ),
+        ));
+    }
+    out.push(retained(
+        "audit_log",
+        &p.consent.id,
+        None,
+        "kept: the tamper-evident audit log (IDs and hashes; no names, no images), the record of what was done, for the store's life".into(),
+    ));
+    out
 }
 
 /// An export covered by the withdrawal: on this station inside its data directory (deleted
@@ -427,7 +553,7 @@ impl Store {
         consent: &Consent,
         req: &WithdrawRequest<'_>,
     ) -> Result<Vec<Scope>, PurgeError> {
-        let single = |scope: Scope| -> Result<Vec<Scope>, PurgeError> {
+        let mut single = |scope: Scope| -> Result<Vec<Scope>, PurgeError> {
             let st = consent.scope(scope).ok_or(PurgeError::NotGranted {
                 consent: consent.id.clone(),
                 scope,
@@ -437,7 +563,7 @@ impl Store {
                     consent: consent.id.clone(),
                     scope: scope.to_string(),
                     at: st.withdrawn_at.clone().unwrap_or_default(),
-                    hint: String::new(),
+                    hint: self.last_certificate_hint(tx, &consent.id)?,
                 });
             }
             Ok(vec![scope])
@@ -466,23 +592,32 @@ impl Store {
                     .filter_map(|s| s.withdrawn_at.clone())
                     .max()
                     .unwrap_or_default();
-                let last = tx.last_completed_purge_job(&consent.id)?;
                 Err(PurgeError::AlreadyWithdrawn {
                     consent: consent.id.clone(),
                     scope: "every scope".into(),
                     at,
-                    hint: last
-                        .map(|j| {
-                            format!(
-                                " (certificate {})",
-                                self.blobs()
-                                    .location_of(&BlobKey::Certificate(format!("{}.json", j.id)))
-                            )
-                        })
-                        .unwrap_or_default(),
+                    hint: self.last_certificate_hint(tx, &consent.id)?,
                 })
             }
         }
+    }
+
+    /// " (certificate PATH)" of the consent's last finished withdrawal, if any.
+    fn last_certificate_hint(
+        &self,
+        tx: &mut Tx<'_>,
+        consent_id: &str,
+    ) -> Result<String, PurgeError> {
+        Ok(tx
+            .last_completed_purge_job(consent_id)?
+            .map(|j| {
+                format!(
+                    "; its certificate: {}",
+                    self.blobs()
+                        .location_of(&BlobKey::Certificate(format!("{}.txt", j.id)))
+                )
+            })
+            .unwrap_or_default())
     }
 
     /// Phase 1: withdraw the scopes and record the plan, in one unit of work. The plan is made
@@ -495,6 +630,10 @@ impl Store {
         retention_override: bool,
     ) -> Result<PurgeJobRow, PurgeError> {
         let job_id = new_id("purge")?;
+        let rules = Rules {
+            retention_years: self.setting_u32("retention.clinical_record_years")?,
+            takedown_days: self.setting_u32("takedown.due_days")?,
+        };
         self.write(|tx| {
             let mut consent = self.consent_in(tx, req.consent_id.trim())?;
             if let Some(job) = tx.pending_purge_job(&consent.id)? {
@@ -518,7 +657,7 @@ impl Store {
                 completed_at: None,
                 certificate_sha256: None,
             };
-            let items = self.plan_items(tx, &consent, req.scope, purge_originals)?;
+            let items = self.plan_items(tx, &consent, req.scope, purge_originals, rules)?;
             for st in consent.scopes.iter_mut().filter(|s| scopes.contains(&s.scope)) {
                 st.status = "withdrawn".into();
                 st.withdrawn_at = Some(now.clone());
@@ -556,6 +695,7 @@ impl Store {
         consent: &Consent,
         scope: WithdrawScope,
         purge_originals: bool,
+        rules: Rules,
     ) -> Result<Vec<Item>, PurgeError> {
         let mut captures = Vec::new();
         for c in tx.captures_of_consent(&consent.id)? {
@@ -570,7 +710,30 @@ impl Store {
         let pubs = crate::records::publication::of_consent(
             self.publications_in(tx.publications()?)?,
             &consent.id,
-            purposes(scope),
+            &["publication", "teaching"],
+        );
+        let patient = crate::records::patient::patient_in(self, tx.repos(), &consent.patient_id)?;
+        let mut visits = Vec::new();
+        for row in tx.visits_of_patient(&consent.patient_id)? {
+            let v = self.visit_of(row)?;
+            visits.push((v.id, v.date));
+        }
+        visits.sort_by(|a, b| a.1.cmp(&b.1));
+        let today = crate::timefmt::today();
+        let years = rules.retention_years;
+        let from = visits
+            .last()
+            .and_then(|(_, d)| crate::timefmt::parse_date(d))
+            .map_or(today, |d| d.max(today));
+        let kept_until = crate::timefmt::fmt_date(
+            from.checked_add_months(chrono::Months::new(12 * years))
+                .unwrap_or(from),
+        );
+        let due_days = rules.takedown_days;
+        let takedown_due = crate::timefmt::fmt_date(
+            today
+                .checked_add_days(chrono::Days::new(u64::from(due_days)))
+                .unwrap_or(today),
         );
         let data_key = tx
             .data_key_of_consent(&consent.id)?
@@ -584,6 +747,10 @@ impl Store {
             captures: &captures,
             exports: &exports,
             publications: &pubs,
+            patient_ref: &patient.reference,
+            visits: &visits,
+            kept_until: &kept_until,
+            takedown_due: &takedown_due,
             data_key: data_key.as_deref(),
             root: self.root(),
             station: self.station(),
@@ -600,7 +767,7 @@ impl Store {
         Ok(self
             .publications_of_consent(consent_id, purposes)?
             .iter()
-            .map(Takedown::of)
+            .map(|p| Takedown::of(p, ""))
             .collect())
     }
 
@@ -689,6 +856,10 @@ impl Store {
                         self.destroy_data_key_in(tx, subject)?;
                         Some("data_key")
                     }
+                    "takedown" => {
+                        self.open_takedown_in(tx, job, it, &now)?;
+                        None
+                    }
                     _ => None,
                 };
                 if let Some(kind) = tombstone {
@@ -723,6 +894,50 @@ impl Store {
         })
     }
 
+    /// Open the take-down of a publication a withdrawal covers (one already open, or done,
+    /// for another consent's withdrawal stays as it is).
+    fn open_takedown_in(
+        &self,
+        tx: &mut Tx<'_>,
+        job: &PurgeJobRow,
+        it: &Item,
+        now: &str,
+    ) -> Result<(), PurgeError> {
+        let Some(t) = it
+            .detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<Takedown>(d).ok())
+        else {
+            return Ok(());
+        };
+        let Some(row) = tx
+            .publications_of_file(&t.file_sha256)?
+            .into_iter()
+            .find(|r| r.id == t.publication_id)
+        else {
+            return Ok(());
+        };
+        let mut p = self.publication_of(row)?;
+        if p.takedown.is_some() {
+            return Ok(());
+        }
+        p.takedown = Some(crate::records::publication::TakedownState {
+            requested_at: now.to_string(),
+            job_id: job.id.clone(),
+            consent_id: job.consent_id.clone(),
+            due: t.due,
+            status: "open".into(),
+            done_at: None,
+            done_by: None,
+            evidence_name: None,
+            evidence_sha256: None,
+            note: None,
+        });
+        let row = self.publication_row(&p)?;
+        tx.update_publication(&row)?;
+        Ok(())
+    }
+
     fn complete_job(
         &self,
         job: &PurgeJobRow,
@@ -730,6 +945,18 @@ impl Store {
         resumed: bool,
     ) -> Result<WithdrawOutcome, PurgeError> {
         let consent = self.consent(&job.consent_id)?;
+        // The certificate names the patient by clinic reference where the store keeps it on the
+        // clinic's own disk; a shared store's servers only ever hold opaque IDs and hashes (the
+        // reference is in the withdrawal's output at the desk).
+        let reference = self
+            .patient_by_id(&consent.patient_id)
+            .map(|p| p.reference)
+            .unwrap_or_default();
+        let patient_ref = if self.blobs().is_local() {
+            reference.clone()
+        } else {
+            String::new()
+        };
         let pick = |f: &dyn Fn(&str) -> bool| -> Vec<CertItem> {
             items.iter().filter(|i| f(&i.kind)).map(cert).collect()
         };
@@ -750,6 +977,7 @@ impl Store {
             store_id: self.store_id().to_string(),
             consent_id: job.consent_id.clone(),
             patient_id: consent.patient_id.clone(),
+            patient_ref,
             scopes_withdrawn: scopes.clone(),
             reason: job.reason.clone(),
             actor: job.actor.clone(),
@@ -794,6 +1022,7 @@ impl Store {
         })?;
         self.compact()?;
         Ok(WithdrawOutcome {
+            patient_ref: reference,
             consent_id: job.consent_id.clone(),
             scopes_withdrawn: scopes,
             resumed,
@@ -869,8 +1098,14 @@ pub fn certificate_text(c: &Certificate, sha: &str) -> String {
     s += &format!("certificate   {}\n", c.certificate_id);
     s += &format!("store         {}\n", c.store_id);
     s += &format!(
-        "consent       {} (patient {})\n",
-        c.consent_id, c.patient_id
+        "consent       {} (patient {}{})\n",
+        c.consent_id,
+        if c.patient_ref.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", crate::text::terminal_safe(&c.patient_ref, false))
+        },
+        c.patient_id
     );
     s += &format!(
         "withdrawn     {}\n",
@@ -941,7 +1176,10 @@ pub fn certificate_text(c: &Certificate, sha: &str) -> String {
     for i in &c.purged {
         s += &line(i);
     }
-    s += &format!("\nRETAINED ({})\n", c.retained.len());
+    s += &format!(
+        "\nRETAINED — what is kept, under which rule, for how long ({})\n",
+        c.retained.len()
+    );
     for i in &c.retained {
         s += &line(i);
     }
@@ -967,12 +1205,19 @@ pub fn certificate_text(c: &Certificate, sha: &str) -> String {
     );
     for t in &c.takedown {
         s += &format!(
-            "  {} {} {} file {}\n",
+            "  {}  due {}  published {} on {} {}  file {} {}\n    {}\n",
+            t.publication_id,
+            if t.due.is_empty() { "-" } else { &t.due },
             t.date,
-            t.channel,
-            t.url.as_deref().unwrap_or("-"),
-            t.file_sha256
+            crate::text::terminal_safe(&t.channel, false),
+            crate::text::terminal_safe(t.url.as_deref().unwrap_or("-"), false),
+            crate::text::terminal_safe(t.file_name.as_deref().unwrap_or("-"), false),
+            t.file_sha256,
+            crate::text::terminal_safe(&t.instruction, false),
         );
+    }
+    if !c.takedown.is_empty() {
+        s += "  (track them with `sameframe takedown list`; close each with `sameframe takedown done ID --evidence FILE`)\n";
     }
     s += &format!(
         "\nSHA-256 of the JSON certificate: {sha}\n(recorded in the store's audit chain as purge.complete)\n"
@@ -1041,6 +1286,10 @@ mod tests {
                 panel: None,
                 distance: None,
             }],
+            file_name: Some("before-after.jpg".into()),
+            not_patient: false,
+            note: None,
+            takedown: None,
         }
     }
 
@@ -1066,11 +1315,11 @@ mod tests {
                 "sta_here",
             ),
         ];
-        let pubs = vec![publication("pub_1", "publication")];
-        let pubs: Vec<Publication> = pubs
-            .into_iter()
-            .filter(|p| purposes(scope).contains(&p.purpose.as_str()))
-            .collect();
+        let pubs = vec![
+            publication("pub_1", "publication"),
+            publication("pub_2", "teaching"),
+        ];
+        let visits = vec![("vis_1".to_string(), "2026-01-05".to_string())];
         plan(&PlanInput {
             consent: &c,
             scope,
@@ -1078,6 +1327,10 @@ mod tests {
             captures: &captures,
             exports: &exports,
             publications: &pubs,
+            patient_ref: "P-0001",
+            visits: &visits,
+            kept_until: "2036-11-30",
+            takedown_due: "2026-12-30",
             data_key: Some("k1"),
             root,
             station: "sta_here",
@@ -1089,13 +1342,36 @@ mod tests {
     fn a_publication_withdrawal_covers_publication_copies_only() {
         let dir = tempfile::tempdir().unwrap();
         let items = plan_for(WithdrawScope::Publication, false, dir.path());
-        // The copy on another station is deleted there; the one outside any store is listed.
+        // The copy on another station is deleted there; the one outside any store is listed;
+        // the teaching copy and the teaching use stay (the consent still allows teaching: no
+        // take-down), each with its rule.
         assert_eq!(
             kinds(&items),
-            ["remote_export", "outside_export", "takedown"]
+            [
+                "retained_export",
+                "remote_export",
+                "outside_export",
+                "retained_original",
+                "takedown",
+                "retained_takedown_record",
+                "retained_publication",
+                "retained_consent_record",
+                "retained_audit_log"
+            ]
         );
-        assert!(items[0].detail.as_deref().unwrap().contains("sta_other"));
-        assert_eq!(items[1].path.as_deref(), Some("/elsewhere/p.jpg"));
+        assert!(items[1].detail.as_deref().unwrap().contains("sta_other"));
+        assert_eq!(items[2].path.as_deref(), Some("/elsewhere/p.jpg"));
+        let takedown: Takedown = serde_json::from_str(items[4].detail.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (takedown.publication_id.as_str(), takedown.due.as_str()),
+            ("pub_1", "2026-12-30")
+        );
+        for kept in items.iter().filter(|i| i.kind.starts_with("retained_")) {
+            assert!(
+                kept.detail.as_deref().unwrap().contains("kept"),
+                "{kept:?} has no rule"
+            );
+        }
     }
 
     #[test]
@@ -1113,8 +1389,23 @@ mod tests {
                 "fingerprint",
                 "retained_original",
                 "retained_document",
-                "takedown"
+                "takedown",
+                "retained_takedown_record",
+                "takedown",
+                "retained_takedown_record",
+                "retained_consent_record",
+                "retained_patient_record",
+                "retained_audit_log"
             ]
+        );
+        let patient = kept
+            .iter()
+            .find(|i| i.kind == "retained_patient_record")
+            .unwrap();
+        let rule = patient.detail.as_deref().unwrap();
+        assert!(
+            rule.contains("P-0001") && rule.contains("2036-11-30") && rule.contains("1 visit"),
+            "{rule}"
         );
         assert!(
             !kinds(&kept).contains(&"data_key"),
@@ -1128,7 +1419,10 @@ mod tests {
         let purged = plan_for(WithdrawScope::All, true, dir.path());
         let k = kinds(&purged);
         assert!(k.contains(&"original") && k.contains(&"document") && k.contains(&"data_key"));
-        assert!(!k.iter().any(|k| k.starts_with("retained_")));
+        assert!(
+            !k.contains(&"retained_original") && !k.contains(&"retained_document"),
+            "{k:?}"
+        );
         // Where each object is goes into the certificate.
         let original = purged.iter().find(|i| i.kind == "original").unwrap();
         assert_eq!(

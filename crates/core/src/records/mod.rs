@@ -43,6 +43,8 @@ pub enum RecordError {
     UnknownVisit(String),
     #[error("unknown capture {0}")]
     UnknownCapture(String),
+    #[error("unknown {what} {id}")]
+    NotFound { what: &'static str, id: String },
     #[error("consent {consent} belongs to another patient, not {patient}")]
     ConsentOfOtherPatient { consent: String, patient: String },
     #[error("visit {visit} belongs to another patient, not {patient}")]

@@ -128,7 +128,7 @@ impl Store {
         })
     }
 
-    fn visit_of(&self, row: VisitRow) -> Result<Visit, StoreError> {
+    pub(crate) fn visit_of(&self, row: VisitRow) -> Result<Visit, StoreError> {
         let v: Visit = self.seal().open("visit", &row.id, &row.body)?;
         check_column("visit", &row.id, "ID", &row.id, &v.id)?;
         check_column("visit", &row.id, "patient", &row.patient_id, &v.patient_id)?;

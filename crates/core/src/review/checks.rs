@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::edits::{self, EditKind};
 use super::matching::{self, Affine, Query, SourceMatch};
+use crate::records::publication::Publication;
 use crate::records::{Capture, RecordError, Scope};
 use crate::store::Store;
 
@@ -27,6 +28,18 @@ pub struct Finding {
     pub kind: String,
     pub severity: Severity,
     pub message: String,
+    /// What to do about it, in one line (warnings and failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// A consent's scope as a reviewer sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScopeSummary {
+    pub scope: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn_at: Option<String>,
 }
 
 /// A source as reported.
@@ -34,19 +47,39 @@ pub struct Finding {
 pub struct SourceReport {
     pub capture_id: String,
     pub patient_ref: String,
+    /// Where it is in the published image: "left", "right", "top", "bottom", or "whole".
+    #[serde(default)]
+    pub position: String,
     /// x, y, w, h in the published image.
     pub panel: [u32; 4],
     /// 0 (identical after alignment) to 1.
     pub distance: f64,
     pub consent_id: String,
+    #[serde(default)]
+    pub consent_signed_on: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_expires_on: Option<String>,
+    #[serde(default)]
+    pub consent_scopes: Vec<ScopeSummary>,
     pub area: String,
     pub view: String,
     pub role: String,
     pub captured_at: String,
 }
 
+/// A region the edit check flags, in the published file's pixels.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EditBox {
+    /// x, y, w, h.
+    pub bbox: [u32; 4],
+    /// "smoothing", "local_change" or "overlay".
+    pub kind: String,
+    pub severity: Severity,
+    pub capture_id: String,
+}
+
 /// The verdict on a published image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -63,7 +96,12 @@ pub struct ImageReport {
     pub height: u32,
     pub sources: Vec<SourceReport>,
     pub verdict: Verdict,
+    /// What to do, in one line: the most serious finding's action, or "no action".
+    #[serde(default)]
+    pub action: String,
     pub findings: Vec<Finding>,
+    #[serde(default)]
+    pub edits: Vec<EditBox>,
     pub caption: Option<String>,
     /// Comparability grade of a before/after pair, when there is one.
     pub pair_grade: Option<char>,
@@ -72,11 +110,106 @@ pub struct ImageReport {
     pub thumbnail: Option<Vec<u8>>,
 }
 
+impl ImageReport {
+    /// The verdict and the action from the findings.
+    pub fn conclude(&mut self) {
+        self.verdict = match self.findings.iter().map(|f| f.severity).max() {
+            Some(Severity::Fail) => Verdict::Fail,
+            Some(Severity::Warn) => Verdict::Warn,
+            _ => Verdict::Pass,
+        };
+        let worst = self
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info && f.action.is_some())
+            // The first of equals: `max_by_key` keeps the last.
+            .rev()
+            .max_by_key(|f| (f.severity, std::cmp::Reverse(kind_rank(&f.kind))));
+        self.action = match worst {
+            Some(f) => f.action.clone().unwrap_or_default(),
+            None if self.verdict == Verdict::Pass => "no action".into(),
+            None => "check the findings".into(),
+        };
+    }
+}
+
+/// Which of two findings of the same severity names the action (take-downs first).
+fn kind_rank(kind: &str) -> usize {
+    [
+        "takedown",
+        "consent",
+        "source",
+        "file",
+        "pairing",
+        "edit",
+        "comparability",
+        "caption",
+        "disclosure",
+    ]
+    .iter()
+    .position(|k| *k == kind)
+    .unwrap_or(usize::MAX / 2)
+}
+
 fn finding(kind: &str, severity: Severity, message: String) -> Finding {
     Finding {
         kind: kind.into(),
         severity,
         message,
+        action: None,
+    }
+}
+
+fn act(kind: &str, severity: Severity, message: String, action: String) -> Finding {
+    Finding {
+        kind: kind.into(),
+        severity,
+        message,
+        action: Some(action),
+    }
+}
+
+/// Where each panel sits, in reading order: two panels side by side are "left" and "right",
+/// stacked "top" and "bottom"; one panel is "whole"; more are numbered.
+pub fn panel_positions(panels: &[[u32; 4]]) -> Vec<String> {
+    match panels {
+        [_] => vec!["whole".into()],
+        [a, b] => {
+            let c = |p: &[u32; 4]| {
+                (
+                    f64::from(p[0]) + f64::from(p[2]) / 2.0,
+                    f64::from(p[1]) + f64::from(p[3]) / 2.0,
+                )
+            };
+            let ((ax, ay), (bx, by)) = (c(a), c(b));
+            if (ax - bx).abs() >= (ay - by).abs() {
+                let first_left = ax <= bx;
+                vec![
+                    if first_left { "left" } else { "right" }.into(),
+                    if first_left { "right" } else { "left" }.into(),
+                ]
+            } else {
+                let first_top = ay <= by;
+                vec![
+                    if first_top { "top" } else { "bottom" }.into(),
+                    if first_top { "bottom" } else { "top" }.into(),
+                ]
+            }
+        }
+        _ => (1..=panels.len()).map(|i| format!("panel {i}")).collect(),
+    }
+}
+
+/// Sort matches into reading order (left to right, or top to bottom when stacked).
+fn reading_order(matches: &mut [SourceMatch]) {
+    let spread = |f: fn(&[u32; 4]) -> u32| {
+        let v: Vec<u32> = matches.iter().map(|m| f(&m.panel)).collect();
+        v.iter().max().unwrap_or(&0) - v.iter().min().unwrap_or(&0)
+    };
+    if spread(|p| p[0]) >= spread(|p| p[1]) {
+        matches.sort_by_key(|m| (m.panel[0], m.panel[1]));
+    } else {
+        matches.sort_by_key(|m| (m.panel[1], m.panel[0]));
     }
 }
 
@@ -167,25 +300,28 @@ pub fn check_caption(caption: &str, disclosures: &[(String, Vec<String>)]) -> Ve
     let lower = caption.to_lowercase();
     let mut out = Vec::new();
     if !VARIABILITY.iter().any(|v| lower.contains(v)) {
-        out.push(finding(
+        out.push(act(
             "caption",
             Severity::Warn,
             "the caption has no variability statement (e.g. \"individual results vary\")".into(),
+            "add a variability note to the caption (\"individual results vary\")".into(),
         ));
     }
     for said in CLAIMS.iter().filter_map(|c| claim_made(&lower, c)) {
-        out.push(finding(
+        out.push(act(
             "caption",
             Severity::Fail,
             format!("the caption claims typical or guaranteed results (\"{said}\")"),
+            format!("correct the caption: remove \"{said}\""),
         ));
     }
     for (label, words) in disclosures {
         if !words.iter().any(|w| lower.contains(w)) {
-            out.push(finding(
+            out.push(act(
                 "disclosure",
                 Severity::Warn,
                 format!("the caption does not disclose: {label}"),
+                format!("add to the caption: {label}"),
             ));
         }
     }
@@ -212,9 +348,25 @@ fn keywords(label: &str, key: &str) -> Vec<String> {
     w
 }
 
+/// What a review is asked to assume about the images it reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReviewOptions {
+    /// The images are not the clinic's own publications (a competitor's page, a web search):
+    /// one with no source is a warning, not a failure for want of consent evidence.
+    pub third_party: bool,
+}
+
+/// What the checks of one image share.
+struct Ctx<'a> {
+    store: &'a Store,
+    today: chrono::NaiveDate,
+    findings: Vec<Finding>,
+}
+
 impl Store {
     /// Review one published image already decoded, prepared and matched (`matches`, from
     /// [`Store::find_sources`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn review_matched(
         &self,
         file: &str,
@@ -222,232 +374,101 @@ impl Store {
         published: &super::report::Published,
         q: &Query,
         caption: Option<String>,
-        matches: Vec<SourceMatch>,
+        mut matches: Vec<SourceMatch>,
+        opts: &ReviewOptions,
     ) -> Result<ImageReport, RecordError> {
-        let original = &published.image;
-        let mut findings = Vec::new();
+        reading_order(&mut matches);
         let mut caps: Vec<Capture> = Vec::new();
         for m in &matches {
             caps.push(self.capture(&m.capture_id)?);
         }
-        let sources: Vec<SourceReport> = matches
-            .iter()
-            .zip(&caps)
-            .map(|(m, c)| SourceReport {
-                capture_id: c.id.clone(),
-                patient_ref: c.patient_ref.clone(),
-                panel: m.panel,
-                distance: (m.distance() * 1000.0).round() / 1000.0,
-                consent_id: c.consent_id.clone(),
-                area: c.area.to_string(),
-                view: c.view.to_string(),
-                role: c.role.to_string(),
-                captured_at: c.captured_at.clone(),
-            })
-            .collect();
-        if matches.is_empty() {
-            findings.push(finding(
-                "source",
-                Severity::Warn,
-                "no source: no stored capture matches this image (not a clinic photo, or not imported)".into(),
-            ));
-        }
-        let today = crate::timefmt::today();
-        // Consent, and take-down of recorded publications.
-        let mut consent_failed = false;
-        for c in &caps {
-            let consent = self.consent(&c.consent_id)?;
-            match consent.permits(Scope::Publication, today) {
-                Ok(()) => findings.push(finding(
-                    "consent",
-                    Severity::Info,
-                    format!(
-                        "capture {}: consent {} allows publication",
-                        c.id, consent.id
-                    ),
-                )),
-                Err(refusal) => {
-                    let other = self
-                        .consents_of_patient_id(&c.patient_id)?
-                        .into_iter()
-                        .find(|o| {
-                            o.id != consent.id && o.permits(Scope::Publication, today).is_ok()
-                        });
-                    match other {
-                        Some(o) => findings.push(finding(
-                            "consent",
-                            Severity::Info,
-                            format!("capture {}: consent {} does not allow publication ({refusal}), but the patient's consent {} does", c.id, consent.id, o.id),
-                        )),
-                        None => {
-                            consent_failed = true;
-                            findings.push(finding(
-                                "consent",
-                                Severity::Fail,
-                                format!("capture {}: consent {} does not allow publication: {refusal}", c.id, consent.id),
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        if consent_failed && let Some(sha) = &sha256 {
-            for p in self.publications_of_file(sha)? {
-                findings.push(finding(
-                    "takedown",
-                    Severity::Fail,
-                    format!(
-                        "take down: published on {}{} on {}",
-                        p.channel,
-                        p.url.map(|u| format!(" ({u})")).unwrap_or_default(),
-                        p.date
-                    ),
-                ));
-            }
-        }
-        // Pairing and comparability of before/after panels.
-        let mut pair_grade = None;
-        if caps.len() >= 2 {
-            let (a, b) = (&caps[0], &caps[1]);
-            if a.patient_id != b.patient_id {
-                findings.push(finding(
-                    "pairing",
-                    Severity::Fail,
-                    format!("the panels show different patients ({} and {})", a.id, b.id),
-                ));
-            } else {
-                if a.area != b.area || a.view != b.view {
-                    findings.push(finding(
-                        "pairing",
-                        Severity::Warn,
-                        format!(
-                            "the panels are different areas or views ({}/{} and {}/{})",
-                            a.area, a.view, b.area, b.view
-                        ),
-                    ));
-                }
-                if a.captured_at > b.captured_at {
-                    findings.push(finding(
-                        "pairing",
-                        Severity::Warn,
-                        format!("the first panel ({}, {}) was taken after the second ({}, {}): is \"after\" shown as \"before\"?", a.id, a.captured_at, b.id, b.captured_at),
-                    ));
-                } else {
-                    findings.push(finding(
-                        "pairing",
-                        Severity::Info,
-                        format!(
-                            "before {} ({}) and after {} ({}) of the same patient",
-                            a.id, a.captured_at, b.id, b.captured_at
-                        ),
-                    ));
-                }
-                let g = self.grade_pair(&a.id, &b.id)?;
-                pair_grade = Some(g.grade);
-                let sev = if g.grade <= 'B' {
-                    Severity::Info
-                } else {
-                    Severity::Warn
-                };
-                let reasons = g.reasons();
-                findings.push(finding(
-                    "comparability",
-                    sev,
-                    format!(
-                        "comparability grade {}{}",
-                        g.grade,
-                        if reasons.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", reasons.join("; "))
-                        }
-                    ),
-                ));
-            }
-            if caps.len() > 2 {
-                findings.push(finding(
-                    "pairing",
-                    Severity::Info,
-                    format!("{} panels; only the first two are compared", caps.len()),
-                ));
-            }
-        }
-        // Disclosures.
-        let mut disclosures: Vec<(String, Vec<String>)> = Vec::new();
-        for c in &caps {
-            for k in c.confounders.iter().filter(|k| k.disclose) {
-                if !disclosures.iter().any(|(l, _)| *l == k.label) {
-                    disclosures.push((k.label.clone(), keywords(&k.label, &k.key)));
-                }
-            }
-        }
-        if !disclosures.is_empty() {
-            findings.push(finding(
-                "disclosure",
-                if caption.is_some() {
-                    Severity::Info
-                } else {
-                    Severity::Warn
-                },
-                format!(
-                    "the publication must disclose: {}",
-                    disclosures
-                        .iter()
-                        .map(|(l, _)| l.as_str())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            ));
-        }
-        // Edits.
-        for (m, c) in matches.iter().zip(&caps) {
-            for region in self.edits_of(m, c, q, original)? {
-                // In the file's own pixels.
-                let b = region
-                    .bbox
-                    .map(|v| (f64::from(v) * published.scale()).round() as u32);
-                let (sev, what) = match region.kind {
-                    EditKind::Smoothing => (Severity::Fail, "local smoothing (detail removed)"),
-                    EditKind::LocalChange => (
-                        Severity::Fail,
-                        "local change (cloning, liquify or retouching)",
-                    ),
-                    EditKind::Overlay => (Severity::Info, "overlay (text, logo or watermark)"),
-                };
-                findings.push(finding(
-                    "edit",
-                    sev,
-                    format!(
-                        "{what} at x {} y {} w {} h {} (source {})",
-                        b[0], b[1], b[2], b[3], c.id
-                    ),
-                ));
-            }
-        }
-        // Caption.
-        if let Some(text) = &caption {
-            findings.extend(check_caption(text, &disclosures));
-        }
-        let verdict = match findings.iter().map(|f| f.severity).max() {
-            Some(Severity::Fail) => Verdict::Fail,
-            Some(Severity::Warn) => Verdict::Warn,
-            _ => Verdict::Pass,
+        let positions = panel_positions(&matches.iter().map(|m| m.panel).collect::<Vec<_>>());
+        let recorded = match &sha256 {
+            Some(sha) => self.publications_of_file(sha)?,
+            None => Vec::new(),
         };
-        let thumb = matching::thumbnail_jpeg(original, 360);
-        Ok(ImageReport {
+        let mut cx = Ctx {
+            store: self,
+            today: crate::timefmt::today(),
+            findings: Vec::new(),
+        };
+        let mut sources = Vec::new();
+        for ((m, c), pos) in matches.iter().zip(&caps).zip(&positions) {
+            sources.push(self.source_report(m, c, pos)?);
+        }
+        if matches.is_empty() {
+            cx.unmatched(&recorded, opts)?;
+        }
+        // A file recorded only as teaching material is checked against the teaching scope.
+        let scope = if !recorded.is_empty() && recorded.iter().all(|p| p.purpose == "teaching") {
+            Scope::Teaching
+        } else {
+            Scope::Publication
+        };
+        cx.consents(&caps, scope, &recorded)?;
+        let pair_grade = cx.pairing(&caps, &positions)?;
+        let disclosures = disclosures_of(&caps);
+        cx.disclosure(&disclosures, caption.is_some());
+        let edits = cx.edits(&matches, &caps, q, published)?;
+        match &caption {
+            Some(text) => cx.findings.extend(check_caption(text, &disclosures)),
+            None if !caps.is_empty() => cx.findings.push(act(
+                "caption",
+                Severity::Warn,
+                "no caption: the image carries no variability note".into(),
+                "add a caption with a variability note (\"individual results vary\")".into(),
+            )),
+            None => {}
+        }
+        let mut report = ImageReport {
             file: file.to_string(),
             sha256,
             width: published.width,
             height: published.height,
             sources,
-            verdict,
-            findings,
+            verdict: Verdict::Pass,
+            action: String::new(),
+            findings: cx.findings,
+            edits,
             caption,
             pair_grade,
-            thumbnail: Some(thumb),
-        })
+            thumbnail: Some(matching::thumbnail_jpeg(&published.image, 360)),
+        };
+        report.conclude();
+        Ok(report)
     }
 
+    fn source_report(
+        &self,
+        m: &SourceMatch,
+        c: &Capture,
+        position: &str,
+    ) -> Result<SourceReport, RecordError> {
+        let consent = self.consent(&c.consent_id)?;
+        Ok(SourceReport {
+            capture_id: c.id.clone(),
+            patient_ref: c.patient_ref.clone(),
+            position: position.to_string(),
+            panel: m.panel,
+            distance: (m.distance() * 1000.0).round() / 1000.0,
+            consent_id: c.consent_id.clone(),
+            consent_signed_on: consent.signed_on.clone(),
+            consent_expires_on: consent.expires_on.clone(),
+            consent_scopes: consent
+                .scopes
+                .iter()
+                .map(|s| ScopeSummary {
+                    scope: s.scope.to_string(),
+                    status: s.status.clone(),
+                    withdrawn_at: s.withdrawn_at.clone(),
+                })
+                .collect(),
+            area: c.area.to_string(),
+            view: c.view.to_string(),
+            role: c.role.to_string(),
+            captured_at: c.captured_at.clone(),
+        })
+    }
     /// Local edits of a matched panel, compared at the published resolution (the capture's
     /// original is used when the preview is coarser than the published panel).
     fn edits_of(
@@ -481,6 +502,439 @@ impl Store {
         };
         let t = refine_at(&source, original, t, &m.panel).unwrap_or(t);
         Ok(edits::detect(&source, original, &t, &m.panel))
+    }
+}
+
+/// A short reason for the action line: "withdrawn on 2026-11-02", "not granted"…
+fn refusal_short(r: &crate::records::consent::Refusal) -> String {
+    use crate::records::consent::Refusal;
+    match r {
+        Refusal::NotGranted => "not granted".into(),
+        Refusal::Withdrawn { at } => format!("withdrawn on {}", at.get(..10).unwrap_or(at)),
+        Refusal::Expired { on } => format!("expired after {on}"),
+        Refusal::NotYetSigned { on } => format!("only signed on {on}"),
+    }
+}
+
+/// The confounders the captures' records ask to disclose: (label, caption keywords).
+fn disclosures_of(caps: &[Capture]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for c in caps {
+        for k in c.confounders.iter().filter(|k| k.disclose) {
+            if !out.iter().any(|(l, _)| *l == k.label) {
+                out.push((k.label.clone(), keywords(&k.label, &k.key)));
+            }
+        }
+    }
+    out
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, f: Finding) {
+        self.findings.push(f);
+    }
+
+    /// An image no stored capture matches: a file recorded as not a patient photo, the exact
+    /// file of a recorded publication whose patient's photos are gone (erased after a
+    /// withdrawal), or an image with no consent evidence.
+    fn unmatched(
+        &mut self,
+        recorded: &[Publication],
+        opts: &ReviewOptions,
+    ) -> Result<(), RecordError> {
+        if let Some(p) = recorded.iter().find(|p| p.not_patient) {
+            self.push(finding(
+                "source",
+                Severity::Info,
+                format!(
+                    "marked as not a patient photo (publication {}{})",
+                    p.id,
+                    p.note
+                        .as_ref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
+                ),
+            ));
+            return Ok(());
+        }
+        let shown: Vec<&Publication> = recorded.iter().filter(|p| !p.sources.is_empty()).collect();
+        if !shown.is_empty() {
+            for p in shown {
+                self.recorded_use_without_captures(p)?;
+            }
+            return Ok(());
+        }
+        if opts.third_party {
+            self.push(act(
+                "source",
+                Severity::Warn,
+                "no source: no stored capture matches this image (not a clinic photo, or not imported)".into(),
+                "check where the image comes from".into(),
+            ));
+        } else {
+            self.push(act(
+                "source",
+                Severity::Fail,
+                "no consent evidence: no stored capture and no recorded publication matches this image of the clinic's".into(),
+                "find the patient's consent and import the source photo, or take the image down; if it is not a patient photo, mark it (`sameframe publish record FILE --not-patient --note …`)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A recorded publication whose captures are no longer in the store.
+    fn recorded_use_without_captures(&mut self, p: &Publication) -> Result<(), RecordError> {
+        let scope = if p.purpose == "teaching" {
+            Scope::Teaching
+        } else {
+            Scope::Publication
+        };
+        let mut seen = Vec::new();
+        for src in &p.sources {
+            if seen.contains(&&src.consent_id) {
+                continue;
+            }
+            seen.push(&src.consent_id);
+            let consent = self.store.consent(&src.consent_id)?;
+            let who = self
+                .store
+                .patient_by_id(&src.patient_id)
+                .map_or_else(|_| src.patient_id.clone(), |pt| pt.reference);
+            match consent.permits(scope, self.today) {
+                Err(r) => self.push(act(
+                    "takedown",
+                    Severity::Fail,
+                    format!(
+                        "this is the exact file of publication {} ({} on {}), which shows patient {who}; consent {} for {scope}: {r}; the patient's photos are no longer in the store",
+                        p.id, p.channel, p.date, consent.id
+                    ),
+                    format!("take down: {scope} consent for {who} {}", refusal_short(&r)),
+                )),
+                Ok(()) => self.push(act(
+                    "source",
+                    Severity::Warn,
+                    format!(
+                        "this is the exact file of publication {} ({} on {}), but its captures are no longer in the store",
+                        p.id, p.channel, p.date
+                    ),
+                    "run `sameframe verify`: the store lost captures a publication names".into(),
+                )),
+            }
+        }
+        self.takedown_state(p);
+        Ok(())
+    }
+
+    /// The take-down of a recorded publication, as a finding.
+    fn takedown_state(&mut self, p: &Publication) {
+        let place = format!(
+            "{}{}",
+            p.channel,
+            p.url
+                .as_ref()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default()
+        );
+        let (message, action) = match &p.takedown {
+            Some(t) if t.is_open() => (
+                format!(
+                    "take down from {place}, published {}: take-down {} open since {}, due {}{}",
+                    p.date,
+                    p.id,
+                    t.requested_at.get(..10).unwrap_or(&t.requested_at),
+                    t.due,
+                    if t.is_overdue(self.today) {
+                        " — OVERDUE"
+                    } else {
+                        ""
+                    }
+                ),
+                crate::records::publication::takedown_instruction(p),
+            ),
+            Some(t) => (
+                format!(
+                    "take-down {} from {place} was closed on {} by {}, yet this file is being reviewed: check it is gone",
+                    p.id,
+                    t.done_at.as_deref().unwrap_or("?"),
+                    t.done_by.as_deref().unwrap_or("?")
+                ),
+                format!("check the image is gone from {place}"),
+            ),
+            None => (
+                format!("take down from {place}, published {}", p.date),
+                crate::records::publication::takedown_instruction(p),
+            ),
+        };
+        self.push(act("takedown", Severity::Fail, message, action));
+    }
+
+    /// Each source's consent must cover `scope` today; one about to expire is a warning.
+    fn consents(
+        &mut self,
+        caps: &[Capture],
+        scope: Scope,
+        recorded: &[Publication],
+    ) -> Result<(), RecordError> {
+        let warn_days = self
+            .store
+            .setting_u32("review.consent_expiry_warning_days")?;
+        let mut failed = false;
+        for c in caps {
+            let consent = self.store.consent(&c.consent_id)?;
+            match consent.permits(scope, self.today) {
+                Ok(()) => {
+                    self.push(finding(
+                        "consent",
+                        Severity::Info,
+                        format!("capture {}: consent {} allows {scope}", c.id, consent.id),
+                    ));
+                    self.expiry(&consent, warn_days);
+                }
+                Err(refusal) => {
+                    let other = self
+                        .store
+                        .consents_of_patient_id(&c.patient_id)?
+                        .into_iter()
+                        .find(|o| o.id != consent.id && o.permits(scope, self.today).is_ok());
+                    if let Some(o) = other {
+                        self.push(finding(
+                            "consent",
+                            Severity::Info,
+                            format!("capture {}: consent {} does not allow {scope} ({refusal}), but the patient's consent {} does", c.id, consent.id, o.id),
+                        ));
+                        continue;
+                    }
+                    failed = true;
+                    self.push(act(
+                        "consent",
+                        Severity::Fail,
+                        format!("capture {} of patient {}: consent {} does not allow {scope}: {refusal}", c.id, c.patient_ref, consent.id),
+                        format!("take down: no {scope} consent for {} ({})", c.patient_ref, refusal_short(&refusal)),
+                    ));
+                }
+            }
+        }
+        if failed {
+            for p in recorded {
+                self.takedown_state(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// A consent that expires within `days` of today.
+    fn expiry(&mut self, consent: &crate::records::Consent, days: u32) {
+        let Some(exp) = consent
+            .expires_on
+            .as_deref()
+            .and_then(crate::timefmt::parse_date)
+        else {
+            return;
+        };
+        let left = (exp - self.today).num_days();
+        if (0..=i64::from(days)).contains(&left) {
+            self.push(act(
+                "consent",
+                Severity::Warn,
+                format!("consent {} expires on {} (in {left} day(s)); the image must come down then unless it is renewed", consent.id, crate::timefmt::fmt_date(exp)),
+                format!("renew consent {} before {}, or plan the take-down", consent.id, crate::timefmt::fmt_date(exp)),
+            ));
+        }
+    }
+
+    /// Before/after panels: the same patient, area and view, in date order, comparable.
+    fn pairing(
+        &mut self,
+        caps: &[Capture],
+        positions: &[String],
+    ) -> Result<Option<char>, RecordError> {
+        let ([a, b, ..], [pa, pb, ..]) = (caps, positions) else {
+            return Ok(None);
+        };
+        if a.patient_id != b.patient_id {
+            self.push(act(
+                "pairing",
+                Severity::Fail,
+                format!("the {pa} panel ({}, patient {}) and the {pb} panel ({}, patient {}) show different patients", a.id, a.patient_ref, b.id, b.patient_ref),
+                "take down: a before/after must show one patient".into(),
+            ));
+            return Ok(None);
+        }
+        if a.area != b.area || a.view != b.view {
+            self.push(act(
+                "pairing",
+                Severity::Warn,
+                format!(
+                    "the {pa} panel is {}/{}, the {pb} panel {}/{}: different areas or views",
+                    a.area, a.view, b.area, b.view
+                ),
+                "pair photos of the same area and view".into(),
+            ));
+        }
+        let (da, db) = (
+            a.captured_at.get(..10).unwrap_or(&a.captured_at),
+            b.captured_at.get(..10).unwrap_or(&b.captured_at),
+        );
+        if a.captured_at > b.captured_at {
+            self.push(act(
+                "pairing",
+                Severity::Warn,
+                format!("the {pa} panel ({}, taken {da}) is the later photo and the {pb} panel ({}, taken {db}) the earlier: \"after\" is shown first, where readers look for \"before\"", a.id, b.id),
+                format!("swap the panels or label them: the {pb} panel is the before photo"),
+            ));
+        } else if da == db {
+            self.push(act(
+                "pairing",
+                Severity::Warn,
+                format!("both panels were taken on {da}: not a before/after over time"),
+                "pair the baseline with a follow-up from a later visit".into(),
+            ));
+        } else {
+            self.push(finding(
+                "pairing",
+                Severity::Info,
+                format!(
+                    "before: {pa} panel {} ({da}); after: {pb} panel {} ({db}); same patient",
+                    a.id, b.id
+                ),
+            ));
+        }
+        let (first, second) = if a.captured_at <= b.captured_at {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let g = self.store.grade_pair(&first.id, &second.id)?;
+        let fail_at = super::compare::ComparabilityTolerances::load(self.store.calibration())?
+            .published_fail_grade;
+        let reasons = g.reasons();
+        let why = if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", reasons.join("; "))
+        };
+        let f = if g.grade >= fail_at {
+            act(
+                "comparability",
+                Severity::Fail,
+                format!(
+                    "comparability grade {} (fails from {fail_at}){why}",
+                    g.grade
+                ),
+                format!(
+                    "take down or replace: the before/after is not comparable (grade {})",
+                    g.grade
+                ),
+            )
+        } else if g.grade > 'B' {
+            act(
+                "comparability",
+                Severity::Warn,
+                format!("comparability grade {}{why}", g.grade),
+                format!(
+                    "disclose the differences or choose a better-matched pair (grade {})",
+                    g.grade
+                ),
+            )
+        } else {
+            finding(
+                "comparability",
+                Severity::Info,
+                format!("comparability grade {}{why}", g.grade),
+            )
+        };
+        self.push(f);
+        if caps.len() > 2 {
+            self.push(finding(
+                "pairing",
+                Severity::Info,
+                format!("{} panels; the first two are compared", caps.len()),
+            ));
+        }
+        Ok(Some(g.grade))
+    }
+
+    /// What the records ask to disclose.
+    fn disclosure(&mut self, disclosures: &[(String, Vec<String>)], captioned: bool) {
+        if disclosures.is_empty() {
+            return;
+        }
+        let labels = disclosures
+            .iter()
+            .map(|(l, _)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        if captioned {
+            self.push(finding(
+                "disclosure",
+                Severity::Info,
+                format!("the publication must disclose: {labels}"),
+            ));
+        } else {
+            self.push(act(
+                "disclosure",
+                Severity::Warn,
+                format!("the publication must disclose: {labels}, and it has no caption"),
+                format!("add to the caption: {labels}"),
+            ));
+        }
+    }
+
+    /// Local edits of each panel, as findings and as boxes in the file's pixels.
+    fn edits(
+        &mut self,
+        matches: &[SourceMatch],
+        caps: &[Capture],
+        q: &Query,
+        published: &super::report::Published,
+    ) -> Result<Vec<EditBox>, RecordError> {
+        let mut boxes = Vec::new();
+        for (m, c) in matches.iter().zip(caps) {
+            for region in self.store.edits_of(m, c, q, &published.image)? {
+                let b = region
+                    .bbox
+                    .map(|v| (f64::from(v) * published.scale()).round() as u32);
+                let (sev, kind, what) = match region.kind {
+                    EditKind::Smoothing => (
+                        Severity::Fail,
+                        "smoothing",
+                        "local smoothing (detail removed)",
+                    ),
+                    EditKind::LocalChange => (
+                        Severity::Fail,
+                        "local_change",
+                        "local change (cloning, liquify or retouching)",
+                    ),
+                    EditKind::Overlay => (
+                        Severity::Info,
+                        "overlay",
+                        "overlay (text, logo or watermark)",
+                    ),
+                };
+                let message = format!(
+                    "{what} in the panel of {} (box {} in the report)",
+                    c.id,
+                    boxes.len() + 1
+                );
+                self.push(if sev == Severity::Fail {
+                    act(
+                        "edit",
+                        sev,
+                        message,
+                        "take down: altered beyond crop, resize and whole-frame colour".into(),
+                    )
+                } else {
+                    finding("edit", sev, message)
+                });
+                boxes.push(EditBox {
+                    bbox: b,
+                    kind: kind.into(),
+                    severity: sev,
+                    capture_id: c.id.clone(),
+                });
+            }
+        }
+        Ok(boxes)
     }
 }
 

@@ -22,6 +22,14 @@ pub struct ComparabilityTolerances {
     pub focal_length_pct: f64,
     pub exposure_settings_ev: f64,
     pub time_of_day_hours: f64,
+    /// The grade from which a published before/after fails review (not comparable under the
+    /// advertising rules the clinic follows); the grade before it warns.
+    #[serde(default = "default_published_fail_grade")]
+    pub published_fail_grade: char,
+}
+
+fn default_published_fail_grade() -> char {
+    'D'
 }
 
 #[derive(Deserialize)]
@@ -51,6 +59,9 @@ pub struct Aspect {
     pub aspect: String,
     pub level: Level,
     pub message: String,
+    /// What a photographer would change at capture time (the pose hints), when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// The comparability certificate of a pair.
@@ -92,14 +103,34 @@ fn exposure_value(e: &ExifSummary) -> Option<f64> {
     Some((n * n / t).log2() - (f64::from(e.iso.unwrap_or(100)) / 100.0).log2())
 }
 
-/// Lighting numbers of a capture: those recorded at the station, else measured on its preview.
+/// Lighting numbers of a capture: those recorded at the station, else measured on its
+/// original at full resolution (as `analyze lighting` measures it: a small grey card is lost in
+/// a preview).
 fn lighting_of(store: &Store, cap: &Capture, cfg: &LightingConfig) -> Option<(f64, [f64; 2])> {
     if let Some(m) = cap.analysis.as_ref().and_then(|a| a.exposure_and_cast()) {
         return Some(m);
     }
-    let img = store.preview(&cap.id).ok()?;
-    let r = lighting::analyze(&Frame::rgb8(&img), cfg, &Default::default());
+    let img = store.capture_image(&cap.id).ok()?;
+    let r = lighting::analyze(&Frame::from_dynamic(&img), cfg, &Default::default());
     Some((r.exposure_ev?, r.cast_lab?))
+}
+
+/// A pose difference as a reviewer reads it (the capture-time hints, such as "tilt it 3°", are
+/// kept apart in [`Aspect::hint`]).
+fn pose_message(score: f64, needs: f64) -> String {
+    format!(
+        "the follow-up is posed or framed differently from the baseline: pose score {score:.0}/100 (comparable from {needs:.0})"
+    )
+}
+
+/// The capture-time hints of a pose analysis, joined, if any say something.
+fn pose_hint(hints: &[String]) -> Option<String> {
+    let h: Vec<&str> = hints
+        .iter()
+        .map(|h| h.trim())
+        .filter(|h| !h.is_empty())
+        .collect();
+    (!h.is_empty()).then(|| h.join("; "))
 }
 
 impl Store {
@@ -118,6 +149,7 @@ impl Store {
                 aspect: aspect.into(),
                 level,
                 message,
+                hint: None,
             })
         };
         if b.patient_id != f.patient_id {
@@ -169,24 +201,12 @@ impl Store {
                     pr.confidence
                 ),
             ),
-            Some(s) if s < tol.pose_score_fail => push(
-                "pose",
-                Level::Major,
-                format!(
-                    "pose score {s:.0}/100 (needs {:.0}): {}",
-                    tol.pose_score_warn,
-                    pr.hints.join("; ")
-                ),
-            ),
-            Some(s) if s < tol.pose_score_warn => push(
-                "pose",
-                Level::Minor,
-                format!(
-                    "pose score {s:.0}/100 (needs {:.0}): {}",
-                    tol.pose_score_warn,
-                    pr.hints.join("; ")
-                ),
-            ),
+            Some(s) if s < tol.pose_score_fail => {
+                push("pose", Level::Major, pose_message(s, tol.pose_score_warn))
+            }
+            Some(s) if s < tol.pose_score_warn => {
+                push("pose", Level::Minor, pose_message(s, tol.pose_score_warn))
+            }
             Some(s) => push("pose", Level::Ok, format!("pose score {s:.0}/100")),
         }
         // Lighting.
@@ -336,6 +356,12 @@ impl Store {
                 Level::Minor,
                 format!("confounders recorded: {}", confounders.join("; ")),
             );
+        }
+        if let Some(a) = aspects
+            .iter_mut()
+            .find(|a| a.aspect == "pose" && a.level != Level::Ok)
+        {
+            a.hint = pose_hint(&pr.hints);
         }
         let majors = aspects.iter().filter(|a| a.level == Level::Major).count();
         let minors = aspects.iter().filter(|a| a.level == Level::Minor).count();

@@ -319,19 +319,10 @@ impl Store {
     /// Record where a published image went out, with its sources at that moment.
     pub fn record_published(
         &self,
-        file_sha256: &str,
-        channel: &str,
-        url: Option<&str>,
-        date: &str,
-        purpose: &str,
+        new: crate::records::publication::NewPublication<'_>,
         sources: &[SourceMatch],
     ) -> Result<String, RecordError> {
         self.record_publication(crate::records::publication::NewPublication {
-            file_sha256,
-            channel,
-            url,
-            date,
-            purpose,
             sources: sources
                 .iter()
                 .map(|s| {
@@ -342,6 +333,7 @@ impl Store {
                     )
                 })
                 .collect(),
+            ..new
         })
     }
 }
@@ -692,7 +684,7 @@ fn match_region<S: Sources + ?Sized>(
         };
         if let Some(a) = agree
             && !out.is_empty()
-            && 2 * a < best_agree
+            && a.saturating_mul(2) < best_agree
         {
             continue;
         }

@@ -260,6 +260,7 @@ impl Store {
         &self,
         paths: &[PathBuf],
         caption_dir: Option<&Path>,
+        opts: &checks::ReviewOptions,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Review, RecordError> {
         let files = collect_files(paths)?;
@@ -353,40 +354,54 @@ impl Store {
                                     &q,
                                     caption,
                                     matches?,
+                                    opts,
                                 )?
                             }
                             (prepared, _) => {
-                                let (severity, why) = match prepared.err() {
+                                let (severity, why, action) = match prepared.err() {
                                     Some(NotReviewed::Refused(why)) => {
                                         summary.refused += 1;
-                                        (Severity::Fail, why)
+                                        (
+                                            Severity::Fail,
+                                            why,
+                                            "take down: publish each picture as a file of its own, and review each",
+                                        )
                                     }
                                     Some(NotReviewed::Unreadable(why)) => {
                                         summary.unreadable += 1;
-                                        (Severity::Warn, format!("skipped: {why}"))
+                                        (
+                                            Severity::Warn,
+                                            format!("skipped: {why}"),
+                                            "check the file: it could not be reviewed",
+                                        )
                                     }
-                                    None => (Severity::Warn, "skipped".into()),
+                                    None => (
+                                        Severity::Warn,
+                                        "skipped".into(),
+                                        "check the file: it could not be reviewed",
+                                    ),
                                 };
-                                ImageReport {
+                                let mut r = ImageReport {
                                     file: name,
                                     sha256: None,
                                     width: 0,
                                     height: 0,
                                     sources: Vec::new(),
-                                    verdict: if severity == Severity::Fail {
-                                        Verdict::Fail
-                                    } else {
-                                        Verdict::Warn
-                                    },
+                                    verdict: Verdict::Pass,
+                                    action: String::new(),
                                     findings: vec![Finding {
                                         kind: "file".into(),
                                         severity,
                                         message: why,
+                                        action: Some(action.into()),
                                     }],
+                                    edits: Vec::new(),
                                     caption: None,
                                     pair_grade: None,
                                     thumbnail: None,
-                                }
+                                };
+                                r.conclude();
+                                r
                             }
                         };
                         images.push(report);
@@ -482,6 +497,13 @@ impl Store {
     }
 }
 
+/// The images worst first (fail, warn, pass), each verdict in the files' order.
+pub fn worst_first(images: &[ImageReport]) -> Vec<&ImageReport> {
+    let mut v: Vec<&ImageReport> = images.iter().collect();
+    v.sort_by_key(|i| std::cmp::Reverse(i.verdict));
+    v
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -512,98 +534,248 @@ fn b64(bytes: &[u8]) -> String {
     out
 }
 
-/// The reviewer's HTML page: a summary, then each image beside its sources with its findings.
+/// The reviewer's HTML page: a summary table worst first, linking to each image; each image
+/// with its verdict and what to do, the published image with the flagged edits drawn on it,
+/// its source captures with patient, consent scopes and dates, and its findings (details
+/// folded away).
 pub fn render_html(r: &Review, thumbs: &std::collections::HashMap<String, Vec<u8>>) -> String {
-    let s = &r.summary;
+    let order = worst_first(&r.images);
     let mut h = String::new();
-    h += "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sameframe review</title><style>\
-body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2530;background:#f6f7f9}\
-h1{font-size:22px;margin:0 0 4px}.note{color:#6b7380;font-size:12px}\
-table.sum{border-collapse:collapse;margin:14px 0}table.sum td{padding:4px 12px;border:1px solid #d9dde3;background:#fff}\
-.card{background:#fff;border:1px solid #d9dde3;border-radius:8px;margin:16px 0;padding:14px}\
-.row{display:flex;gap:14px;flex-wrap:wrap;align-items:flex-start}.row figure{margin:0}.row img{max-height:220px;border:1px solid #ccd}\
-figcaption{font-size:12px;color:#4a5260;max-width:260px}\
-.badge{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600;color:#fff}\
-.pass{background:#2e8b57}.warn{background:#c98500}.fail{background:#c0392b}.info{background:#6b7380}\
-ul.f{margin:8px 0 0;padding-left:18px}ul.f li{margin:3px 0}</style></head><body>";
+    h += HTML_HEAD;
     h += "<h1>Compliance review of published images</h1>";
     h += &format!(
-        "<div class=\"note\">reviewed {} — this page embeds patient photographs: handle it as clinical data and delete it when done (it is listed in deletion certificates).</div>",
+        "<p class=\"note\">Reviewed {}. This page embeds patient photographs: handle it as clinical data and delete it when done (it is listed in deletion certificates).</p>",
         esc(&r.reviewed_at)
     );
-    h += &format!(
-        "<table class=\"sum\"><tr><td>images</td><td>{}</td><td>pass</td><td>{}</td><td>warn</td><td>{}</td><td>fail</td><td>{}</td></tr>\
-<tr><td>without a source</td><td>{}</td><td>consent failures</td><td>{}</td><td>take-downs</td><td>{}</td><td>edits flagged</td><td>{}</td></tr>\
-<tr><td>unreadable files</td><td>{}</td><td>captures indexed</td><td>{}</td><td>captures to backfill</td><td>{}</td><td></td><td></td></tr></table>",
-        s.images,
-        s.pass,
-        s.warn,
-        s.fail,
-        s.without_source,
-        s.consent_failures,
-        s.takedowns,
-        s.edits_flagged,
-        s.unreadable,
-        s.captures_indexed,
-        s.captures_to_backfill
-    );
-    for i in &r.images {
-        let v = match i.verdict {
-            Verdict::Pass => "pass",
-            Verdict::Warn => "warn",
-            Verdict::Fail => "fail",
-        };
-        h += "<div class=\"card\">";
-        h += &format!(
-            "<div><span class=\"badge {v}\">{}</span> <b>{}</b></div>",
-            v.to_uppercase(),
-            esc(&i.file)
-        );
-        h += "<div class=\"row\">";
-        if let Some(t) = &i.thumbnail {
-            h += &format!(
-                "<figure><img alt=\"published image\" src=\"data:image/jpeg;base64,{}\"><figcaption>published, {}×{}</figcaption></figure>",
-                b64(t),
-                i.width,
-                i.height
-            );
-        }
-        for src in &i.sources {
-            if let Some(t) = thumbs.get(&src.capture_id) {
-                h += &format!(
-                    "<figure><img alt=\"source capture\" src=\"data:image/jpeg;base64,{}\"><figcaption>{} — patient {} — {}/{} {} — {} — panel {:?} — distance {:.3}</figcaption></figure>",
-                    b64(t),
-                    esc(&src.capture_id),
-                    esc(&src.patient_ref),
-                    esc(&src.area),
-                    esc(&src.view),
-                    esc(&src.role),
-                    esc(&src.captured_at),
-                    src.panel,
-                    src.distance
-                );
-            }
-        }
-        h += "</div><ul class=\"f\">";
-        for f in &i.findings {
-            let sev = match f.severity {
-                Severity::Info => "info",
-                Severity::Warn => "warn",
-                Severity::Fail => "fail",
-            };
-            h += &format!(
-                "<li><span class=\"badge {sev}\">{}</span> {}: {}</li>",
-                sev,
-                esc(&f.kind),
-                esc(&f.message)
-            );
-        }
-        h += "</ul>";
-        if let Some(c) = &i.caption {
-            h += &format!("<div class=\"note\">caption: {}</div>", esc(c));
-        }
-        h += "</div>";
+    h += &summary_html(r, &order);
+    for (n, i) in order.iter().enumerate() {
+        h += &image_html(n, i, thumbs);
     }
     h += "</body></html>\n";
+    h
+}
+
+const HTML_HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>sameframe review</title><style>\
+body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;padding:16px;max-width:1320px;color:#1d2530;background:#f6f7f9}\
+h1{font-size:22px;margin:4px 0}.note{color:#5b6370;font-size:13px}\
+.totals{display:flex;gap:8px;flex-wrap:wrap;margin:10px 0}.totals span{background:#fff;border:1px solid #d9dde3;border-radius:6px;padding:4px 10px}\
+.totals span.badge{border:0;border-radius:10px;font-size:14px;padding:4px 12px}.totals span.fail{background:#c0392b}.totals span.warn{background:#c98500}.totals span.pass{background:#2e8b57}\
+table.sum{border-collapse:collapse;width:100%;background:#fff;margin:8px 0 18px}table.sum th,table.sum td{padding:6px 10px;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}\
+table.sum td.file{word-break:break-all;min-width:8em}\
+.card{background:#fff;border:1px solid #d9dde3;border-left-width:6px;border-radius:8px;margin:16px 0;padding:14px}\
+.card.fail{border-left-color:#c0392b}.card.warn{border-left-color:#c98500}.card.pass{border-left-color:#2e8b57}\
+.card h2{font-size:17px;margin:0 0 6px;word-break:break-all}.action{font-weight:600;margin:4px 0 10px}\
+.row{display:flex;gap:14px;flex-wrap:wrap;align-items:flex-start}.row figure{margin:0;max-width:100%}\
+.pub{position:relative;display:inline-block;max-width:100%}.pub img,.row img{display:block;max-width:100%;max-height:260px;border:1px solid #ccd}\
+.pub svg{position:absolute;left:0;top:0;width:100%;height:100%}\
+figcaption{font-size:13px;color:#3f4754;max-width:300px;margin-top:4px}\
+.badge{display:inline-block;padding:1px 9px;border-radius:10px;font-weight:600;color:#fff;font-size:12px;text-transform:uppercase}\
+.pass{background:#2e8b57}.warn{background:#c98500}.fail{background:#c0392b}.info{background:#6b7380}\
+.card.fail,.card.warn,.card.pass{background:#fff}\
+ul.f{margin:10px 0 0;padding-left:0;list-style:none}ul.f li{margin:5px 0}\
+details{margin-top:8px;color:#4a5260}summary{cursor:pointer}\
+.scope-withdrawn{color:#c0392b;font-weight:600}.scope-active{color:#2e8b57}\
+a{color:#1f5fae}</style></head><body>";
+
+fn verdict_class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Warn => "warn",
+        Verdict::Fail => "fail",
+    }
+}
+
+fn severity_class(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warn => "warn",
+        Severity::Fail => "fail",
+    }
+}
+
+/// Totals, then one row per image (worst first) linking to it.
+fn summary_html(r: &Review, order: &[&ImageReport]) -> String {
+    let s = &r.summary;
+    let mut h = format!(
+        "<div class=\"totals\"><span><b>{}</b> images</span><span class=\"badge fail\">{} fail</span><span class=\"badge warn\">{} warn</span><span class=\"badge pass\">{} pass</span><span>{} take-downs</span><span>{} consent failures</span><span>{} edits flagged</span><span>{} without a source</span><span>{} unreadable</span></div>",
+        s.images,
+        s.fail,
+        s.warn,
+        s.pass,
+        s.takedowns,
+        s.consent_failures,
+        s.edits_flagged,
+        s.without_source,
+        s.unreadable
+    );
+    if s.captures_to_backfill > 0 {
+        h += &format!(
+            "<p class=\"note\">{} stored capture(s) have no current fingerprint and may be missed: run <code>sameframe fingerprint backfill</code>.</p>",
+            s.captures_to_backfill
+        );
+    }
+    h += "<table class=\"sum\"><thead><tr><th>verdict</th><th>image</th><th>what to do</th></tr></thead><tbody>";
+    for (n, i) in order.iter().enumerate() {
+        let v = verdict_class(i.verdict);
+        h += &format!(
+            "<tr><td><span class=\"badge {v}\">{v}</span></td><td class=\"file\"><a href=\"#img-{n}\">{}</a></td><td>{}</td></tr>",
+            esc(&i.file),
+            esc(&i.action)
+        );
+    }
+    h += "</tbody></table>";
+    h
+}
+
+/// The published image with its panels and flagged edits drawn over it (boxes in the file's
+/// pixels, numbered as in the findings).
+fn published_figure(i: &ImageReport) -> String {
+    let Some(t) = &i.thumbnail else {
+        return String::new();
+    };
+    let (w, hgt) = (i.width.max(1), i.height.max(1));
+    let stroke = (w.max(hgt) / 150).max(2);
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 {w} {hgt}\" preserveAspectRatio=\"none\" aria-hidden=\"true\">"
+    );
+    for s in &i.sources {
+        let [x, y, bw, bh] = s.panel;
+        svg += &format!(
+            "<rect x=\"{x}\" y=\"{y}\" width=\"{bw}\" height=\"{bh}\" fill=\"none\" stroke=\"#1f5fae\" stroke-width=\"{stroke}\" stroke-dasharray=\"{} {}\"/>",
+            stroke * 4,
+            stroke * 3
+        );
+    }
+    for (k, e) in i.edits.iter().enumerate() {
+        let [x, y, bw, bh] = e.bbox;
+        let colour = if e.severity == Severity::Fail {
+            "#e0245e"
+        } else {
+            "#8a93a0"
+        };
+        svg += &format!(
+            "<rect x=\"{x}\" y=\"{y}\" width=\"{bw}\" height=\"{bh}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"{}\" fill=\"{colour}\" font-weight=\"700\">{}</text>",
+            stroke * 2,
+            x + stroke * 2,
+            y + stroke * 12,
+            stroke * 11,
+            k + 1
+        );
+    }
+    svg += "</svg>";
+    let edits = i
+        .edits
+        .iter()
+        .filter(|e| e.severity == Severity::Fail)
+        .count();
+    format!(
+        "<figure><div class=\"pub\"><img alt=\"published image\" src=\"data:image/jpeg;base64,{}\">{svg}</div><figcaption>published, {}×{}{}</figcaption></figure>",
+        b64(t),
+        i.width,
+        i.height,
+        if edits > 0 {
+            format!(" — <b>{edits} edited region(s) boxed in red</b>")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// A source capture: thumbnail, where it sits, patient, date, consent scopes and dates.
+fn source_figure(src: &super::checks::SourceReport, thumb: Option<&Vec<u8>>) -> String {
+    let scopes = src
+        .consent_scopes
+        .iter()
+        .map(|s| {
+            if s.status == "withdrawn" {
+                format!(
+                    "<span class=\"scope-withdrawn\">{} withdrawn {}</span>",
+                    esc(&s.scope),
+                    esc(s
+                        .withdrawn_at
+                        .as_deref()
+                        .unwrap_or("")
+                        .get(..10)
+                        .unwrap_or(""))
+                )
+            } else {
+                format!(
+                    "<span class=\"scope-active\">{} {}</span>",
+                    esc(&s.scope),
+                    esc(&s.status)
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let img = thumb
+        .map(|t| {
+            format!(
+                "<img alt=\"source capture\" src=\"data:image/jpeg;base64,{}\">",
+                b64(t)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<figure>{img}<figcaption><b>{} panel</b>: patient <b>{}</b>, {} {}/{}, taken {}<br>consent {} signed {}{}: {scopes}</figcaption></figure>",
+        esc(&src.position),
+        esc(&src.patient_ref),
+        esc(&src.role.replace('_', "-")),
+        esc(&src.area),
+        esc(&src.view),
+        esc(src.captured_at.get(..10).unwrap_or(&src.captured_at)),
+        esc(&src.consent_id),
+        esc(&src.consent_signed_on),
+        src.consent_expires_on
+            .as_ref()
+            .map(|e| format!(", expires {}", esc(e)))
+            .unwrap_or_default()
+    )
+}
+
+fn image_html(
+    n: usize,
+    i: &ImageReport,
+    thumbs: &std::collections::HashMap<String, Vec<u8>>,
+) -> String {
+    let v = verdict_class(i.verdict);
+    let mut h = format!(
+        "<section class=\"card {v}\" id=\"img-{n}\"><h2><span class=\"badge {v}\">{v}</span> {}</h2><div class=\"action\">{}</div><div class=\"row\">",
+        esc(&i.file),
+        esc(&i.action)
+    );
+    h += &published_figure(i);
+    for src in &i.sources {
+        h += &source_figure(src, thumbs.get(&src.capture_id));
+    }
+    h += "</div>";
+    let (serious, info): (Vec<&Finding>, Vec<&Finding>) = i
+        .findings
+        .iter()
+        .partition(|f| f.severity != Severity::Info);
+    h += "<ul class=\"f\">";
+    for f in serious {
+        let sev = severity_class(f.severity);
+        h += &format!(
+            "<li><span class=\"badge {sev}\">{sev}</span> {}</li>",
+            esc(&f.message)
+        );
+    }
+    h += "</ul>";
+    if let Some(c) = &i.caption {
+        h += &format!("<p class=\"note\">caption: “{}”</p>", esc(c));
+    }
+    if !info.is_empty() {
+        h += &format!(
+            "<details><summary>{} detail(s)</summary><ul class=\"f\">",
+            info.len()
+        );
+        for f in info {
+            h += &format!("<li>{}</li>", esc(&f.message));
+        }
+        h += "</ul></details>";
+    }
+    h += "</section>";
     h
 }

@@ -145,11 +145,29 @@ fn user_from_passwd() -> Option<String> {
 }
 
 /// Settings a clinic may change with `sameframe config set`, with defaults and meaning.
-pub const SETTINGS: &[(&str, &str, &str)] = &[(
-    "retention.keep_clinical_record",
-    "true",
-    "keep original clinical photos when a consent is withdrawn with scope `all` (clinical-record retention); `false` purges them",
-)];
+/// A default of `true`/`false` makes a setting a switch; a number makes it a count.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "retention.keep_clinical_record",
+        "true",
+        "keep original clinical photos when a consent is withdrawn with scope `all` (clinical-record retention); `false` purges them",
+    ),
+    (
+        "retention.clinical_record_years",
+        "10",
+        "how many years after the last visit the clinical record (originals kept under retention, visits, consent records) is kept; stated in deletion certificates",
+    ),
+    (
+        "takedown.due_days",
+        "30",
+        "days a take-down of a published image has after a withdrawal before it is overdue (GDPR Art. 12(3): one month)",
+    ),
+    (
+        "review.consent_expiry_warning_days",
+        "30",
+        "a review warns about a published image whose consent expires within this many days",
+    ),
+];
 
 /// Errors that may carry a store error, so a unit of work knows when to retry.
 pub trait CarriesStoreError: From<StoreError> {
@@ -601,16 +619,38 @@ impl Store {
         Ok(self.setting(key)? == "true")
     }
 
+    /// A count setting (see [`SETTINGS`]); a stored value that is not a number is its default.
+    pub fn setting_u32(&self, key: &str) -> Result<u32, StoreError> {
+        let v = self.setting(key)?;
+        Ok(v.parse().unwrap_or_else(|_| {
+            SETTINGS
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .and_then(|(_, d, _)| d.parse().ok())
+                .unwrap_or(0)
+        }))
+    }
+
     /// Change a setting (audited).
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         if !SETTINGS.iter().any(|(k, _, _)| *k == key) {
             return Err(Self::unknown_setting(key));
         }
-        if key.starts_with("retention.") && value != "true" && value != "false" {
+        let default = SETTINGS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map_or("", |(_, d, _)| *d);
+        let why = if matches!(default, "true" | "false") {
+            (value != "true" && value != "false").then_some("expected true or false")
+        } else {
+            (!value.parse::<u32>().is_ok_and(|n| n <= 36_500))
+                .then_some("expected a whole number from 0 to 36500")
+        };
+        if let Some(why) = why {
             return Err(StoreError::BadSetting {
                 key: key.into(),
                 value: value.into(),
-                why: "expected true or false".into(),
+                why: why.into(),
             });
         }
         let old = self.setting(key)?;
