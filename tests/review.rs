@@ -1178,13 +1178,16 @@ fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
     );
     // Uses: the website, a printed brochure, and teaching slides.
     let web_s = web.to_str().unwrap();
-    let site = on_day_ok(
-        &s,
-        day,
+    let publish = |file: &std::path::Path, more: &[&str]| -> String {
+        let args = [&["publish", "record", file.to_str().unwrap()], more].concat();
+        on_day_ok(&s, day, &args)["publication_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let site = publish(
+        &web,
         &[
-            "publish",
-            "record",
-            web_s,
             "--channel",
             "clinic website",
             "--url",
@@ -1192,33 +1195,12 @@ fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
         ],
     );
     let brochure_file = write_jpeg(&s, "print", "brochure.jpg", &resize(&before, 640, 480));
-    let brochure = on_day_ok(
-        &s,
-        day,
-        &[
-            "publish",
-            "record",
-            brochure_file.to_str().unwrap(),
-            "--channel",
-            "spring brochure (print)",
-        ],
-    );
+    let brochure = publish(&brochure_file, &["--channel", "spring brochure (print)"]);
     let lecture_file = write_jpeg(&s, "teach", "lecture.jpg", &resize(&after, 640, 480));
-    let lecture = on_day_ok(
-        &s,
-        day,
-        &[
-            "publish",
-            "record",
-            lecture_file.to_str().unwrap(),
-            "--channel",
-            "lecture slides",
-            "--purpose",
-            "teaching",
-        ],
+    let lecture = publish(
+        &lecture_file,
+        &["--channel", "lecture slides", "--purpose", "teaching"],
     );
-    let id = |v: &Value| v["publication_id"].as_str().unwrap().to_string();
-    let (site, brochure, lecture) = (id(&site), id(&brochure), id(&lecture));
 
     // Publication withdrawn: the website and the brochure come down; the lecture stays.
     let w = on_day_ok(
