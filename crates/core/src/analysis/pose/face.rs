@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use image::RgbImage;
+#[cfg(feature = "face-model")]
 use tract_onnx::prelude::*;
 
 /// Face-model failures.
@@ -22,7 +23,12 @@ pub enum FaceError {
     },
 }
 
+#[cfg(feature = "face-model")]
 type Plan = Arc<TypedRunnableModel>;
+/// Built without the face model (`--no-default-features`, as the fuzz targets are): every face
+/// call fails with [`FaceError::Load`], and the analyses fall back to their feature-based path.
+#[cfg(not(feature = "face-model"))]
+type Plan = Arc<()>;
 
 /// The two face models, loaded and optimised once.
 pub struct FaceModels {
@@ -41,6 +47,15 @@ const DETECTOR: &[u8] =
     include_bytes!("../../../../../calibration/models/face_detection_short_range.onnx");
 const MESH: &[u8] = include_bytes!("../../../../../calibration/models/face_landmark.onnx");
 
+#[cfg(not(feature = "face-model"))]
+fn load(_bytes: &[u8], name: &'static str, _shape: [usize; 4]) -> Result<Plan, FaceError> {
+    Err(FaceError::Load {
+        model: name,
+        message: "this build has no face model (the `face-model` feature is off)".into(),
+    })
+}
+
+#[cfg(feature = "face-model")]
 fn load(bytes: &[u8], name: &'static str, shape: [usize; 4]) -> Result<Plan, FaceError> {
     let err = |e: TractError| FaceError::Load {
         model: name,
@@ -327,6 +342,21 @@ impl FaceModels {
         self.landmarks(img, centre, side, angle)
     }
 
+    #[cfg(not(feature = "face-model"))]
+    fn run(
+        &self,
+        _plan: &Plan,
+        model: &'static str,
+        _data: Vec<f32>,
+        _shape: [usize; 4],
+    ) -> Result<Vec<Vec<f32>>, FaceError> {
+        Err(FaceError::Run {
+            model,
+            message: "this build has no face model".into(),
+        })
+    }
+
+    #[cfg(feature = "face-model")]
     fn run(
         &self,
         plan: &Plan,
