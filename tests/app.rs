@@ -100,7 +100,7 @@ fn until(
 }
 
 fn shows(h: &Harness<'static, StationApp>, text: &str) -> bool {
-    h.query_by_label_contains(text).is_some()
+    h.query_all_by_label_contains(text).next().is_some()
 }
 
 fn type_into(h: &mut Harness<'static, StationApp>, label: &str, text: &str) {
@@ -112,10 +112,16 @@ fn type_into(h: &mut Harness<'static, StationApp>, label: &str, text: &str) {
 }
 
 fn click(h: &mut Harness<'static, StationApp>, label: &str) {
-    // As a user would: scroll the widget into view, then click it.
-    h.get_by_label(label).scroll_to_me();
-    h.step();
-    h.step();
+    // As a user would: scroll the widget into view (nested scroll areas may take a few
+    // passes), then click it.
+    for _ in 0..4 {
+        h.get_by_label(label).scroll_to_me();
+        h.step();
+        h.step();
+        if h.get_by_label(label).rect().top() >= 0.0 {
+            break;
+        }
+    }
     let at = h.get_by_label(label).rect().center();
     h.hover_at(at);
     h.step();
@@ -130,7 +136,12 @@ fn enabled(h: &Harness<'static, StationApp>, label: &str) -> bool {
 }
 
 fn create_patient(h: &mut Harness<'static, StationApp>, reference: &str) {
-    until(h, "the store to open", |h| shows(h, "Patient reference"));
+    until(h, "the store to open", |h| {
+        shows(h, "Patient reference") || shows(h, "New patient")
+    });
+    if !shows(h, "Patient reference") {
+        click(h, "New patient");
+    }
     type_into(h, "Patient reference", reference);
     click(h, "Create patient");
     until(h, "the patient to load", |h| {
@@ -458,6 +469,35 @@ fn a_follow_up_is_compared_with_the_baseline_of_its_view() {
     let a = &serde_json::to_value(f.analysis.as_ref().unwrap()).unwrap();
     assert!(a["pose"]["score"].as_f64().is_some());
     assert_eq!(a["baseline_id"], baseline_id.as_str());
+    // The score kept with the capture is the score `pair` and Compare give for the pair (the
+    // same measure on the same stored pixels): equal within 0.5 points.
+    let kept = a["pose_at_commit"]["score"]
+        .as_f64()
+        .expect("re-checked at commit");
+    let pair = store(&s).grade_pair(&baseline_id, &f.id).unwrap();
+    let paired = pair.pose_score.expect("pair aligns the follow-up");
+    assert!((kept - paired).abs() <= 0.5, "kept {kept}, pair {paired}");
+    // The station confirmed what it stored: the view, "saved", the kept score.
+    let saved = h.state().state().last_capture.as_ref().unwrap();
+    assert_eq!(saved.capture.id, f.id);
+    assert_eq!(saved.score, Some(kept));
+    assert!(saved.thumbnail.is_some());
+    assert!(shows(&h, "Saved: Frontal"));
+    assert!(shows(&h, &format!("pose score {kept:.0}/100 (as stored)")));
+    // Compare opens on this pair, its reasons whole sentences.
+    click(&mut h, "Compare…");
+    until(&mut h, "the pair in Compare", |h| {
+        h.state().state().compare.loaded.is_some()
+    });
+    let st = h.state().state();
+    assert_eq!(
+        st.compare.baseline_id.as_deref(),
+        Some(baseline_id.as_str())
+    );
+    assert_eq!(st.compare.followup_id.as_deref(), Some(f.id.as_str()));
+    for a in &st.compare.loaded.as_ref().unwrap().grade.aspects {
+        assert!(!a.message.trim_end().ends_with(':'), "{}", a.message);
+    }
 }
 
 /// Two stations (replay cameras, headless) on one shared store: the baseline one captures is
@@ -519,4 +559,277 @@ fn two_stations_on_a_shared_store_follow_each_others_baselines() {
         f.analysis.as_ref().unwrap().baseline_id.as_deref(),
         Some(baseline[0].id.as_str())
     );
+}
+
+/// A station on a patient with a consent and today's face visit, at the frontal step.
+fn at_frontal_step(s: &Station, reference: &str, size: [f32; 2]) -> Harness<'static, StationApp> {
+    let mut h = Harness::builder().with_size(size).build_eframe({
+        let opts = options(s, &s.frames);
+        move |cc| StationApp::new(cc, opts).expect("the station starts")
+    });
+    create_patient(&mut h, reference);
+    record_consent(&mut h, reference);
+    start_visit_and_protocol(&mut h);
+    h
+}
+
+/// A capture that stores nothing new (the same pixels again) does not advance the protocol;
+/// the view shows as failed, the series is not "complete", and what is missing is named.
+#[test]
+fn a_failed_capture_does_not_advance_and_the_series_names_what_is_missing() {
+    // One still frame: every capture has the same pixels.
+    let s = station(&[3]);
+    let mut h = at_frontal_step(&s, "P-0101", [1366.0, 900.0]);
+    capture_now(&mut h);
+    let first = h
+        .state()
+        .state()
+        .last_capture
+        .as_ref()
+        .unwrap()
+        .capture
+        .id
+        .clone();
+    until(&mut h, "the next view", |h| h.state().state().step == 1);
+    // The oblique view from the very same pixels: a frontal face does not pass as oblique (the
+    // override is needed), and nothing new is stored.
+    until(&mut h, "the view check", |h| {
+        h.state()
+            .state()
+            .gate
+            .reasons
+            .iter()
+            .any(|r| r.contains("Oblique left 45° view needs about 45°"))
+    });
+    assert!(!h.state().state().gate.ready);
+    until(&mut h, "a capture decision", |h| {
+        h.state().state().gate.refusal.is_none()
+    });
+    click(&mut h, "Capture with override…");
+    type_into(&mut h, "Override reason", "test: same frame again");
+    click(&mut h, "Capture anyway");
+    until(&mut h, "the failure", |h| {
+        h.state().state().step_failures.contains_key(&1)
+    });
+    let st = h.state().state();
+    assert_eq!(
+        st.step, 1,
+        "the protocol advanced past a view that was not stored"
+    );
+    assert_eq!(st.last_capture.as_ref().unwrap().capture.id, first);
+    assert!(!st.series_complete());
+    assert!(shows(&h, "FAILED"));
+    assert!(shows(&h, "Still to take: Oblique left 45°"));
+    assert!(shows(&h, "nothing new was stored"));
+}
+
+/// Single-key shortcuts do nothing while a text field has the keyboard; Enter never captures.
+#[test]
+fn shortcuts_are_ignored_while_typing_and_enter_never_captures() {
+    let s = station(&[3]);
+    let mut h = at_frontal_step(&s, "P-0102", [1366.0, 900.0]);
+    until(&mut h, "ready", |h| {
+        let g = &h.state().state().gate;
+        g.refusal.is_none()
+    });
+    let node = h.get_by_label("Find patient");
+    node.focus();
+    h.step();
+    for key in [
+        egui::Key::N,
+        egui::Key::Space,
+        egui::Key::Enter,
+        egui::Key::P,
+    ] {
+        h.key_press(key);
+        h.step();
+        h.step();
+    }
+    let st = h.state().state();
+    assert_eq!(st.step, 0, "a shortcut moved the protocol while typing");
+    assert!(
+        !st.capture_pending && st.last_capture.is_none(),
+        "captured while typing"
+    );
+    // Enter with nothing focused does not capture either (Space does).
+    h.key_press(egui::Key::Escape);
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    h.step();
+    assert!(h.state().state().last_capture.is_none());
+}
+
+/// The override dialog lists what was out of tolerance when it opened, and those reasons are
+/// what the capture records.
+#[test]
+fn the_override_dialog_keeps_the_reasons_it_opened_with() {
+    // The drifted demo pose: the lighting or pose is out of tolerance.
+    let s = station(&[5]);
+    let mut h = at_frontal_step(&s, "P-0103", [1366.0, 900.0]);
+    until(&mut h, "a capture decision", |h| {
+        h.state().state().gate.refusal.is_none()
+    });
+    click(&mut h, "Capture with override…");
+    let reasons = h.state().state().forms.override_reasons.clone();
+    for r in &reasons {
+        assert!(shows(&h, r), "the dialog does not list {r}");
+    }
+    if reasons.is_empty() {
+        assert!(shows(&h, "within tolerance when this opened"));
+    }
+    type_into(&mut h, "Override reason", "patient cannot hold still");
+    click(&mut h, "Capture anyway");
+    until(&mut h, "the capture", |h| {
+        h.state().state().last_capture.is_some()
+    });
+    let c = &h.state().state().last_capture.as_ref().unwrap().capture;
+    let o = c.analysis.as_ref().unwrap().override_.as_ref().unwrap();
+    assert_eq!(o.reason, "patient cannot hold still");
+    assert_eq!(o.out_of_tolerance, reasons);
+}
+
+/// Confounders saved with a visit show ticked when the visit is opened again; unsaved ticks
+/// are not dropped without asking.
+#[test]
+fn saved_confounders_show_after_reopening_and_unsaved_ones_ask_first() {
+    let s = station(&[3]);
+    let mut h = at_frontal_step(&s, "P-0104", [1366.0, 900.0]);
+    click(&mut h, "Make-up, tinted products or hair fibres present");
+    capture_now(&mut h);
+    // Another patient, then back: the checklist of the visit is what was saved.
+    assert!(
+        !h.state().state().draft.dirty,
+        "the capture saved the checklist"
+    );
+    create_patient(&mut h, "P-0105");
+    click(&mut h, "P-0104");
+    until(&mut h, "P-0104 again", |h| {
+        h.state()
+            .state()
+            .patient
+            .as_ref()
+            .is_some_and(|p| p.patient.reference == "P-0104")
+    });
+    let today = sameframe::timefmt::fmt_date(sameframe::timefmt::today());
+    let visit = format!("{today} · Face · Profhilo lot L2311");
+    click(&mut h, &visit);
+    until(&mut h, "the saved checklist", |h| {
+        h.state()
+            .state()
+            .draft
+            .items
+            .get("makeup_present")
+            .is_some_and(|v| v.0)
+    });
+    // Untick without saving, then switch patient: the station asks first.
+    click(&mut h, "Make-up, tinted products or hair fibres present");
+    assert!(h.state().state().draft.dirty);
+    type_into(&mut h, "Find patient", "P-0105");
+    until(&mut h, "the search", |h| {
+        h.state().state().patients.len() == 1
+    });
+    click(&mut h, "P-0105");
+    until(&mut h, "the question", |h| shows(h, "Unsaved changes"));
+    click(&mut h, "Keep editing");
+    assert_eq!(
+        h.state()
+            .state()
+            .patient
+            .as_ref()
+            .unwrap()
+            .patient
+            .reference,
+        "P-0104"
+    );
+    assert!(
+        h.state().state().draft.dirty,
+        "the unsaved ticks were dropped"
+    );
+}
+
+/// At 1366 × 768 the essentials are on screen without scrolling: the patient, the view, and
+/// Capture; hiding the side panels keeps the patient and Capture.
+#[test]
+fn a_clinic_laptop_shows_the_patient_the_view_and_capture() {
+    let s = station(&[3]);
+    let mut h = at_frontal_step(&s, "P-0106", [1366.0, 768.0]);
+    let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1366.0, 768.0));
+    for label in ["P-0106", "Capture"] {
+        let r = h.get_all_by_label(label).next().unwrap().rect();
+        assert!(screen.contains_rect(r), "{label} is off screen at {r:?}");
+    }
+    assert!(shows(&h, "1/5 Frontal"));
+    click(&mut h, "Session panel");
+    click(&mut h, "Meters panel");
+    let capture = h.get_by_label("Capture").rect();
+    assert!(screen.contains_rect(capture), "{capture:?}");
+    assert!(shows(&h, "P-0106"), "the patient is hidden with the panels");
+}
+
+/// A protocol for another area than the visit's is refused, not only warned.
+#[test]
+fn a_protocol_for_another_area_is_refused() {
+    let s = station(&[3]);
+    let mut h = at_frontal_step(&s, "P-0107", [1366.0, 900.0]);
+    click(&mut h, "Choose protocol");
+    click(&mut h, "Scalp: vertex, frontal hairline, crown");
+    until(&mut h, "the refusal", |h| {
+        h.state()
+            .state()
+            .gate
+            .refusal
+            .as_deref()
+            .is_some_and(|r| r.contains("this visit treats the face"))
+    });
+    assert!(!enabled(&h, "Capture with override…"));
+}
+
+/// After a restart the station offers today's open visit, and one click takes it up at the
+/// next view to take.
+#[test]
+fn a_restart_offers_to_resume_todays_visit() {
+    let s = station(&[3]);
+    {
+        let mut h = at_frontal_step(&s, "P-0108", [1366.0, 900.0]);
+        capture_now(&mut h);
+    }
+    let mut h = harness(options(&s, &s.frames));
+    until(&mut h, "the offer", |h| shows(h, "Today's open visit"));
+    assert!(shows(&h, "P-0108"));
+    click(&mut h, "Resume");
+    until(&mut h, "the session", |h| {
+        let st = h.state().state();
+        st.patient
+            .as_ref()
+            .is_some_and(|p| p.patient.reference == "P-0108")
+            && st.visit_id.is_some()
+            && st.protocol.as_deref() == Some("face")
+            && st.step == 1
+    });
+}
+
+/// Creating a store protected by a key file says where the key is and asks to back it up;
+/// a disabled Create button says why.
+#[test]
+fn a_new_key_file_store_asks_for_a_backup() {
+    let t = util::TestStore::uninitialised();
+    let s = station_of(t, &[3]);
+    let mut o = options(&s, &s.frames);
+    o.store.key_file = None;
+    let mut h = harness(o);
+    until(&mut h, "the first-run dialog", |h| {
+        shows(h, "Create a sameframe store")
+    });
+    click(&mut h, "Key file (keep it on separate media)");
+    assert!(!enabled(&h, "Create store"));
+    let key = s.data.parent().unwrap().join("station.key");
+    type_into(&mut h, "Key file", key.to_str().unwrap());
+    click(&mut h, "Create store");
+    until(&mut h, "the backup request", |h| {
+        shows(h, "Back up the key file now")
+    });
+    assert!(shows(&h, key.to_str().unwrap()));
+    click(&mut h, "I have backed it up");
+    assert!(h.state().state().key_backup.is_none());
 }

@@ -143,3 +143,82 @@ mod tests {
         assert!(parse_scopes("clinical,marketing").is_err());
     }
 }
+
+impl View {
+    /// The view as a clinician reads it: "Oblique left 45°".
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Frontal => "Frontal",
+            View::ObliqueLeft45 => "Oblique left 45°",
+            View::ObliqueRight45 => "Oblique right 45°",
+            View::LateralLeft90 => "Lateral left 90°",
+            View::LateralRight90 => "Lateral right 90°",
+            View::ScalpVertex => "Scalp, vertex",
+            View::ScalpFrontal => "Scalp, frontal hairline",
+            View::ScalpCrown => "Scalp, crown",
+            View::Dorsal => "Back of the hand",
+            View::Palmar => "Palm",
+            View::Other => "Other view",
+        }
+    }
+
+    /// How far the head turns from frontal in this view (degrees), for the face views.
+    pub fn head_turn_deg(self) -> Option<f64> {
+        match self {
+            View::Frontal => Some(0.0),
+            View::ObliqueLeft45 | View::ObliqueRight45 => Some(45.0),
+            View::LateralLeft90 | View::LateralRight90 => Some(90.0),
+            _ => None,
+        }
+    }
+}
+
+impl Role {
+    /// "Baseline", "Follow-up".
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Baseline => "Baseline",
+            Role::FollowUp => "Follow-up",
+        }
+    }
+}
+
+impl Area {
+    /// "Face", "Décolleté"…
+    pub fn label(self) -> &'static str {
+        match self {
+            Area::Face => "Face",
+            Area::Neck => "Neck",
+            Area::Scalp => "Scalp",
+            Area::Hands => "Hands",
+            Area::Decollete => "Décolleté",
+            Area::Body => "Body",
+        }
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn every_view_has_a_plain_label() {
+        for v in [
+            View::Frontal,
+            View::ObliqueLeft45,
+            View::ObliqueRight45,
+            View::LateralLeft90,
+            View::LateralRight90,
+            View::ScalpVertex,
+            View::ScalpFrontal,
+            View::ScalpCrown,
+            View::Dorsal,
+            View::Palmar,
+            View::Other,
+        ] {
+            assert!(!v.label().contains('_'), "{v}");
+        }
+        assert_eq!(View::ObliqueLeft45.label(), "Oblique left 45°");
+        assert_eq!(Role::FollowUp.label(), "Follow-up");
+    }
+}

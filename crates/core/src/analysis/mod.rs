@@ -10,3 +10,4 @@ pub mod guides;
 pub mod lighting;
 pub mod pose;
 pub mod readiness;
+pub mod view_check;

@@ -297,12 +297,26 @@ struct Derived {
     small: Option<image::GrayImage>,
 }
 
-fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
-    let img = ingest::apply_orientation(img, orientation);
+/// The preview a capture of `img` (upright) stores: its thumbnail, as the JPEG kept.
+fn thumbnail_of(img: &image::DynamicImage) -> (image::RgbImage, Vec<u8>) {
     let thumb = img.thumbnail(THUMB_SIDE, THUMB_SIDE).to_rgb8();
     let mut thumbnail_jpeg = Vec::new();
     let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumbnail_jpeg, 88);
     let _ = thumb.write_with_encoder(enc);
+    (thumb, thumbnail_jpeg)
+}
+
+/// The preview pixels a capture of `img` (upright) will have once stored: what
+/// [`Store::preview`] gives back for it, so a check made before the capture is stored sees
+/// what `pair` sees after.
+pub fn stored_preview_of(img: &image::RgbImage) -> image::RgbImage {
+    let (thumb, jpeg) = thumbnail_of(&image::DynamicImage::ImageRgb8(img.clone()));
+    image::load_from_memory(&jpeg).map_or(thumb, |i| i.to_rgb8())
+}
+
+fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
+    let img = ingest::apply_orientation(img, orientation);
+    let (thumb, thumbnail_jpeg) = thumbnail_of(&img);
     let fingerprint = Fingerprint::of(&thumb);
     // Reduced from the JPEG as stored, as a capture's thumbnail is read back.
     let small = fingerprint::small_preview_of_jpeg(&thumbnail_jpeg).ok();

@@ -37,6 +37,14 @@ pub struct StationMeasurements {
     /// Present when the frame was captured out of tolerance.
     #[serde(default, rename = "override")]
     pub override_: Option<Override>,
+    /// The pose of the very frame stored against its baseline, re-checked as it was stored,
+    /// by the measure `pair` uses (so the station, Compare and `pair` agree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pose_at_commit: Option<crate::review::compare::PoseCheck>,
+    /// The head's yaw in the frame (degrees; > 0: turned toward the patient's own left), from
+    /// the face landmarks, when a face was found: what tells frontal from oblique and lateral.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_yaw_deg: Option<f64>,
 }
 
 /// Which station build took the frame, and how.

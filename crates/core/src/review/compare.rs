@@ -133,7 +133,72 @@ fn pose_hint(hints: &[String]) -> Option<String> {
     (!h.is_empty()).then(|| h.join("; "))
 }
 
+/// The pose of a follow-up against its baseline as `pair` measures it (on the stored previews),
+/// and whether it is comparable.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PoseCheck {
+    /// None when the follow-up could not be aligned to the baseline.
+    pub score: Option<f64>,
+    pub confidence: f64,
+    /// The score from which a pair is comparable (`pose_score_warn`), and below which it is
+    /// not comparable at all (`pose_score_fail`).
+    pub comparable_from: f64,
+    pub fails_below: f64,
+    /// The capture-time hints (what to change), when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl PoseCheck {
+    /// Within tolerance: aligned, and at least `comparable_from`.
+    pub fn within(&self) -> bool {
+        self.score.is_some_and(|s| s >= self.comparable_from)
+    }
+
+    /// How a reviewer or a clinician reads it when it is not within tolerance.
+    pub fn problem(&self) -> Option<String> {
+        match self.score {
+            None => Some(format!(
+                "the follow-up could not be aligned to the baseline (confidence {:.2})",
+                self.confidence
+            )),
+            Some(s) if s < self.comparable_from => Some(pose_message(s, self.comparable_from)),
+            Some(_) => None,
+        }
+    }
+}
+
 impl Store {
+    /// The pose of `followup_preview` (the preview pixels of a follow-up, stored or about to
+    /// be: see [`crate::records::capture::stored_preview_of`]) against the stored preview of
+    /// `baseline_id`: the one measure `pair`, review and the station's commit share.
+    pub fn pose_check(
+        &self,
+        baseline_id: &str,
+        followup_preview: &image::RgbImage,
+        area: crate::records::Area,
+    ) -> Result<PoseCheck, RecordError> {
+        let tol = ComparabilityTolerances::load(self.calibration())?;
+        let pcfg = PoseConfig::load(self.calibration())?;
+        let pb = self.preview(baseline_id)?;
+        let pr = pose::analyze(
+            &pb,
+            followup_preview,
+            &pcfg,
+            &PoseOptions {
+                area: Some(area),
+                ..Default::default()
+            },
+        );
+        Ok(PoseCheck {
+            score: (pr.confidence >= pcfg.tolerances.min_confidence).then_some(pr.score),
+            confidence: pr.confidence,
+            comparable_from: tol.pose_score_warn,
+            fails_below: tol.pose_score_fail,
+            hint: pose_hint(&pr.hints),
+        })
+    }
+
     /// Grade the comparability of two captures.
     pub fn grade_pair(
         &self,
@@ -180,35 +245,18 @@ impl Store {
             );
         }
         // Pose.
-        let pcfg = PoseConfig::load(self.calibration())?;
-        let (pb, pf) = (self.preview(&b.id)?, self.preview(&f.id)?);
-        let pr = pose::analyze(
-            &pb,
-            &pf,
-            &pcfg,
-            &PoseOptions {
-                area: Some(b.area),
-                ..Default::default()
-            },
-        );
-        let pose_score = (pr.confidence >= pcfg.tolerances.min_confidence).then_some(pr.score);
-        match pose_score {
-            None => push(
-                "pose",
-                Level::Major,
-                format!(
-                    "the follow-up could not be aligned to the baseline (confidence {:.2})",
-                    pr.confidence
-                ),
-            ),
-            Some(s) if s < tol.pose_score_fail => {
-                push("pose", Level::Major, pose_message(s, tol.pose_score_warn))
-            }
-            Some(s) if s < tol.pose_score_warn => {
-                push("pose", Level::Minor, pose_message(s, tol.pose_score_warn))
-            }
-            Some(s) => push("pose", Level::Ok, format!("pose score {s:.0}/100")),
-        }
+        let pc = self.pose_check(&b.id, &self.preview(&f.id)?, b.area)?;
+        let pose_score = pc.score;
+        let level = match pc.score {
+            None => Level::Major,
+            Some(s) if s < pc.fails_below => Level::Major,
+            Some(s) if s < pc.comparable_from => Level::Minor,
+            Some(_) => Level::Ok,
+        };
+        let message = pc
+            .problem()
+            .unwrap_or_else(|| format!("pose score {:.0}/100", pc.score.unwrap_or_default()));
+        push("pose", level, message);
         // Lighting.
         let lcfg = LightingConfig::load(self.calibration())?;
         let (lb, lf) = (lighting_of(self, &b, &lcfg), lighting_of(self, &f, &lcfg));
@@ -361,7 +409,7 @@ impl Store {
             .iter_mut()
             .find(|a| a.aspect == "pose" && a.level != Level::Ok)
         {
-            a.hint = pose_hint(&pr.hints);
+            a.hint = pc.hint.clone();
         }
         let majors = aspects.iter().filter(|a| a.level == Level::Major).count();
         let minors = aspects.iter().filter(|a| a.level == Level::Minor).count();

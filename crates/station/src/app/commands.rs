@@ -107,6 +107,9 @@ pub enum CoreCommand {
         baseline_id: String,
         followup_id: String,
     },
+    /// Look for today's open session at this station (the last capture taken today, by this
+    /// user, whose protocol is not complete).
+    FindResume,
 }
 
 /// A consent with what it means for capturing today.
@@ -179,6 +182,15 @@ pub enum CoreEvent {
         capture: Box<Capture>,
         existing: bool,
         warnings: Vec<String>,
+        /// What was stored, reduced for the confirmation.
+        thumbnail: Option<DisplayImage>,
+    },
+    /// Today's open session, if any.
+    Resume(Option<super::state::ResumeOffer>),
+    /// A capture that was not stored (the step stays where it is).
+    CaptureFailed {
+        view: View,
+        message: String,
     },
     ConfoundersSaved {
         captures: usize,

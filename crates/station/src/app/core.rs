@@ -14,6 +14,7 @@ use super::commands::{
     StoreInfo, VisitForm,
 };
 use super::display_image;
+use sameframe_core::analysis::frame::fit_within;
 use sameframe_core::records::consent::NewConsent;
 use sameframe_core::records::{ImportRequest, NewVisit, RecordError, Scope, protocol};
 use sameframe_core::store::crypto::KdfParams;
@@ -254,6 +255,13 @@ impl Worker {
                 baseline_id,
                 followup_id,
             } => self.pair(&baseline_id, &followup_id),
+            CoreCommand::FindResume => {
+                let offer = self
+                    .store
+                    .as_ref()
+                    .and_then(|s| resume_offer(s, &self.cfg.actor));
+                self.emit(CoreEvent::Resume(offer));
+            }
         }
     }
 
@@ -392,10 +400,41 @@ impl Worker {
         }
     }
 
-    fn capture(&self, job: super::commands::CaptureJob) {
+    fn capture(&self, mut job: super::commands::CaptureJob) {
         let Some(s) = self.store("store the capture") else {
             return;
         };
+        let refuse = |message: String| {
+            self.emit(CoreEvent::CaptureFailed {
+                view: job.view,
+                message,
+            });
+        };
+        // The pose of the very frame stored, re-checked against the baseline by the measure
+        // `pair` and Compare use: a follow-up out of tolerance is stored only with the override.
+        if let Some(b) = &job.baseline_id {
+            let preview = sameframe_core::records::capture::stored_preview_of(&job.frame.image);
+            match s.pose_check(b, &preview, job.area) {
+                Ok(check) => {
+                    if let Some(problem) = check.problem() {
+                        match job.analysis.override_.as_mut() {
+                            Some(o) => o.out_of_tolerance.push(format!("as stored: {problem}")),
+                            None => {
+                                refuse(format!(
+                                    "not stored: re-checked as stored, {problem}. Retake it, or capture with the override and a reason"
+                                ));
+                                return;
+                            }
+                        }
+                    }
+                    job.analysis.pose_at_commit = Some(check);
+                }
+                Err(e) => {
+                    refuse(format!("not stored: the pose could not be re-checked: {e}"));
+                    return;
+                }
+            }
+        }
         let png;
         let bytes: &[u8] = match &job.frame.encoded {
             Some(b) => b,
@@ -434,10 +473,11 @@ impl Worker {
                     capture: Box::new(out.capture),
                     existing: out.existing,
                     warnings: out.warnings,
+                    thumbnail: Some(display_image(&fit_within(&job.frame.image, 320))),
                 });
                 self.load(&job.focus);
             }
-            Err(e) => self.emit(failed(&format!("store the {} capture", job.view), e)),
+            Err(e) => refuse(format!("not stored: {e}")),
         }
     }
 
@@ -466,6 +506,47 @@ impl Worker {
             )),
         }
     }
+}
+
+/// Today's open session at this station: the last capture `actor` took today, when its
+/// protocol still has views to take at that visit.
+fn resume_offer(s: &Store, actor: &str) -> Option<super::state::ResumeOffer> {
+    use sameframe_core::store::audit::{LogFilter, read};
+    let today = timefmt::fmt_date(timefmt::today());
+    let entries = s
+        .read(|r| {
+            read(
+                r,
+                &LogFilter {
+                    action_prefix: Some("capture.import".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .ok()?;
+    let entry = entries.iter().rev().find(|e| e.actor == actor)?;
+    let capture = s.capture(entry.subjects["capture"].as_str()?).ok()?;
+    if !capture.captured_at.starts_with(&today) {
+        return None;
+    }
+    let visit_id = capture.visit_id.clone()?;
+    let protocol = capture.analysis.as_ref()?.protocol.as_ref()?.key.clone();
+    let status = s
+        .protocol_status(&capture.patient_ref, &protocol, Some(&visit_id))
+        .ok()?;
+    let next = status.next_step?;
+    Some(super::state::ResumeOffer {
+        label: format!(
+            "{} — {}, next: {}",
+            capture.patient_ref,
+            status.label,
+            status.steps.get(next).map_or("", |st| st.view.label())
+        ),
+        patient_ref: capture.patient_ref,
+        visit_id,
+        protocol,
+        step: next,
+    })
 }
 
 /// A lossless PNG of a frame (fast compression: the station stores it while the patient waits).

@@ -148,6 +148,8 @@ pub struct LiveResult {
     pub frankfort_target: Option<Segment>,
     /// Whether a face was found (face and neck areas).
     pub face_found: Option<bool>,
+    /// The head's yaw in this frame (degrees), when a face was found.
+    pub head_yaw_deg: Option<f64>,
     /// The edge-difference overlay and the fraction of edges that coincide.
     pub edges: Option<(TextureId, f64)>,
     pub mm_per_px: Option<f64>,
@@ -400,6 +402,9 @@ impl Analyser {
             frankfort_live,
             frankfort_target,
             face_found: face_area.then_some(landmarks.is_some()),
+            head_yaw_deg: landmarks
+                .as_ref()
+                .and_then(sameframe_core::analysis::pose::head::yaw_deg),
             edges,
             mm_per_px,
             took: t0.elapsed(),

@@ -160,7 +160,16 @@ pub struct StationApp {
     stability: Stability,
     bench: Option<bench::Bench>,
     last_result_seq: u64,
+    /// Readiness as shown, and since when the live readiness has disagreed with it.
+    shown_ready: bool,
+    disagree_since: Option<Instant>,
 }
+
+/// How long the live readiness must hold before the shown one follows: quickly to "ready"
+/// (the patient is holding still), slower to "not ready" (one noisy frame does not disable
+/// the button under the clinician's finger).
+const TO_READY: Duration = Duration::from_millis(400);
+const TO_NOT_READY: Duration = Duration::from_millis(1200);
 
 impl StationApp {
     /// Start the workers and the camera.
@@ -253,7 +262,13 @@ impl StationApp {
                 reasons: Vec::new(),
             },
             capture_pending: false,
+            capture_pending_step: None,
+            step_failures: Default::default(),
             last_capture: None,
+            key_backup: None,
+            resume: None,
+            resume_step: None,
+            discard: None,
             auto_count: (0, 0),
             notices: Vec::new(),
             camera: CameraView {
@@ -288,6 +303,8 @@ impl StationApp {
             stability,
             bench,
             last_result_seq: 0,
+            shown_ready: false,
+            disagree_since: None,
         };
         app.start_camera(&ctx, spec)?;
         Ok(app)
@@ -383,10 +400,15 @@ impl StationApp {
                     },
                     false,
                 );
+                st.key_backup = st.forms.pending_key_backup.take();
                 st.store = StoreState::Open(info);
                 st.forms.passphrase = Default::default();
                 st.forms.passphrase_again = Default::default();
                 self.core.send(CoreCommand::SearchPatients(String::new()));
+                st.forms.errors.store = None;
+                if self.opts.start.is_none() {
+                    self.core.send(CoreCommand::FindResume);
+                }
                 if let Some(f) = self.opts.start.take() {
                     self.state.protocol = f.protocol.clone();
                     self.state.visit_id = f.visit_id.clone();
@@ -403,15 +425,29 @@ impl StationApp {
                     .patient
                     .as_ref()
                     .is_some_and(|p| p.patient.id == view.patient.id);
+                if let Some(old) = st.patient.as_ref().filter(|_| same) {
+                    // A form that succeeded: its error goes.
+                    if view.consents.len() > old.consents.len() {
+                        st.forms.errors.consent = None;
+                    }
+                    if view.visits.len() > old.visits.len() {
+                        st.forms.errors.visit = None;
+                    }
+                }
+                if !same {
+                    st.forms.errors.patient = None;
+                }
                 if !same {
                     st.visit_id = None;
                     st.step = 0;
+                    st.step_failures.clear();
                     st.draft.dirty = false;
                     for v in st.draft.items.values_mut() {
                         *v = (false, String::new());
                     }
                     st.draft.note.clear();
                     st.forms.consent.signed_by.clear();
+                    st.forms.errors = Default::default();
                 }
                 // A visit just created is selected; a visit that no longer exists is not.
                 if let Some(v) = view.visit_id.clone()
@@ -439,11 +475,23 @@ impl StationApp {
                     && view.protocol.as_ref().is_none_or(|p| {
                         Some(&p.protocol) != st.protocol.as_ref() || p.visit_id != st.visit_id
                     });
+                if let Some(step) = st.resume_step.take() {
+                    st.step = step;
+                }
                 st.patient = Some(*view);
+                st.load_saved_confounders();
                 if stale {
                     self.reload();
                 }
                 self.sync_baseline();
+            }
+            CoreEvent::Resume(offer) => st.resume = offer,
+            CoreEvent::CaptureFailed { view, message } => {
+                st.capture_pending = false;
+                let step = st.capture_pending_step.take().unwrap_or(st.step);
+                st.step_failures.insert(step, message.clone());
+                st.forms.errors.capture = Some(format!("{}: {message}", view.label()));
+                st.notify(format!("{} not captured: {message}", view.label()), true);
             }
             CoreEvent::Baseline {
                 capture_id,
@@ -476,14 +524,27 @@ impl StationApp {
                 capture,
                 existing,
                 warnings,
+                thumbnail,
             } => {
                 st.capture_pending = false;
-                let msg = if existing {
-                    format!(
-                        "these exact pixels are already stored as capture {} ({}): nothing new written",
-                        capture.id, capture.view
-                    )
-                } else {
+                let step = st.capture_pending_step.take().unwrap_or(st.step);
+                if existing {
+                    // Nothing new was stored: this view is not taken, and the protocol stays.
+                    let why = format!(
+                        "these exact pixels are already stored as capture {} ({}); nothing new was stored — take the photo again",
+                        capture.id,
+                        capture.view.label()
+                    );
+                    st.step_failures.insert(step, why.clone());
+                    st.forms.errors.capture = Some(why.clone());
+                    st.notify(why, true);
+                    return;
+                }
+                st.step_failures.remove(&step);
+                st.forms.errors.capture = None;
+                // The checklist went with the capture: it is saved.
+                st.draft.dirty = false;
+                let msg = {
                     format!(
                         "captured {} as {} ({}){}",
                         capture.view,
@@ -500,9 +561,21 @@ impl StationApp {
                 for w in warnings {
                     st.notify(w, true);
                 }
-                st.last_capture = Some(*capture);
+                let score = capture
+                    .analysis
+                    .as_ref()
+                    .and_then(|a| a.pose_at_commit.as_ref())
+                    .and_then(|p| p.score);
+                st.last_capture = Some(state::SavedCapture {
+                    thumbnail: thumbnail
+                        .map(|t| ctx.load_texture("last-capture", t.image, TextureOptions::LINEAR)),
+                    capture: *capture,
+                    score,
+                });
                 self.stability.rearm();
+                // Advance only past the step just taken, to the next view still missing.
                 if st.prefs.advance_after_capture
+                    && st.step == step
                     && let Some(p) = st.protocol_def()
                     && st.step + 1 < p.steps.len()
                 {
@@ -511,6 +584,7 @@ impl StationApp {
             }
             CoreEvent::ConfoundersSaved { captures } => {
                 st.draft.dirty = false;
+                st.forms.errors.confounders = None;
                 st.notify(
                     format!("confounders saved to {captures} capture(s) of this visit"),
                     false,
@@ -536,9 +610,22 @@ impl StationApp {
                 });
             }
             CoreEvent::Failed { action, message } => {
-                st.capture_pending = false;
                 if action.starts_with("load baseline") {
                     st.baseline_loading = None;
+                }
+                let message = state::station_language(&message);
+                let slot = match action.as_str() {
+                    "create the store" | "open the store" => Some(&mut st.forms.errors.store),
+                    "create the patient" => Some(&mut st.forms.errors.patient),
+                    "record the consent" => Some(&mut st.forms.errors.consent),
+                    "start the visit" | "check the visit" => Some(&mut st.forms.errors.visit),
+                    a if a.starts_with("save the confounders") => {
+                        Some(&mut st.forms.errors.confounders)
+                    }
+                    _ => None,
+                };
+                if let Some(slot) = slot {
+                    *slot = Some(message.clone());
                 }
                 st.notify(format!("could not {action}: {message}"), true);
             }
@@ -614,6 +701,17 @@ impl StationApp {
         if st.protocol.is_none() || st.step_status().is_none() {
             return Some("choose a protocol".into());
         }
+        if let (Some(v), Some(p)) = (st.visit(), st.protocol_def())
+            && v.area != p.area
+        {
+            return Some(format!(
+                "this visit treats the {}, but the {} protocol photographs the {}: choose a {} protocol or another visit",
+                v.area.label().to_lowercase(),
+                p.label,
+                p.area.label().to_lowercase(),
+                v.area.label().to_lowercase()
+            ));
+        }
         if !matches!(st.camera.status, CameraStatus::Running) {
             return Some("the camera is not delivering frames".into());
         }
@@ -660,10 +758,15 @@ impl StationApp {
             camera_ok: matches!(self.state.camera.status, CameraStatus::Running),
         });
         let refusal = self.refusal();
+        let mut reasons = readiness.reasons.clone();
+        let view_problem = self.view_problem();
+        reasons.extend(view_problem.clone());
+        let live_ready = readiness.ready() && view_problem.is_none();
+        let ready = self.hysteresis(live_ready);
         self.state.gate = Gate {
             refusal: refusal.clone(),
-            ready: readiness.ready(),
-            reasons: readiness.reasons.clone(),
+            ready,
+            reasons,
         };
         // Auto-capture: N distinct in-tolerance analyses in a row.
         self.stability.set_needed(self.state.prefs.auto_frames);
@@ -671,7 +774,7 @@ impl StationApp {
             && r.frame.seq != self.last_result_seq
         {
             self.last_result_seq = r.frame.seq;
-            let green = readiness.ready() && refusal.is_none();
+            let green = live_ready && refusal.is_none();
             let fire = self.stability.update(r.frame.seq, green);
             if fire && self.state.prefs.auto_capture {
                 self.state.cmds.push(UiCommand::Capture {
@@ -682,6 +785,41 @@ impl StationApp {
         }
         self.state.auto_count = (self.stability.count(), self.stability.needed());
         self.state.readiness = Some(readiness);
+    }
+
+    /// The shown readiness: it follows the live one once that has held long enough.
+    fn hysteresis(&mut self, live_ready: bool) -> bool {
+        if live_ready == self.shown_ready {
+            self.disagree_since = None;
+            return self.shown_ready;
+        }
+        let since = *self.disagree_since.get_or_insert_with(Instant::now);
+        let hold = if live_ready { TO_READY } else { TO_NOT_READY };
+        if since.elapsed() >= hold {
+            self.shown_ready = live_ready;
+            self.disagree_since = None;
+        }
+        self.shown_ready
+    }
+
+    /// Why the live frame does not show the step's view (faces: the head's turn), if so.
+    fn view_problem(&self) -> Option<String> {
+        let st = &self.state;
+        let view = st.step_status()?.view;
+        let yaw = st.live.as_ref()?.head_yaw_deg;
+        let cfg = sameframe_core::analysis::view_check::ViewYaw::load(&self.calibration())
+            .unwrap_or_default();
+        sameframe_core::analysis::view_check::check(view, yaw, &cfg)
+    }
+
+    /// The calibration the station reads (the command line's folder, then the store's).
+    fn calibration(&self) -> Calibration {
+        let mut dirs = Vec::new();
+        if let Some(d) = &self.opts.store.calibration_dir {
+            dirs.push(d.clone());
+        }
+        dirs.push(store_calibration_dir(&self.opts.store.data_dir));
+        Calibration::with_dirs(dirs)
     }
 
     fn capture(&mut self, override_reason: Option<String>, auto: bool) {
@@ -739,8 +877,15 @@ impl StationApp {
             camera: st.camera.settings.clone(),
             override_: reason.as_ref().map(|r| Override {
                 reason: r.clone(),
-                out_of_tolerance: st.gate.reasons.clone(),
+                // As the clinician saw them when the dialog opened.
+                out_of_tolerance: if st.forms.override_reasons.is_empty() {
+                    st.gate.reasons.clone()
+                } else {
+                    st.forms.override_reasons.clone()
+                },
             }),
+            pose_at_commit: None,
+            head_yaw_deg: live.head_yaw_deg,
         };
         let job = CaptureJob {
             frame: live.frame.clone(),
@@ -755,7 +900,10 @@ impl StationApp {
             analysis,
         };
         st.capture_pending = true;
+        st.capture_pending_step = Some(st.step);
+        st.forms.errors.capture = None;
         st.forms.override_reason.clear();
+        st.forms.override_reasons.clear();
         st.forms.override_open = false;
         self.core.send(CoreCommand::Capture(Box::new(job)));
     }
@@ -765,6 +913,20 @@ impl StationApp {
         for cmd in cmds {
             match cmd {
                 UiCommand::Core(c) => self.core.send(c),
+                UiCommand::SelectPatient(_) | UiCommand::SelectVisit(_)
+                    if self.state.draft.dirty =>
+                {
+                    self.state.discard = Some(state::DiscardPrompt {
+                        what: "the confounder ticks and note of this visit are not saved".into(),
+                        then: cmd,
+                    });
+                }
+                UiCommand::Discard(then) => {
+                    self.state.draft.dirty = false;
+                    self.state.discard = None;
+                    // Applied with the next batch (this frame's second pass).
+                    self.state.cmds.push(*then);
+                }
                 UiCommand::SelectPatient(r) => self.core.send(CoreCommand::LoadPatient(Focus {
                     patient_ref: r,
                     protocol: None,
@@ -773,9 +935,25 @@ impl StationApp {
                 UiCommand::SelectVisit(v) => {
                     self.state.visit_id = v;
                     self.state.step = 0;
+                    self.state.step_failures.clear();
+                    self.state.draft.dirty = false;
                     self.reload();
                 }
+                UiCommand::Resume(offer) => {
+                    self.state.resume = None;
+                    self.state.resume_step = Some(offer.step);
+                    self.state.protocol = Some(offer.protocol.clone());
+                    self.state.prefs.last_protocol = Some(offer.protocol.clone());
+                    self.state.visit_id = Some(offer.visit_id.clone());
+                    self.state.step = offer.step;
+                    self.core.send(CoreCommand::LoadPatient(Focus {
+                        patient_ref: offer.patient_ref,
+                        protocol: Some(offer.protocol),
+                        visit_id: Some(offer.visit_id),
+                    }));
+                }
                 UiCommand::SelectProtocol(p) => {
+                    self.state.step_failures.clear();
                     self.state.protocol = p.clone();
                     if p.is_some() {
                         self.state.prefs.last_protocol = p;
@@ -828,6 +1006,18 @@ impl StationApp {
                         cam.set_locked(c, on);
                     }
                 }
+                UiCommand::OpenCompare => {
+                    self.state.compare.open = true;
+                    if let Some((b, f)) = self.state.current_pair() {
+                        self.state.compare.baseline_id = Some(b.clone());
+                        self.state.compare.followup_id = Some(f.clone());
+                        self.state.compare.loaded = None;
+                        self.core.send(CoreCommand::LoadPair {
+                            baseline_id: b,
+                            followup_id: f,
+                        });
+                    }
+                }
                 UiCommand::Compare {
                     baseline_id,
                     followup_id,
@@ -866,14 +1056,25 @@ impl StationApp {
         }
     }
 
+    /// Single-key shortcuts act only when no widget holds the keyboard (a text field, a
+    /// dialog): typing a name never moves the protocol, and Enter never captures.
     fn shortcuts(&mut self, ctx: &egui::Context) {
-        if ctx.egui_wants_keyboard_input() || self.state.forms.override_open {
+        let typing = ctx.egui_wants_keyboard_input() || ctx.memory(|m| m.focused().is_some());
+        if typing
+            || self.state.forms.override_open
+            || self.state.discard.is_some()
+            || self.state.key_backup.is_some()
+            || self.state.compare.open
+        {
             return;
         }
         use egui::Key;
         let (capture, next, prev, ghost, edges) = ctx.input(|i| {
+            if !i.modifiers.is_none() {
+                return (false, false, false, false, false);
+            }
             (
-                i.key_pressed(Key::Space) || i.key_pressed(Key::Enter),
+                i.key_pressed(Key::Space),
                 i.key_pressed(Key::N) || i.key_pressed(Key::ArrowRight),
                 i.key_pressed(Key::P) || i.key_pressed(Key::ArrowLeft),
                 i.key_pressed(Key::G),

@@ -63,6 +63,12 @@ pub enum UiCommand {
         baseline_id: String,
         followup_id: String,
     },
+    /// Open Compare on the current pair.
+    OpenCompare,
+    /// Drop the unsaved input and do this.
+    Discard(Box<UiCommand>),
+    /// Take up today's open session.
+    Resume(ResumeOffer),
 }
 
 /// The baseline of the current step, loaded for the ghost.
@@ -116,6 +122,24 @@ pub struct Forms {
     pub key_file: String,
     pub override_reason: String,
     pub override_open: bool,
+    /// What was out of tolerance when the override dialog was opened (shown and recorded as
+    /// they were then, not as the live frame changes).
+    pub override_reasons: Vec<String>,
+    /// Errors shown at the form they belong to, cleared when the form is edited or succeeds.
+    pub errors: FieldErrors,
+    /// The key file of a store being created: once it opens, the station asks to back it up.
+    pub pending_key_backup: Option<std::path::PathBuf>,
+}
+
+/// An error per form, shown where the clinician is looking.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FieldErrors {
+    pub store: Option<String>,
+    pub patient: Option<String>,
+    pub consent: Option<String>,
+    pub visit: Option<String>,
+    pub confounders: Option<String>,
+    pub capture: Option<String>,
 }
 
 impl Forms {
@@ -148,6 +172,9 @@ impl Forms {
             key_file: String::new(),
             override_reason: String::new(),
             override_open: false,
+            override_reasons: Vec::new(),
+            errors: FieldErrors::default(),
+            pending_key_backup: None,
         }
     }
 }
@@ -206,6 +233,32 @@ pub struct Gate {
     pub reasons: Vec<String>,
 }
 
+/// The capture just stored, as the station confirms it.
+pub struct SavedCapture {
+    pub capture: Capture,
+    pub thumbnail: Option<TextureHandle>,
+    /// The pose score re-checked as stored (the number `pair` gives), when a follow-up.
+    pub score: Option<f64>,
+}
+
+/// Today's session at this station, offered for resumption after a restart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResumeOffer {
+    pub patient_ref: String,
+    pub visit_id: String,
+    pub protocol: String,
+    pub step: usize,
+    /// "P-0042 — Face protocol, next: Oblique left 45°"
+    pub label: String,
+}
+
+/// An action that would drop unsaved input, held until the clinician confirms.
+#[derive(Clone, Debug)]
+pub struct DiscardPrompt {
+    pub what: String,
+    pub then: UiCommand,
+}
+
 /// Everything the panels read and edit.
 pub struct State {
     pub prefs: Prefs,
@@ -225,7 +278,17 @@ pub struct State {
     pub readiness: Option<Readiness>,
     pub gate: Gate,
     pub capture_pending: bool,
-    pub last_capture: Option<Capture>,
+    /// The protocol step a pending capture is for.
+    pub capture_pending_step: Option<usize>,
+    /// Steps of the current visit and protocol whose last capture failed, and why.
+    pub step_failures: BTreeMap<usize, String>,
+    pub last_capture: Option<SavedCapture>,
+    /// Shown until dismissed after a key-file store is created: where the key is.
+    pub key_backup: Option<std::path::PathBuf>,
+    pub resume: Option<ResumeOffer>,
+    /// The step a resumed session continues at, applied when its patient has loaded.
+    pub resume_step: Option<usize>,
+    pub discard: Option<DiscardPrompt>,
     pub auto_count: (u32, u32),
     pub forms: Forms,
     pub notices: Vec<Notice>,
@@ -295,6 +358,69 @@ impl State {
         }
     }
 
+    /// Whether `view`'s step is captured at this visit, failed, or still missing.
+    pub fn step_state(&self, i: usize) -> StepState {
+        let captured = self
+            .patient
+            .as_ref()
+            .and_then(|p| p.protocol.as_ref())
+            .and_then(|p| p.steps.get(i))
+            .is_some_and(|s| !s.captured.is_empty());
+        if captured {
+            StepState::Captured
+        } else if self.step_failures.contains_key(&i) {
+            StepState::Failed
+        } else {
+            StepState::Missing
+        }
+    }
+
+    /// True when every step of the protocol is captured at this visit.
+    pub fn series_complete(&self) -> bool {
+        let n = self.protocol_def().map_or(0, |p| p.steps.len());
+        self.visit_id.is_some()
+            && n > 0
+            && (0..n).all(|i| self.step_state(i) == StepState::Captured)
+    }
+
+    /// The pair Compare opens on: the capture just taken when it is a follow-up, else this
+    /// view's latest follow-up at the visit.
+    pub fn current_pair(&self) -> Option<(String, String)> {
+        if let Some(c) = self.last_capture.as_ref().map(|s| &s.capture)
+            && let Some(b) = &c.baseline_id
+        {
+            return Some((b.clone(), c.id.clone()));
+        }
+        let step = self.step_status()?;
+        let baseline = step.baseline_id.clone()?;
+        let latest = step.captured.last().filter(|l| **l != baseline)?.clone();
+        Some((baseline, latest))
+    }
+
+    /// Show the checklist saved with the visit's captures (the newest), unless the clinician
+    /// has unsaved ticks.
+    pub fn load_saved_confounders(&mut self) {
+        if self.draft.dirty {
+            return;
+        }
+        let saved = self
+            .visit_captures()
+            .last()
+            .map(|c| (c.confounders.clone(), c.note.clone()));
+        for v in self.draft.items.values_mut() {
+            *v = (false, String::new());
+        }
+        self.draft.note.clear();
+        if let Some((items, note)) = saved {
+            for k in items {
+                if let Some(v) = self.draft.items.get_mut(&k.key) {
+                    *v = (true, k.text.unwrap_or_default());
+                }
+            }
+            self.draft.note = note.unwrap_or_default();
+        }
+    }
+
     /// The checklist as capture inputs.
     pub fn confounder_inputs(&self) -> Vec<sameframe_core::records::confounders::ConfounderInput> {
         self.draft
@@ -308,5 +434,56 @@ impl State {
                 },
             )
             .collect()
+    }
+}
+
+/// A protocol step at this visit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepState {
+    Captured,
+    Missing,
+    Failed,
+}
+
+/// A message from the records core in the station's words: the command line's flag names
+/// become the labels of the station's fields.
+pub fn station_language(message: &str) -> String {
+    const FIELDS: &[(&str, &str)] = &[
+        ("--lot-expiry", "Lot expiry"),
+        ("--signed-by", "Signed by"),
+        ("--signed-on", "Signed on"),
+        ("--expires", "Expires on"),
+        ("--scope", "Scopes"),
+        ("--product", "Product"),
+        ("--lot", "Lot"),
+        ("--technique", "Technique"),
+        ("--clinician", "Clinician"),
+        ("--note", "Note"),
+        ("--new-baseline", "New baseline"),
+        ("--ref", "Clinic reference"),
+        ("--name", "Name"),
+    ];
+    let mut out = message.to_string();
+    for (flag, label) in FIELDS {
+        out = out.replace(flag, label);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_use_the_fields_labels_not_flags() {
+        assert_eq!(
+            station_language("--expires: 2026-01-01 is before the signing date"),
+            "Expires on: 2026-01-01 is before the signing date"
+        );
+        assert_eq!(
+            station_language("a lot expiry needs its lot (--lot)"),
+            "a lot expiry needs its lot (Lot)"
+        );
+        assert!(!station_language("--lot-expiry: bad").contains("--"));
     }
 }

@@ -110,6 +110,24 @@ fn frankfort(l: &Landmarks) -> f64 {
     up.atan2(horiz).to_degrees()
 }
 
+/// The head's yaw in one frame, in degrees (0: facing the camera; > 0: turned toward the
+/// patient's own left, nose toward image right), from the depth difference across the face:
+/// the outer cheek points (234, the patient's right; 454, their left) and the eye corners.
+pub fn yaw_deg(l: &Landmarks) -> Option<f64> {
+    let p = &l.points;
+    if p.len() < 468 {
+        return None;
+    }
+    let across = |r: usize, left: usize| {
+        let (a, b) = (p[r], p[left]);
+        (f64::from(b[2] - a[2]), f64::from(b[0] - a[0]))
+    };
+    let (dz1, dx1) = across(234, 454);
+    let (dz2, dx2) = across(33, 263);
+    let (dz, dx) = (dz1 + dz2, dx1 + dx2);
+    (dx.abs() + dz.abs() > 1e-6).then(|| dz.atan2(dx).to_degrees())
+}
+
 /// Compare two faces.
 pub fn delta(baseline: &Landmarks, frame: &Landmarks) -> Option<HeadDelta> {
     let p = normalised(baseline);
@@ -173,6 +191,35 @@ mod tests {
         Landmarks {
             points,
             presence: 1.0,
+        }
+    }
+
+    /// A symmetric face (cheeks and eye corners mirrored), turned by `deg` as [`delta`]
+    /// counts yaw.
+    fn turned(deg: f64) -> Landmarks {
+        let rot =
+            nalgebra::Rotation3::from_axis_angle(&nalgebra::Vector3::y_axis(), -deg.to_radians());
+        let mut points = vec![[0f32; 3]; 468];
+        for (i, v) in [
+            (234, [-70.0, 0.0, 10.0]),
+            (454, [70.0, 0.0, 10.0]),
+            (33, [-40.0, -20.0, -15.0]),
+            (263, [40.0, -20.0, -15.0]),
+        ] {
+            let w = rot * nalgebra::Vector3::new(v[0], v[1], v[2]);
+            points[i] = [(w[0] + 300.0) as f32, (w[1] + 200.0) as f32, w[2] as f32];
+        }
+        Landmarks {
+            points,
+            presence: 1.0,
+        }
+    }
+
+    #[test]
+    fn yaw_of_one_frame_tells_the_view() {
+        for deg in [0.0, 20.0, 45.0, -45.0, 80.0] {
+            let y = yaw_deg(&turned(deg)).unwrap();
+            assert!((y - deg).abs() < 0.5, "{deg}: {y}");
         }
     }
 

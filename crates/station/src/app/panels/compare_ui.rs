@@ -26,8 +26,8 @@ fn picker(ui: &mut Ui, st: &mut State) {
         format!(
             "{} · {} {} · {}",
             &c.captured_at[..c.captured_at.len().min(16)],
-            c.area,
-            c.view,
+            c.area.label(),
+            c.view.label(),
             c.id
         )
     };
@@ -85,6 +85,7 @@ fn picker(ui: &mut Ui, st: &mut State) {
         let ready = st.compare.baseline_id.is_some() && st.compare.followup_id.is_some();
         if ui
             .add_enabled(ready, egui::Button::new("Compare"))
+            .on_disabled_hover_text("choose a baseline and one of its follow-ups")
             .clicked()
             && let (Some(b), Some(f)) = (&st.compare.baseline_id, &st.compare.followup_id)
         {
@@ -142,7 +143,13 @@ pub fn window(ctx: &egui::Context, st: &mut State) {
                     Level::Minor => Color32::from_rgb(235, 170, 30),
                     Level::Major => Color32::from_rgb(215, 55, 50),
                 };
-                ui.colored_label(c, format!("{}: {}", a.aspect, a.message));
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!("{}: {}", a.aspect.replace('_', " "), a.message))
+                            .color(c),
+                    )
+                    .wrap(),
+                );
             }
             ui.horizontal(|ui| {
                 ui.radio_value(&mut st.compare.side_by_side, true, "Side by side");
@@ -172,11 +179,19 @@ pub fn window(ctx: &egui::Context, st: &mut State) {
                     Color32::WHITE,
                 );
                 let fs = pair.followup.size_vec2();
-                painter.image(
-                    pair.followup.id(),
-                    fit(right, [fs.x, fs.y]),
-                    uv,
-                    Color32::WHITE,
+                let (lb, rf) = (fit(left, [bs.x, bs.y]), fit(right, [fs.x, fs.y]));
+                painter.image(pair.followup.id(), rf, uv, Color32::WHITE);
+                tag(
+                    &painter,
+                    lb.left_top(),
+                    egui::Align2::LEFT_TOP,
+                    &baseline_tag(pair),
+                );
+                tag(
+                    &painter,
+                    rf.left_top(),
+                    egui::Align2::LEFT_TOP,
+                    &followup_tag(pair),
                 );
             } else {
                 let r = fit(avail, [bs.x, bs.y]);
@@ -194,21 +209,52 @@ pub fn window(ctx: &egui::Context, st: &mut State) {
                     [pos2(x, r.top()), pos2(x, r.bottom())],
                     Stroke::new(2.0, Color32::WHITE),
                 );
-                painter.text(
-                    r.left_top() + egui::vec2(8.0, 8.0),
+                tag(
+                    &painter,
+                    r.left_top(),
                     egui::Align2::LEFT_TOP,
-                    format!("baseline {}", pair.baseline_capture.captured_at),
-                    egui::FontId::proportional(14.0),
-                    Color32::WHITE,
+                    &baseline_tag(pair),
                 );
-                painter.text(
-                    r.right_top() + egui::vec2(-8.0, 8.0),
+                tag(
+                    &painter,
+                    r.right_top(),
                     egui::Align2::RIGHT_TOP,
-                    format!("follow-up {}", pair.followup_capture.captured_at),
-                    egui::FontId::proportional(14.0),
-                    Color32::WHITE,
+                    &followup_tag(pair),
                 );
             }
         });
     st.compare.open = open;
+}
+
+fn baseline_tag(pair: &crate::app::state::LoadedPair) -> String {
+    let c = &pair.baseline_capture;
+    format!(
+        "Baseline · {}",
+        &c.captured_at[..c.captured_at.len().min(16)]
+    )
+}
+
+fn followup_tag(pair: &crate::app::state::LoadedPair) -> String {
+    let c = &pair.followup_capture;
+    format!(
+        "Follow-up · {}",
+        &c.captured_at[..c.captured_at.len().min(16)]
+    )
+}
+
+/// A label on a photo: white on a dark plate, legible on any skin or background.
+fn tag(painter: &egui::Painter, at: Pos2, align: egui::Align2, text: &str) {
+    let inset = if align == egui::Align2::RIGHT_TOP {
+        egui::vec2(-8.0, 8.0)
+    } else {
+        egui::vec2(8.0, 8.0)
+    };
+    let galley = painter.layout_no_wrap(
+        text.to_string(),
+        egui::FontId::proportional(15.0),
+        Color32::WHITE,
+    );
+    let rect = align.anchor_size(at + inset, galley.size()).expand(4.0);
+    painter.rect_filled(rect, 3.0, Color32::from_black_alpha(170));
+    painter.galley(rect.min + egui::vec2(4.0, 4.0), galley, Color32::WHITE);
 }

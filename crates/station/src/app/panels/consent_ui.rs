@@ -3,7 +3,7 @@
 
 use egui::{Color32, RichText, Ui};
 
-use super::widgets::{heading, labelled_text};
+use super::widgets::{date_field, field_error, heading, labelled_text};
 use crate::app::commands::{ConsentForm, CoreCommand, Focus};
 use crate::app::state::{State, UiCommand};
 use sameframe_core::records::Scope;
@@ -69,14 +69,19 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         .default_open(open)
         .show(ui, |ui| {
             let f = &mut st.forms.consent;
+            let mut edited = false;
             ui.horizontal(|ui| {
-                ui.checkbox(&mut f.clinical, "Clinical");
-                ui.checkbox(&mut f.teaching, "Teaching");
-                ui.checkbox(&mut f.publication, "Publication");
+                edited |= ui.checkbox(&mut f.clinical, "Clinical").changed();
+                edited |= ui.checkbox(&mut f.teaching, "Teaching").changed();
+                edited |= ui.checkbox(&mut f.publication, "Publication").changed();
             });
-            labelled_text(ui, "Signed by", &mut f.signed_by);
-            labelled_text(ui, "Signed on", &mut f.signed_on);
-            labelled_text(ui, "Expires on (optional)", &mut f.expires_on);
+            edited |= labelled_text(ui, "Signed by", &mut f.signed_by).changed();
+            edited |= date_field(ui, "Signed on", &mut f.signed_on, false);
+            edited |= date_field(ui, "Expires on (optional)", &mut f.expires_on, true);
+            if edited {
+                st.forms.errors.consent = None;
+            }
+            let f = &mut st.forms.consent;
             let mut scopes = Vec::new();
             if f.clinical {
                 scopes.push(Scope::Clinical);
@@ -87,9 +92,17 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             if f.publication {
                 scopes.push(Scope::Publication);
             }
-            let ok = !scopes.is_empty() && !f.signed_by.trim().is_empty();
+            let why_not = if scopes.is_empty() {
+                "tick at least one scope"
+            } else if f.signed_by.trim().is_empty() {
+                "name who signed it"
+            } else {
+                ""
+            };
+            let ok = why_not.is_empty();
             if ui
                 .add_enabled(ok, egui::Button::new("Record consent"))
+                .on_disabled_hover_text(why_not)
                 .clicked()
             {
                 st.cmds.push(UiCommand::Core(CoreCommand::GrantConsent {
@@ -103,7 +116,8 @@ pub fn show(ui: &mut Ui, st: &mut State) {
                 }));
             }
             if !ok {
-                ui.label(RichText::new("tick at least one scope and name the signer").weak());
+                ui.label(RichText::new(why_not).weak());
             }
+            field_error(ui, &st.forms.errors.consent);
         });
 }

@@ -43,7 +43,7 @@ pub fn show(ui: &mut Ui, st: &mut State) {
     if let Some(s) = st.step_status() {
         let n = st.protocol_def().map(|p| p.steps.len()).unwrap_or_default();
         ui.label(
-            RichText::new(format!("View {}/{}: {}", st.step + 1, n, s.view))
+            RichText::new(format!("View {}/{}: {}", st.step + 1, n, s.view.label()))
                 .strong()
                 .size(15.0),
         );

@@ -6,11 +6,13 @@ pub mod capture_ui;
 pub mod compare_ui;
 pub mod confounders_ui;
 pub mod consent_ui;
+pub mod dialogs_ui;
 pub mod live_ui;
 pub mod meters_ui;
 pub mod notices_ui;
 pub mod patient_ui;
 pub mod protocol_ui;
+pub mod session_bar_ui;
 pub mod store_ui;
 pub mod top_bar_ui;
 pub mod visit_ui;
@@ -31,6 +33,9 @@ pub fn show(ui: &mut egui::Ui, st: &mut State) {
     egui::Panel::top("top_bar")
         .frame(side)
         .show(ui, |ui| top_bar_ui::show(ui, st));
+    egui::Panel::top("session_bar")
+        .frame(side)
+        .show(ui, |ui| session_bar_ui::show(ui, st));
     egui::Panel::bottom("notices")
         .frame(side)
         .show(ui, |ui| notices_ui::show(ui, st));
@@ -73,6 +78,8 @@ pub fn show(ui: &mut egui::Ui, st: &mut State) {
     let ctx = ui.ctx().clone();
     store_ui::show(&ctx, st);
     capture_ui::override_dialog(&ctx, st);
+    dialogs_ui::discard(&ctx, st);
+    dialogs_ui::key_backup(&ctx, st);
     camera_ui::window(&ctx, st);
     compare_ui::window(&ctx, st);
 }

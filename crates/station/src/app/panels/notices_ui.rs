@@ -16,7 +16,7 @@ pub fn show(ui: &mut Ui, st: &mut State) {
                 });
             }
             None => {
-                ui.label("Keys: Space capture · N or Right next view · P or Left previous view · G ghost · E edges");
+                ui.label("Keys (when no field is being typed in): Space capture · N or Right next view · P or Left previous view · G ghost · E edges");
             }
         }
     });

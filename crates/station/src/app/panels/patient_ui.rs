@@ -2,7 +2,7 @@
 
 use egui::{RichText, Ui};
 
-use super::widgets::{heading, labelled_text};
+use super::widgets::{field_error, heading, labelled_text};
 use crate::app::commands::CoreCommand;
 use crate::app::state::{State, StoreState, UiCommand};
 
@@ -41,35 +41,48 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             st.forms.patient_query.clone(),
         )));
     }
+    // A short list, not a nested scroll area (the panel scrolls; a list inside it would hide
+    // its items from the panel's scrolling): the search narrows it.
+    const SHOWN: usize = 6;
     let current = st.patient.as_ref().map(|p| p.patient.id.clone());
-    egui::ScrollArea::vertical()
-        .id_salt("patients")
-        .max_height(110.0)
-        .show(ui, |ui| {
-            for p in &st.patients {
-                let selected = current.as_deref() == Some(p.id.as_str());
-                let label = match &p.display_name {
-                    Some(n) => format!("{} — {n}", p.reference),
-                    None => p.reference.clone(),
-                };
-                if ui.selectable_label(selected, label).clicked() && !selected {
-                    st.cmds.push(UiCommand::SelectPatient(p.reference.clone()));
-                }
-            }
-            if st.patients.is_empty() {
-                ui.label(RichText::new("no patients match").weak());
-            }
-        });
+    for p in st.patients.iter().take(SHOWN) {
+        let selected = current.as_deref() == Some(p.id.as_str());
+        let label = match &p.display_name {
+            Some(n) => format!("{} — {n}", p.reference),
+            None => p.reference.clone(),
+        };
+        if ui.selectable_label(selected, label).clicked() && !selected {
+            st.cmds.push(UiCommand::SelectPatient(p.reference.clone()));
+        }
+    }
+    if st.patients.len() > SHOWN {
+        ui.label(
+            RichText::new(format!(
+                "{} more: type more of the reference",
+                st.patients.len() - SHOWN
+            ))
+            .weak(),
+        );
+    }
+    if st.patients.is_empty() {
+        ui.label(RichText::new("no patients match").weak());
+    }
     egui::CollapsingHeader::new("New patient")
         // A separate open state once a patient is chosen: the form folds away.
         .id_salt(("new_patient", st.patient.is_some()))
         .default_open(st.patient.is_none())
         .show(ui, |ui| {
-            labelled_text(ui, "Patient reference", &mut st.forms.new_ref);
-            labelled_text(ui, "Display name (optional)", &mut st.forms.new_name);
+            let mut edited =
+                labelled_text(ui, "Patient reference", &mut st.forms.new_ref).changed();
+            edited |=
+                labelled_text(ui, "Display name (optional)", &mut st.forms.new_name).changed();
+            if edited {
+                st.forms.errors.patient = None;
+            }
             let ok = !st.forms.new_ref.trim().is_empty();
             if ui
                 .add_enabled(ok, egui::Button::new("Create patient"))
+                .on_disabled_hover_text("type the clinic's reference for the patient first")
                 .clicked()
             {
                 st.cmds.push(UiCommand::Core(CoreCommand::AddPatient {
@@ -80,5 +93,6 @@ pub fn show(ui: &mut Ui, st: &mut State) {
                 st.forms.new_ref.clear();
                 st.forms.new_name.clear();
             }
+            field_error(ui, &st.forms.errors.patient);
         });
 }

@@ -4,7 +4,7 @@
 use egui::{Color32, RichText, Ui};
 
 use super::widgets::heading;
-use crate::app::state::{State, UiCommand};
+use crate::app::state::{State, StepState, UiCommand};
 
 pub fn show(ui: &mut Ui, st: &mut State) {
     if st.patient.is_none() {
@@ -16,8 +16,10 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         .map(|p| p.label.clone())
         .unwrap_or_else(|| "choose…".into());
     let mut chosen = None;
-    egui::ComboBox::from_label("Protocol")
+    // Room left for the label: at a narrow panel it would wrap one letter per line.
+    egui::ComboBox::from_label("Choose protocol")
         .selected_text(current)
+        .width((ui.available_width() - 120.0).clamp(110.0, 240.0))
         .show_ui(ui, |ui| {
             for p in &st.protocols {
                 let on = st.protocol.as_deref() == Some(p.key.as_str());
@@ -38,33 +40,45 @@ pub fn show(ui: &mut Ui, st: &mut State) {
     if let Some(v) = st.visit()
         && v.area != status.area
     {
-        ui.colored_label(
-            Color32::from_rgb(235, 170, 30),
-            format!(
-                "this visit treats the {}, the protocol photographs the {}",
-                v.area, status.area
-            ),
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!(
+                    "This visit treats the {}; this protocol photographs the {}: capture is refused. Choose a {} protocol.",
+                    v.area.label().to_lowercase(),
+                    status.area.label().to_lowercase(),
+                    v.area.label().to_lowercase()
+                ))
+                .color(Color32::from_rgb(215, 55, 50)),
+            )
+            .wrap(),
         );
     }
     for (i, s) in status.steps.iter().enumerate() {
-        let done = !s.captured.is_empty();
-        let base = if s.baseline_id.is_some() {
+        let (mark, colour) = match st.step_state(i) {
+            StepState::Captured => ("done", Color32::from_rgb(40, 170, 80)),
+            StepState::Failed => ("FAILED", Color32::from_rgb(215, 55, 50)),
+            StepState::Missing => ("to take", ui.visuals().weak_text_color()),
+        };
+        let role = if s.baseline_id.is_some() {
             "follow-up"
         } else {
             "baseline"
         };
-        let label = format!(
-            "{}. {} ({base}){}",
-            i + 1,
-            s.view,
-            if done { " — captured" } else { "" }
-        );
-        if ui.selectable_label(i == st.step, label).clicked() {
-            st.cmds.push(UiCommand::GoToStep(i));
-        }
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(mark).color(colour).strong());
+            let label = format!("{}. {} ({role})", i + 1, s.view.label());
+            let r = ui.selectable_label(i == st.step, label);
+            let r = match st.step_failures.get(&i) {
+                Some(why) => r.on_hover_text(format!("not captured: {why}")),
+                None => r,
+            };
+            if r.clicked() {
+                st.cmds.push(UiCommand::GoToStep(i));
+            }
+        });
     }
     if let Some(s) = status.steps.get(st.step) {
-        ui.label(RichText::new(&s.instructions).italics());
+        ui.add(egui::Label::new(RichText::new(&s.instructions).italics()).wrap());
     }
     ui.horizontal(|ui| {
         if ui.button("« Previous view").clicked() {
@@ -74,10 +88,25 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             st.cmds.push(UiCommand::NextStep);
         }
     });
-    if status.next_step.is_none() && st.visit_id.is_some() {
+    if st.visit_id.is_none() {
+        return;
+    }
+    if st.series_complete() {
         ui.colored_label(
-            Color32::from_rgb(40, 180, 80),
-            "All views of this protocol are captured.",
+            Color32::from_rgb(40, 170, 80),
+            "Series complete: every view is captured.",
+        );
+    } else {
+        let missing: Vec<String> = (0..status.steps.len())
+            .filter(|&i| st.step_state(i) != StepState::Captured)
+            .map(|i| status.steps[i].view.label().to_string())
+            .collect();
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!("Still to take: {}", missing.join(", ")))
+                    .color(Color32::from_rgb(235, 170, 30)),
+            )
+            .wrap(),
         );
     }
 }

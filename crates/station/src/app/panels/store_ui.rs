@@ -28,15 +28,18 @@ fn first_run(ctx: &egui::Context, st: &mut State, path: &std::path::Path) {
         ui.radio_value(&mut f.init_mode, InitMode::KeyFile, "Key file (keep it on separate media)");
         ui.radio_value(&mut f.init_mode, InitMode::None, "No encryption (demonstration only)");
         let mut ok = true;
+        let mut why_not = "";
         match f.init_mode {
             InitMode::Passphrase => {
                 labelled_password(ui, "Passphrase", &mut f.passphrase);
                 labelled_password(ui, "Repeat passphrase", &mut f.passphrase_again);
                 if f.passphrase.chars().count() < MIN_PASSPHRASE {
                     ok = false;
+                    why_not = "the passphrase is too short";
                     ui.label(RichText::new(format!("at least {MIN_PASSPHRASE} characters")).weak());
                 } else if *f.passphrase != *f.passphrase_again {
                     ok = false;
+                    why_not = "the two passphrases differ";
                     ui.colored_label(Color32::from_rgb(215, 55, 50), "the passphrases differ");
                 }
                 ui.label(RichText::new("There is no recovery: a lost passphrase means lost photos.").small());
@@ -44,6 +47,9 @@ fn first_run(ctx: &egui::Context, st: &mut State, path: &std::path::Path) {
             InitMode::KeyFile => {
                 labelled_text(ui, "Key file", &mut f.key_file);
                 ok = !f.key_file.trim().is_empty();
+                if !ok {
+                    why_not = "type where the key file goes (a path on separate media)";
+                }
                 ui.label(RichText::new("Created when absent. Back it up apart from the data folder.").small());
             }
             InitMode::None => {
@@ -53,10 +59,23 @@ fn first_run(ctx: &egui::Context, st: &mut State, path: &std::path::Path) {
                 );
             }
         }
-        if ui.add_enabled(ok, egui::Button::new("Create store")).clicked() {
+        if let Some(e) = &f.errors.store {
+            ui.colored_label(Color32::from_rgb(215, 55, 50), e);
+        }
+        if ui
+            .add_enabled(ok, egui::Button::new("Create store"))
+            .on_disabled_hover_text(why_not)
+            .clicked()
+        {
+            f.errors.store = None;
             let enc = match f.init_mode {
                 InitMode::Passphrase => InitEncryption::Passphrase(Zeroizing::new(f.passphrase.to_string())),
-                InitMode::KeyFile => InitEncryption::KeyFile(f.key_file.trim().into()),
+                InitMode::KeyFile => {
+                    let path = std::path::absolute(f.key_file.trim())
+                        .unwrap_or_else(|_| f.key_file.trim().into());
+                    f.pending_key_backup = Some(path.clone());
+                    InitEncryption::KeyFile(path)
+                }
                 InitMode::None => InitEncryption::None,
             };
             st.cmds.push(UiCommand::Core(CoreCommand::Init(enc)));

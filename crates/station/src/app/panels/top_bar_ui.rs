@@ -94,8 +94,16 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         if ui.button("Camera…").clicked() {
             st.camera.window_open = !st.camera.window_open;
         }
-        if ui.button("Compare…").clicked() {
-            st.compare.open = !st.compare.open;
+        if ui
+            .button("Compare…")
+            .on_hover_text("opens on the pair just taken (or this view's latest follow-up)")
+            .clicked()
+        {
+            if st.compare.open {
+                st.compare.open = false;
+            } else {
+                st.cmds.push(crate::app::state::UiCommand::OpenCompare);
+            }
         }
         ui.toggle_value(&mut st.prefs.show_session_panel, "Session panel");
         ui.toggle_value(&mut st.prefs.show_meters_panel, "Meters panel");

@@ -2,7 +2,7 @@
 
 use egui::{RichText, Ui};
 
-use super::widgets::{heading, labelled_text};
+use super::widgets::{date_field, field_error, heading, labelled_text};
 use crate::app::commands::{CoreCommand, Focus, VisitForm};
 use crate::app::state::{State, UiCommand};
 use sameframe_core::records::Area;
@@ -17,7 +17,7 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         let label = format!(
             "{} · {}{}{}",
             v.date,
-            v.area,
+            v.area.label(),
             v.product
                 .as_ref()
                 .map(|p| format!(" · {p}"))
@@ -49,21 +49,40 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         .default_open(st.visit_id.is_none())
         .show(ui, |ui| {
             let f = &mut st.forms.visit;
-            labelled_text(ui, "Visit date", &mut f.date);
+            let mut edited = date_field(ui, "Visit date", &mut f.date, false);
             egui::ComboBox::from_label("Treatment area")
-                .selected_text(f.area.to_string())
+                .selected_text(f.area.label())
                 .show_ui(ui, |ui| {
                     for a in Area::ALL {
-                        ui.selectable_value(&mut f.area, *a, a.to_string());
+                        edited |= ui.selectable_value(&mut f.area, *a, a.label()).changed();
                     }
                 });
-            labelled_text(ui, "Product", &mut f.product);
-            labelled_text(ui, "Lot", &mut f.lot);
-            labelled_text(ui, "Lot expiry", &mut f.lot_expiry);
-            labelled_text(ui, "Technique", &mut f.technique);
-            labelled_text(ui, "Clinician", &mut f.clinician);
+            edited |= labelled_text(ui, "Product", &mut f.product).changed();
+            edited |= labelled_text(ui, "Lot", &mut f.lot).changed();
+            edited |= date_field(ui, "Lot expiry", &mut f.lot_expiry, true);
+            edited |= labelled_text(ui, "Technique", &mut f.technique).changed();
+            edited |= labelled_text(ui, "Clinician", &mut f.clinician).changed();
+            if edited {
+                st.forms.errors.visit = None;
+            }
+            let f = &mut st.forms.visit;
             let opt = |s: &String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-            if ui.button("Start visit").clicked() {
+            let future = sameframe_core::timefmt::parse_date(&f.date)
+                .is_some_and(|d| d > sameframe_core::timefmt::today());
+            let why_not = if sameframe_core::timefmt::parse_date(&f.date).is_none() {
+                "give the visit date (YYYY-MM-DD, or pick it)"
+            } else if future {
+                "the visit date is in the future"
+            } else {
+                ""
+            };
+            let start = ui
+                .add_enabled(why_not.is_empty(), egui::Button::new("Start visit"))
+                .on_disabled_hover_text(why_not);
+            if !why_not.is_empty() {
+                ui.label(RichText::new(why_not).weak());
+            }
+            if start.clicked() {
                 st.cmds.push(UiCommand::Core(CoreCommand::AddVisit {
                     focus: focus.clone(),
                     form: VisitForm {
@@ -82,9 +101,13 @@ pub fn show(ui: &mut Ui, st: &mut State) {
                     .iter()
                     .find(|p| p.area == f.area)
                     .map(|p| p.key.clone());
-                if st.protocol.is_none() && key.is_some() {
+                let mismatch = st
+                    .protocol_def()
+                    .is_some_and(|p| p.area != st.forms.visit.area);
+                if (st.protocol.is_none() || mismatch) && key.is_some() {
                     st.cmds.push(UiCommand::SelectProtocol(key));
                 }
             }
+            field_error(ui, &st.forms.errors.visit);
         });
 }

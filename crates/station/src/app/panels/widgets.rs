@@ -77,3 +77,44 @@ pub fn heading(ui: &mut Ui, text: &str) {
     ui.add_space(6.0);
     ui.label(RichText::new(text).strong().size(15.0));
 }
+
+/// A date typed as YYYY-MM-DD or picked from a calendar; an empty optional date stays empty.
+pub fn date_field(ui: &mut Ui, label: &str, text: &mut String, optional: bool) -> bool {
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        let l = ui.label(label);
+        changed |= ui
+            .add(TextEdit::singleline(text).desired_width(96.0))
+            .labelled_by(l.id)
+            .changed();
+        use chrono::Datelike;
+        let parsed = sameframe_core::timefmt::parse_date(text);
+        let shown = parsed.unwrap_or_else(sameframe_core::timefmt::today);
+        let mut day =
+            jiff::civil::Date::new(shown.year() as i16, shown.month() as i8, shown.day() as i8)
+                .unwrap_or_default();
+        let picker = ui.add(
+            egui_extras::DatePickerButton::new(&mut day)
+                .id_salt(label)
+                .calendar_week(false)
+                .show_icon(false),
+        );
+        if picker.changed() {
+            *text = format!("{:04}-{:02}-{:02}", day.year(), day.month(), day.day());
+            changed = true;
+        }
+        if !text.trim().is_empty() && parsed.is_none() {
+            ui.colored_label(Color32::from_rgb(215, 55, 50), "YYYY-MM-DD");
+        } else if optional && text.trim().is_empty() {
+            ui.label(RichText::new("none").weak());
+        }
+    });
+    changed
+}
+
+/// The error of a form, where the form is (red, wrapped).
+pub fn field_error(ui: &mut Ui, error: &Option<String>) {
+    if let Some(e) = error {
+        ui.add(egui::Label::new(RichText::new(e).color(Color32::from_rgb(215, 55, 50))).wrap());
+    }
+}
