@@ -546,10 +546,10 @@ impl StationApp {
                 st.draft.dirty = false;
                 let msg = {
                     format!(
-                        "captured {} as {} ({}){}",
-                        capture.view,
+                        "saved {} ({}) as {}{}",
+                        capture.view.label(),
+                        capture.role.label(),
                         capture.id,
-                        capture.role,
                         capture
                             .baseline_id
                             .as_ref()
@@ -877,11 +877,16 @@ impl StationApp {
             camera: st.camera.settings.clone(),
             override_: reason.as_ref().map(|r| Override {
                 reason: r.clone(),
-                // As the clinician saw them when the dialog opened.
-                out_of_tolerance: if st.forms.override_reasons.is_empty() {
-                    st.gate.reasons.clone()
-                } else {
-                    st.forms.override_reasons.clone()
+                // As the clinician saw them when the dialog opened, then what else was out of
+                // tolerance for the frame actually stored.
+                out_of_tolerance: {
+                    let mut r = st.forms.override_reasons.clone();
+                    for now in &st.gate.reasons {
+                        if !r.contains(now) {
+                            r.push(format!("at capture: {now}"));
+                        }
+                    }
+                    r
                 },
             }),
             pose_at_commit: None,
