@@ -841,3 +841,52 @@ fn a_new_key_file_store_asks_for_a_backup() {
     click(&mut h, "I have backed it up");
     assert!(h.state().state().key_backup.is_none());
 }
+
+/// A form's error is shown at the form, in the station's words (no command-line flags), and
+/// goes once the field is edited; buttons that cannot act say why; views have plain names.
+#[test]
+fn errors_are_shown_at_the_form_in_plain_words_and_go_when_fixed() {
+    let s = station(&[3]);
+    let mut h = harness(options(&s, &s.frames));
+    create_patient(&mut h, "P-0109");
+    assert!(!enabled(&h, "Record consent"));
+    type_into(&mut h, "Signed by", "P-0109");
+    type_into(&mut h, "Expires on (optional)", "2020-01-01");
+    click(&mut h, "Record consent");
+    until(&mut h, "the error at the form", |h| {
+        h.state().state().forms.errors.consent.is_some()
+    });
+    let e = h.state().state().forms.errors.consent.clone().unwrap();
+    assert!(!e.contains("--"), "a flag name leaked: {e}");
+    assert!(shows(&h, &e), "the error is not shown: {e}");
+    // Fixing the field clears it.
+    h.get_by_label("Expires on (optional)").focus();
+    h.step();
+    h.key_press(egui::Key::Backspace);
+    h.step();
+    h.step();
+    assert!(h.state().state().forms.errors.consent.is_none());
+    assert!(!shows(&h, &e));
+    // A half-typed date: the button says why it cannot record.
+    assert!(!enabled(&h, "Record consent"));
+    for _ in 0..12 {
+        h.key_press(egui::Key::Backspace);
+        h.step();
+    }
+    click(&mut h, "Record consent");
+    until(&mut h, "the consent", |h| {
+        h.state().state().capture_consent().is_some()
+    });
+    // Plain view names and a Capture button that stays put as the hints change.
+    let refused = h.get_by_label("Capture").rect();
+    start_visit_and_protocol(&mut h);
+    until(&mut h, "a decision", |h| {
+        h.state().state().gate.refusal.is_none()
+    });
+    assert_eq!(
+        h.get_by_label("Capture").rect(),
+        refused,
+        "the Capture button moved"
+    );
+    assert!(shows(&h, "Oblique left 45°") && !shows(&h, "oblique_left_45"));
+}

@@ -624,10 +624,13 @@ impl StationApp {
                     }
                     _ => None,
                 };
-                if let Some(slot) = slot {
-                    *slot = Some(message.clone());
+                match slot {
+                    Some(slot) => {
+                        *slot = Some(message.clone());
+                        st.log_field_error(format!("could not {action}: {message}"));
+                    }
+                    None => st.notify(format!("could not {action}: {message}"), true),
                 }
-                st.notify(format!("could not {action}: {message}"), true);
             }
         }
     }

@@ -39,6 +39,9 @@ pub struct Notice {
     pub at: String,
     pub text: String,
     pub error: bool,
+    /// Shown at a form instead (kept in the message log only, not in the status line, so it
+    /// goes from view once the form is fixed).
+    pub at_field: bool,
 }
 
 /// Actions the panels ask for; applied once per frame by the app.
@@ -308,9 +311,18 @@ impl State {
             at,
             text: text.into(),
             error,
+            at_field: false,
         });
         if self.notices.len() > 200 {
             self.notices.remove(0);
+        }
+    }
+
+    /// Log an error that is shown at its form.
+    pub fn log_field_error(&mut self, text: impl Into<String>) {
+        self.notify(text, true);
+        if let Some(n) = self.notices.last_mut() {
+            n.at_field = true;
         }
     }
 

@@ -33,23 +33,22 @@ pub fn show(ui: &mut Ui, st: &mut State) {
         ui.painter().circle_filled(rect.center(), 12.0, colour);
         ui.label(RichText::new(title).strong().size(18.0));
     });
-    if let Some(s) = st.step_status() {
-        let n = st.protocol_def().map(|p| p.steps.len()).unwrap_or(0);
-        ui.label(
-            RichText::new(format!(
-                "View {}/{}: {} — {}",
-                st.step + 1,
-                n,
-                s.view.label(),
-                if s.baseline_id.is_some() {
-                    "follow-up against the baseline"
-                } else {
-                    "will become the baseline"
-                }
-            ))
-            .strong(),
-        );
-    }
+    // One row, always: the buttons below never move.
+    let view = match st.step_status() {
+        Some(s) => format!(
+            "View {}/{}: {} — {}",
+            st.step + 1,
+            st.protocol_def().map(|p| p.steps.len()).unwrap_or(0),
+            s.view.label(),
+            if s.baseline_id.is_some() {
+                "follow-up against the baseline"
+            } else {
+                "will become the baseline"
+            }
+        ),
+        None => "No view chosen yet".into(),
+    };
+    ui.add(egui::Label::new(RichText::new(view).strong()).truncate());
     buttons(ui, st);
     hints(ui, st);
     auto_capture(ui, st);

@@ -92,10 +92,15 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             if f.publication {
                 scopes.push(Scope::Publication);
             }
+            let bad_date = |d: &str| sameframe_core::timefmt::parse_date(d).is_none();
             let why_not = if scopes.is_empty() {
                 "tick at least one scope"
             } else if f.signed_by.trim().is_empty() {
                 "name who signed it"
+            } else if bad_date(&f.signed_on) {
+                "the signing date is not a date (YYYY-MM-DD, or pick it)"
+            } else if !f.expires_on.trim().is_empty() && bad_date(&f.expires_on) {
+                "the expiry date is not a date (YYYY-MM-DD, or pick it; empty for none)"
             } else {
                 ""
             };

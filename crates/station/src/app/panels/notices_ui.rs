@@ -6,7 +6,7 @@ use crate::app::state::State;
 
 pub fn show(ui: &mut Ui, st: &mut State) {
     ui.horizontal(|ui| {
-        match st.notices.last() {
+        match st.notices.iter().rev().find(|n| !n.at_field) {
             Some(n) => {
                 let text = RichText::new(format!("{}  {}", n.at, n.text));
                 ui.label(if n.error {
@@ -20,7 +20,7 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             }
         }
     });
-    if st.notices.len() > 1 {
+    if !st.notices.is_empty() {
         egui::CollapsingHeader::new(format!("Messages ({})", st.notices.len()))
             .id_salt("messages")
             .show(ui, |ui| {
