@@ -591,6 +591,10 @@ fn a_failed_capture_does_not_advance_and_the_series_names_what_is_missing() {
         .id
         .clone();
     until(&mut h, "the next view", |h| h.state().state().step == 1);
+    // The series strip shows what was stored for the frontal view.
+    until(&mut h, "the strip's preview", |h| {
+        h.state().state().thumbs.contains_key(&first)
+    });
     // The oblique view from the very same pixels: a frontal face does not pass as oblique (the
     // override is needed), and nothing new is stored.
     until(&mut h, "the view check", |h| {

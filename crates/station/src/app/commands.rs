@@ -107,6 +107,8 @@ pub enum CoreCommand {
         baseline_id: String,
         followup_id: String,
     },
+    /// Previews of these captures, for the series strip.
+    LoadThumbnails(Vec<String>),
     /// Look for today's open session at this station (the last capture taken today, by this
     /// user, whose protocol is not complete).
     FindResume,
@@ -185,6 +187,8 @@ pub enum CoreEvent {
         /// What was stored, reduced for the confirmation.
         thumbnail: Option<DisplayImage>,
     },
+    /// Previews for the series strip: (capture ID, image).
+    Thumbnails(Vec<(String, DisplayImage)>),
     /// Today's open session, if any.
     Resume(Option<super::state::ResumeOffer>),
     /// A capture that was not stored (the step stays where it is).

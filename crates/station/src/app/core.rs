@@ -255,6 +255,17 @@ impl Worker {
                 baseline_id,
                 followup_id,
             } => self.pair(&baseline_id, &followup_id),
+            CoreCommand::LoadThumbnails(ids) => {
+                let Some(s) = self.store.as_ref() else { return };
+                let thumbs = ids
+                    .into_iter()
+                    .filter_map(|id| {
+                        let p = s.preview(&id).ok()?;
+                        Some((id, display_image(&fit_within(&p, 128))))
+                    })
+                    .collect();
+                self.emit(CoreEvent::Thumbnails(thumbs));
+            }
             CoreCommand::FindResume => {
                 let offer = self
                     .store

@@ -266,6 +266,7 @@ impl StationApp {
             step_failures: Default::default(),
             last_capture: None,
             key_backup: None,
+            thumbs: Default::default(),
             resume: None,
             resume_step: None,
             discard: None,
@@ -480,12 +481,28 @@ impl StationApp {
                 }
                 st.patient = Some(*view);
                 st.load_saved_confounders();
+                let missing: Vec<String> = st
+                    .visit_captures()
+                    .iter()
+                    .map(|c| c.id.clone())
+                    .filter(|id| !st.thumbs.contains_key(id))
+                    .collect();
+                if !missing.is_empty() {
+                    self.core.send(CoreCommand::LoadThumbnails(missing));
+                }
                 if stale {
                     self.reload();
                 }
                 self.sync_baseline();
             }
             CoreEvent::Resume(offer) => st.resume = offer,
+            CoreEvent::Thumbnails(list) => {
+                for (id, img) in list {
+                    let t =
+                        ctx.load_texture(format!("thumb-{id}"), img.image, TextureOptions::LINEAR);
+                    st.thumbs.insert(id, t);
+                }
+            }
             CoreEvent::CaptureFailed { view, message } => {
                 st.capture_pending = false;
                 let step = st.capture_pending_step.take().unwrap_or(st.step);

@@ -288,6 +288,8 @@ pub struct State {
     pub last_capture: Option<SavedCapture>,
     /// Shown until dismissed after a key-file store is created: where the key is.
     pub key_backup: Option<std::path::PathBuf>,
+    /// Previews of the visit's captures for the series strip, by capture ID.
+    pub thumbs: BTreeMap<String, TextureHandle>,
     pub resume: Option<ResumeOffer>,
     /// The step a resumed session continues at, applied when its patient has loaded.
     pub resume_step: Option<usize>,

@@ -65,6 +65,11 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             "baseline"
         };
         ui.horizontal(|ui| {
+            strip_cell(
+                ui,
+                st.thumbs.get(s.captured.last().map_or("", String::as_str)),
+                colour,
+            );
             ui.label(RichText::new(mark).color(colour).strong());
             let label = format!("{}. {} ({role})", i + 1, s.view.label());
             let r = ui.selectable_label(i == st.step, label);
@@ -108,5 +113,27 @@ pub fn show(ui: &mut Ui, st: &mut State) {
             )
             .wrap(),
         );
+    }
+}
+
+/// One cell of the series strip: the stored view's preview, or an empty frame in the step's
+/// colour (to take, or failed).
+fn strip_cell(ui: &mut Ui, thumb: Option<&egui::TextureHandle>, colour: Color32) {
+    const H: f32 = 36.0;
+    match thumb {
+        Some(t) => {
+            let size = t.size_vec2();
+            ui.image((t.id(), size * (H / size.y.max(1.0))));
+        }
+        None => {
+            let (rect, _) =
+                ui.allocate_exact_size(egui::vec2(H * 4.0 / 3.0, H), egui::Sense::hover());
+            ui.painter().rect_stroke(
+                rect,
+                3.0,
+                egui::Stroke::new(1.5, colour),
+                egui::StrokeKind::Inside,
+            );
+        }
     }
 }
