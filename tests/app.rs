@@ -894,3 +894,129 @@ fn errors_are_shown_at_the_form_in_plain_words_and_go_when_fixed() {
     );
     assert!(shows(&h, "Oblique left 45°") && !shows(&h, "oblique_left_45"));
 }
+
+/// A follow-up whose pose, re-checked as it is stored, is out of tolerance is refused without
+/// an override (whatever the live meter said), and stored with one, the re-check recorded.
+#[test]
+fn a_follow_up_out_of_tolerance_as_stored_needs_the_override() {
+    use sameframe::app::commands::{CaptureJob, CoreCommand, CoreEvent, Focus};
+    use sameframe::app::core::CoreWorker;
+    use sameframe::records::measurements::{Override, StationMeasurements};
+    let s = station(&[]);
+    let all = s.frames.parent().unwrap().join("all");
+    let aligned = std::fs::read(all.join("demo-03.png")).unwrap();
+    // A keyframe the pair measure scores about 52/100 against demo-03.
+    let drifted = image::open(all.join("demo-06.png")).unwrap().to_rgb8();
+    let (consent, visit, baseline) = {
+        let store = store(&s);
+        store.add_patient("P-0110", None).unwrap();
+        let c = store
+            .grant_consent(sameframe::records::consent::NewConsent {
+                patient_ref: "P-0110",
+                scopes: vec![Scope::Clinical],
+                signed_by: "P-0110",
+                signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+                expires_on: None,
+                document: None,
+            })
+            .unwrap();
+        let v = store
+            .add_visit(NewVisit {
+                patient_ref: "P-0110",
+                area: Area::Face,
+                date: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+                product: None,
+                lot: None,
+                lot_expiry: None,
+                technique: None,
+                clinician: None,
+            })
+            .unwrap();
+        let mut req = ImportRequest::new(
+            &aligned,
+            "baseline",
+            "P-0110",
+            &c.id,
+            Area::Face,
+            View::Frontal,
+        );
+        req.visit_id = Some(&v.visit.id);
+        let b = store.import_capture(req).unwrap().capture.id;
+        (c.id, v.visit.id, b)
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker =
+        CoreWorker::spawn(options(&s, &s.frames).store, tx, std::sync::Arc::new(|| {})).unwrap();
+    worker.send(CoreCommand::Open);
+    let job = |override_: Option<Override>| CaptureJob {
+        frame: std::sync::Arc::new(sameframe::camera::CameraFrame {
+            seq: 1,
+            image: std::sync::Arc::new(drifted.clone()),
+            encoded: None,
+            captured_at: chrono::Local::now(),
+            received: Instant::now(),
+        }),
+        focus: Focus {
+            patient_ref: "P-0110".into(),
+            protocol: Some("face".into()),
+            visit_id: Some(visit.clone()),
+        },
+        consent_id: consent.clone(),
+        visit_id: visit.clone(),
+        area: Area::Face,
+        view: View::Frontal,
+        baseline_id: Some(baseline.clone()),
+        confounders: Vec::new(),
+        note: None,
+        // As if the live meter had said "ready".
+        analysis: StationMeasurements {
+            override_,
+            ..Default::default()
+        },
+    };
+    let next = |want: &dyn Fn(&CoreEvent) -> bool| loop {
+        let e = rx.recv_timeout(Duration::from_secs(60)).expect("an answer");
+        if want(&e) {
+            return e;
+        }
+    };
+    worker.send(CoreCommand::Capture(Box::new(job(None))));
+    match next(&|e| {
+        matches!(
+            e,
+            CoreEvent::CaptureFailed { .. } | CoreEvent::Captured { .. }
+        )
+    }) {
+        CoreEvent::CaptureFailed { message, .. } => {
+            assert!(message.contains("re-checked as stored"), "{message}");
+            assert!(message.contains("override"), "{message}");
+        }
+        _ => panic!("a follow-up out of tolerance as stored was stored without an override"),
+    }
+    assert_eq!(store(&s).list_captures(Some("P-0110")).unwrap().len(), 1);
+    worker.send(CoreCommand::Capture(Box::new(job(Some(Override {
+        reason: "patient cannot turn further".into(),
+        out_of_tolerance: Vec::new(),
+    })))));
+    let CoreEvent::Captured { capture, .. } = next(&|e| {
+        matches!(
+            e,
+            CoreEvent::CaptureFailed { .. } | CoreEvent::Captured { .. }
+        )
+    }) else {
+        panic!("refused even with the override");
+    };
+    let a = capture.analysis.as_ref().unwrap();
+    let kept = a.pose_at_commit.as_ref().unwrap();
+    assert!(!kept.within(), "{kept:?}");
+    let o = a.override_.as_ref().unwrap();
+    assert!(
+        o.out_of_tolerance
+            .iter()
+            .any(|r| r.starts_with("as stored: ")),
+        "{o:?}"
+    );
+    // And `pair` says the same of the stored pair.
+    let pair = store(&s).grade_pair(&baseline, &capture.id).unwrap();
+    assert_eq!(pair.pose_score, kept.score);
+}
