@@ -163,6 +163,8 @@ pub struct StationApp {
     /// Readiness as shown, and since when the live readiness has disagreed with it.
     shown_ready: bool,
     disagree_since: Option<Instant>,
+    /// How far the head's turn may be from the view's (read once, not every frame).
+    view_yaw: sameframe_core::analysis::view_check::ViewYaw,
 }
 
 /// How long the live readiness must hold before the shown one follows: quickly to "ready"
@@ -306,7 +308,15 @@ impl StationApp {
             last_result_seq: 0,
             shown_ready: false,
             disagree_since: None,
+            view_yaw: Default::default(),
         };
+        match sameframe_core::analysis::view_check::ViewYaw::load(&app.calibration()) {
+            Ok(v) => app.view_yaw = v,
+            Err(e) => app.state.notify(
+                format!("the view check uses its default tolerance: {e}"),
+                true,
+            ),
+        }
         app.start_camera(&ctx, spec)?;
         Ok(app)
     }
@@ -827,9 +837,7 @@ impl StationApp {
         let st = &self.state;
         let view = st.step_status()?.view;
         let yaw = st.live.as_ref()?.head_yaw_deg;
-        let cfg = sameframe_core::analysis::view_check::ViewYaw::load(&self.calibration())
-            .unwrap_or_default();
-        sameframe_core::analysis::view_check::check(view, yaw, &cfg)
+        sameframe_core::analysis::view_check::check(view, yaw, &self.view_yaw)
     }
 
     /// The calibration the station reads (the command line's folder, then the store's).
