@@ -189,6 +189,45 @@ fn capture_now(h: &mut Harness<'static, StationApp>) {
     });
 }
 
+/// A patient with a consent of `scopes`, a face visit and a frontal baseline of `png`, made
+/// through the library as another station would: (consent ID, visit ID, baseline capture ID).
+fn patient_with_frontal_baseline(
+    s: &Station,
+    reference: &str,
+    scopes: &[Scope],
+    png: &[u8],
+) -> (String, String, String) {
+    let store = store(s);
+    store.add_patient(reference, None).unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+    let c = store
+        .grant_consent(sameframe::records::consent::NewConsent {
+            patient_ref: reference,
+            scopes: scopes.to_vec(),
+            signed_by: reference,
+            signed_on: day,
+            expires_on: None,
+            document: None,
+        })
+        .unwrap();
+    let v = store
+        .add_visit(NewVisit {
+            patient_ref: reference,
+            area: Area::Face,
+            date: day,
+            product: Some("Profhilo"),
+            lot: None,
+            lot_expiry: None,
+            technique: None,
+            clinician: None,
+        })
+        .unwrap();
+    let mut req = ImportRequest::new(png, "baseline", reference, &c.id, Area::Face, View::Frontal);
+    req.visit_id = Some(&v.visit.id);
+    let b = store.import_capture(req).unwrap().capture.id;
+    (c.id, v.visit.id, b)
+}
+
 #[test]
 fn the_injector_captures_a_view_with_confounders_and_the_numbers_are_stored() {
     // The aligned demo pose: the card passes the lighting check.
@@ -392,42 +431,12 @@ fn a_follow_up_is_compared_with_the_baseline_of_its_view() {
         let all = s.frames.parent().unwrap().join("all");
         std::fs::read(all.join("demo-03.png")).unwrap()
     };
-    let baseline_id = {
-        let store = store(&s);
-        store.add_patient("P-0004", None).unwrap();
-        let c = store
-            .grant_consent(sameframe::records::consent::NewConsent {
-                patient_ref: "P-0004",
-                scopes: vec![Scope::Clinical, Scope::Publication],
-                signed_by: "P-0004",
-                signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-                expires_on: None,
-                document: None,
-            })
-            .unwrap();
-        let v = store
-            .add_visit(NewVisit {
-                patient_ref: "P-0004",
-                area: Area::Face,
-                date: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-                product: Some("Profhilo"),
-                lot: None,
-                lot_expiry: None,
-                technique: None,
-                clinician: None,
-            })
-            .unwrap();
-        let mut req = ImportRequest::new(
-            &baseline_png,
-            "baseline",
-            "P-0004",
-            &c.id,
-            Area::Face,
-            View::Frontal,
-        );
-        req.visit_id = Some(&v.visit.id);
-        store.import_capture(req).unwrap().capture.id
-    };
+    let (_, _, baseline_id) = patient_with_frontal_baseline(
+        &s,
+        "P-0004",
+        &[Scope::Clinical, Scope::Publication],
+        &baseline_png,
+    );
     let mut h = harness(options(&s, &s.frames));
     until(&mut h, "the patient list", |h| shows(h, "P-0004"));
     click(&mut h, "P-0004");
@@ -907,43 +916,8 @@ fn a_follow_up_out_of_tolerance_as_stored_needs_the_override() {
     let aligned = std::fs::read(all.join("demo-03.png")).unwrap();
     // A keyframe the pair measure scores about 52/100 against demo-03.
     let drifted = image::open(all.join("demo-06.png")).unwrap().to_rgb8();
-    let (consent, visit, baseline) = {
-        let store = store(&s);
-        store.add_patient("P-0110", None).unwrap();
-        let c = store
-            .grant_consent(sameframe::records::consent::NewConsent {
-                patient_ref: "P-0110",
-                scopes: vec![Scope::Clinical],
-                signed_by: "P-0110",
-                signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-                expires_on: None,
-                document: None,
-            })
-            .unwrap();
-        let v = store
-            .add_visit(NewVisit {
-                patient_ref: "P-0110",
-                area: Area::Face,
-                date: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-                product: None,
-                lot: None,
-                lot_expiry: None,
-                technique: None,
-                clinician: None,
-            })
-            .unwrap();
-        let mut req = ImportRequest::new(
-            &aligned,
-            "baseline",
-            "P-0110",
-            &c.id,
-            Area::Face,
-            View::Frontal,
-        );
-        req.visit_id = Some(&v.visit.id);
-        let b = store.import_capture(req).unwrap().capture.id;
-        (c.id, v.visit.id, b)
-    };
+    let (consent, visit, baseline) =
+        patient_with_frontal_baseline(&s, "P-0110", &[Scope::Clinical], &aligned);
     let (tx, rx) = std::sync::mpsc::channel();
     let worker =
         CoreWorker::spawn(options(&s, &s.frames).store, tx, std::sync::Arc::new(|| {})).unwrap();

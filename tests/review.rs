@@ -1203,19 +1203,24 @@ fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
     );
 
     // Publication withdrawn: the website and the brochure come down; the lecture stays.
-    let w = on_day_ok(
-        &s,
-        day,
-        &[
-            "consent",
-            "withdraw",
-            &cid,
-            "--scope",
-            "publication",
-            "--reason",
-            "asked by email",
-        ],
-    );
+    let withdraw = |more: &[&str]| {
+        let args = [&["consent", "withdraw", cid.as_str()], more].concat();
+        on_day(&s, day, &args)
+    };
+    let json = |out: std::process::Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let w = json(withdraw(&[
+        "--scope",
+        "publication",
+        "--reason",
+        "asked by email",
+    ]));
     let listed: Vec<&str> = w["takedown"]
         .as_array()
         .unwrap()
@@ -1322,19 +1327,7 @@ fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
         2
     );
     // A finished withdrawal run again says so, and where its certificate is.
-    let again = on_day(
-        &s,
-        day,
-        &[
-            "consent",
-            "withdraw",
-            &cid,
-            "--scope",
-            "publication",
-            "--reason",
-            "again",
-        ],
-    );
+    let again = withdraw(&["--scope", "publication", "--reason", "again"]);
     let msg = String::from_utf8_lossy(&again.stderr);
     assert!(
         !again.status.success() && msg.contains("already withdrawn") && msg.contains("certificate"),
@@ -1354,21 +1347,14 @@ fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
         .collect();
     assert!(exports.len() >= 4, "{exports:?}");
     // Erasure: everything withdrawn, the clinical record released.
-    let erased = on_day_ok(
-        &s,
-        day,
-        &[
-            "consent",
-            "withdraw",
-            &cid,
-            "--scope",
-            "all",
-            "--reason",
-            "erasure request",
-            "--purge-clinical-record",
-            "--confirm",
-        ],
-    );
+    let erased = json(withdraw(&[
+        "--scope",
+        "all",
+        "--reason",
+        "erasure request",
+        "--purge-clinical-record",
+        "--confirm",
+    ]));
     let cert = &erased["certificate"];
     let listed: std::collections::HashSet<&str> =
         ["purged", "outside_copies", "station_copies", "retained"]
