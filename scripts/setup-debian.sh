@@ -12,7 +12,8 @@ packages=(build-essential pkg-config libclang-dev nasm libudev-dev libv4l-dev
           libx11-dev libxcursor-dev libxrandr-dev libxi-dev libxkbcommon-dev libwayland-dev
           libgl1-mesa-dev libegl1-mesa-dev curl ca-certificates)
 if [[ "${1:-}" == "--gui" ]]; then
-  packages+=(xvfb xauth x11-utils libgl1-mesa-dri mesa-utils imagemagick time chromium fonts-dejavu-core)
+  packages+=(xvfb xauth x11-utils libgl1-mesa-dri mesa-utils imagemagick time chromium fonts-dejavu-core
+              dicom3tools dcmtk python3-venv)
 fi
 
 missing=()

@@ -16,6 +16,10 @@ servers="$(mktemp -d "${TMPDIR:-/tmp}/sameframe-servers.XXXXXX")"
 trap 'scripts/shared-servers.sh stop "$servers"; rm -rf "$servers"' EXIT
 eval "$(scripts/shared-servers.sh start "$servers")"
 
+# The DICOM validators (dciodvfy, dcmtk, pydicom): required, never skipped, in this run.
+SAMEFRAME_TEST_PYTHON="$(scripts/dicom-tools.sh)"
+export SAMEFRAME_TEST_PYTHON SAMEFRAME_TEST_DICOM_TOOLS=required
+
 echo "== the whole suite, embedded store" >&2
 cargo test --locked --workspace
 echo "== the CLI, review, purge and station suites again, shared store (PostgreSQL + S3)" >&2

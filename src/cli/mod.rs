@@ -5,6 +5,7 @@ mod analyze;
 mod audit;
 mod capture;
 mod consent;
+mod export;
 mod patient;
 mod review;
 mod station;
@@ -115,6 +116,9 @@ pub enum Command {
     /// Record and list publications of clinic images (for take-down requests).
     #[command(subcommand)]
     Publish(review::PublishCmd),
+    /// Export records in standard formats (DICOM).
+    #[command(subcommand)]
+    Export(export::ExportCmd),
     /// Take-downs of published images that withdrawals asked for: list them, close them with
     /// evidence.
     #[command(subcommand)]
@@ -259,6 +263,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pair { baseline, followup } => review::pair(&ctx, baseline, followup),
         Command::Publish(c) => review::publish(&ctx, c),
         Command::Takedown(c) => review::takedown(&ctx, c),
+        Command::Export(c) => export::run(&ctx, c),
         Command::Fingerprint(c) => review::fingerprint(&ctx, c),
     }
 }

@@ -882,6 +882,43 @@ impl Store {
         })
     }
 
+    /// Record a copy of a capture written in another format (a DICOM file, say) at `out` for
+    /// `purpose`, so a later withdrawal lists it, and audit it. The caller wrote the file.
+    pub fn record_derived_export(
+        &self,
+        capture_id: &str,
+        out: &Path,
+        purpose: Scope,
+        format: &str,
+        bytes: u64,
+    ) -> Result<String, RecordError> {
+        let cap = self.capture(capture_id)?;
+        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let (recorded, inside) = self.export_location(&abs);
+        let row = crate::store::repo::ExportRow {
+            id: new_id("exp")?,
+            capture_id: cap.id.clone(),
+            sha256: cap.sha256.clone(),
+            purpose: purpose.to_string(),
+            path: recorded,
+            inside_store: inside,
+            station: self.station().to_string(),
+            at: crate::timefmt::now_utc(),
+            actor: self.actor().to_string(),
+            purge_job: None,
+        };
+        self.write(|tx| {
+            tx.insert_export(&row)?;
+            tx.audit(
+                "capture.export",
+                json!({ "capture": cap.id, "sha256": cap.sha256, "consent": cap.consent_id, "export": row.id }),
+                json!({ "purpose": purpose, "inside_store": inside, "bytes": bytes, "format": format }),
+            )?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(row.id)
+    }
+
     /// How an export's location is recorded: inside the data directory, relative to it (so a
     /// moved or restored store still finds, and purges, its own copy); elsewhere, absolute.
     /// Returns (recorded path, inside the store).

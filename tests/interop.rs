@@ -1,0 +1,328 @@
+//! `sameframe export dicom` checked by real DICOM tools: dicom3tools' `dciodvfy` (no error),
+//! dcmtk's `dcmdump` and `dcmj2pnm` (read and decode), and pydicom (the pixel data is the
+//! stored original, byte for byte, or its lossless pixels). `scripts/test.sh` installs them
+//! and sets `SAMEFRAME_TEST_DICOM_TOOLS=required`: then a missing tool fails the test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use util::TestStore;
+use util::images;
+
+/// The tools, or None (with a notice) when they are not installed and not required.
+fn tools(test: &str) -> Option<String> {
+    let required = std::env::var("SAMEFRAME_TEST_DICOM_TOOLS").as_deref() == Ok("required");
+    let python = std::env::var("SAMEFRAME_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let have = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ok = have("dciodvfy", &["-h"]) || Command::new("dciodvfy").output().is_ok();
+    let ok = ok
+        && have("dcmdump", &["--version"])
+        && have(&python, &["-c", "import pydicom, PIL, numpy"]);
+    match (ok, required) {
+        (true, _) => Some(python),
+        (false, true) => {
+            panic!("{test}: dciodvfy, dcmtk or pydicom missing (scripts/dicom-tools.sh)")
+        }
+        (false, false) => {
+            eprintln!(
+                "notice: {test} skipped: DICOM tools not installed (scripts/test.sh installs them)"
+            );
+            None
+        }
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `dciodvfy`: every line starting with "Error" fails; warnings are printed.
+fn validate(file: &Path) {
+    let (_, text) = run("dciodvfy", &[file.to_str().unwrap()]);
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
+    for w in text.lines().filter(|l| l.starts_with("Warning")) {
+        eprintln!("dciodvfy {}: {w}", file.display());
+    }
+    assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
+    let (ok, dump) = run("dcmdump", &[file.to_str().unwrap()]);
+    assert!(ok, "dcmdump cannot read {}: {dump}", file.display());
+    let png = file.with_extension("pnm");
+    let (ok, text) = run("dcmj2pnm", &[file.to_str().unwrap(), png.to_str().unwrap()]);
+    assert!(ok, "dcmj2pnm cannot decode {}: {text}", file.display());
+}
+
+/// pydicom's view of a file: the encapsulated fragment's SHA-256 (or the native pixels'), the
+/// decoded pixels' SHA-256 and those of the original decoded by Pillow.
+const PYDICOM: &str = r#"
+import hashlib, io, json, sys
+import pydicom
+from pydicom.encaps import generate_frames
+from PIL import Image
+ds = pydicom.dcmread(sys.argv[1])
+orig = open(sys.argv[2], 'rb').read()
+out = {"sop": str(ds.SOPInstanceUID), "ts": str(ds.file_meta.TransferSyntaxUID),
+       "patient_id": str(ds.PatientID), "modality": str(ds.Modality),
+       "view": [str(i.CodeMeaning) for i in ds.get("ViewCodeSequence", [])],
+       "region": [str(i.CodeMeaning) for i in ds.get("AnatomicRegionSequence", [])],
+       "context": [str(i.TextValue) for i in ds.get("AcquisitionContextSequence", [])]}
+if ds.file_meta.TransferSyntaxUID.is_compressed:
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    out["fragment_is_original"] = frame.rstrip(b"\0") == orig.rstrip(b"\0")
+    decoded = Image.open(io.BytesIO(frame)).convert("RGB").tobytes()
+    out["pixels_equal"] = decoded == Image.open(io.BytesIO(orig)).convert("RGB").tobytes()
+else:
+    arr = ds.pixel_array
+    out["pixels_equal"] = arr.tobytes() == Image.open(io.BytesIO(orig)).convert("RGB").tobytes()
+print(json.dumps(out))
+"#;
+
+fn pydicom(python: &str, dcm: &Path, original: &Path) -> Value {
+    let (ok, text) = run(
+        python,
+        &[
+            "-c",
+            PYDICOM,
+            dcm.to_str().unwrap(),
+            original.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "pydicom: {text}");
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+/// A patient with a visit and one capture of every view of the face and scalp protocols
+/// (JPEG), and a PNG hands capture.
+fn store_with_views(s: &TestStore) -> (String, Vec<(String, PathBuf)>) {
+    let cid = s.patient_with_consent("D-0001", "clinical,publication");
+    let visit = s.ok(&[
+        "visit",
+        "add",
+        "--patient",
+        "D-0001",
+        "--area",
+        "face",
+        "--product",
+        "Profhilo",
+    ]);
+    let visit = visit["visit_id"].as_str().unwrap().to_string();
+    let mut caps = Vec::new();
+    let views = [
+        ("face", "frontal"),
+        ("face", "oblique_left_45"),
+        ("face", "oblique_right_45"),
+        ("face", "lateral_left_90"),
+        ("face", "lateral_right_90"),
+        ("scalp", "scalp_vertex"),
+        ("scalp", "scalp_frontal"),
+        ("scalp", "scalp_crown"),
+    ];
+    for (i, (area, view)) in views.iter().enumerate() {
+        let f = s.write(
+            &format!("{view}.jpg"),
+            &images::jpeg(320, 240, 700 + i as u64),
+        );
+        let c = s.ok(&[
+            "capture",
+            "import",
+            f.to_str().unwrap(),
+            "--patient",
+            "D-0001",
+            "--consent",
+            &cid,
+            "--area",
+            area,
+            "--view",
+            view,
+            "--visit",
+            &visit,
+            "--confounder",
+            "makeup_present=light foundation",
+        ]);
+        caps.push((c["capture_id"].as_str().unwrap().to_string(), f));
+    }
+    let f = s.write("hands.png", &images::png(300, 200, 799));
+    let c = s.ok(&[
+        "capture",
+        "import",
+        f.to_str().unwrap(),
+        "--patient",
+        "D-0001",
+        "--consent",
+        &cid,
+        "--area",
+        "hands",
+        "--view",
+        "dorsal",
+    ]);
+    caps.push((c["capture_id"].as_str().unwrap().to_string(), f));
+    (cid, caps)
+}
+
+/// Every area and view exports a file `dciodvfy` finds no error in, that dcmtk reads and
+/// decodes, whose pixel data pydicom finds equal to the stored original (a JPEG's bytes
+/// unchanged); the same capture exported again gives the same UIDs.
+#[test]
+fn every_view_exports_a_valid_dicom_file_holding_the_original() {
+    let Some(python) = tools("every_view_exports_a_valid_dicom_file_holding_the_original") else {
+        return;
+    };
+    let s = TestStore::new();
+    let (_, caps) = store_with_views(&s);
+    let out = s.path("dicom");
+    let r = s.ok(&[
+        "export",
+        "dicom",
+        "--patient",
+        "D-0001",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let files = r.as_array().unwrap();
+    assert_eq!(files.len(), caps.len(), "{r}");
+    for (id, original) in &caps {
+        let e = files
+            .iter()
+            .find(|f| f["capture_id"] == id.as_str())
+            .unwrap();
+        let dcm = PathBuf::from(e["path"].as_str().unwrap());
+        validate(&dcm);
+        let p = pydicom(&python, &dcm, original);
+        assert_eq!(p["pixels_equal"], true, "{id}: {p}");
+        assert_eq!(p["patient_id"], "D-0001");
+        assert_eq!(p["modality"], "XC");
+        assert_eq!(p["sop"], e["sop_instance_uid"]);
+        if original.extension().is_some_and(|x| x == "jpg") {
+            assert_eq!(p["fragment_is_original"], true, "{id}: {p}");
+            assert_eq!(e["encapsulated"], true);
+            let sha = sameframe::ids::sha256_hex(&std::fs::read(original).unwrap());
+            assert_eq!(e["pixel_sha256"].as_str().unwrap(), sha);
+            // Views with a code in the calibration data carry it; every area has its region.
+            let view = original.file_stem().unwrap().to_str().unwrap();
+            assert_eq!(
+                p["view"].as_array().unwrap().is_empty(),
+                view == "scalp_crown",
+                "{p}"
+            );
+            assert_eq!(p["region"].as_array().unwrap().len(), 1, "{p}");
+            assert!(
+                p["context"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t.as_str().unwrap().contains("light foundation")),
+                "{p}"
+            );
+        }
+    }
+    // Stable UIDs: the same capture exported again, elsewhere.
+    let again = s.ok(&[
+        "export",
+        "dicom",
+        &caps[0].0,
+        "--out",
+        s.path("again").to_str().unwrap(),
+    ]);
+    let first = files
+        .iter()
+        .find(|f| f["capture_id"] == caps[0].0.as_str())
+        .unwrap();
+    for k in [
+        "sop_instance_uid",
+        "study_instance_uid",
+        "series_instance_uid",
+    ] {
+        assert_eq!(again[0][k], first[k], "{k}");
+    }
+    // One study per visit: the face and scalp captures of the visit share it.
+    assert_eq!(
+        files[0]["study_instance_uid"],
+        files[5]["study_instance_uid"]
+    );
+}
+
+/// Bad requests write nothing and name what is wrong; copies are recorded, so a withdrawal
+/// lists them; a withdrawn publication scope does not stop a clinical export.
+#[test]
+fn dicom_exports_refuse_what_they_must_and_are_listed_by_withdrawals() {
+    let s = TestStore::new();
+    let (cid, caps) = store_with_views(&s);
+    let out = s.path("dicom");
+    let o = out.to_str().unwrap();
+    s.fails(
+        &[
+            "export",
+            "dicom",
+            &caps[0].0,
+            "cap_0000000000000000",
+            "--out",
+            o,
+        ],
+        &["unknown capture cap_0000000000000000"],
+    );
+    assert!(
+        !out.join(format!("{}.dcm", caps[0].0)).exists(),
+        "a file was written"
+    );
+    s.ok(&["export", "dicom", &caps[0].0, "--out", o]);
+    s.fails(
+        &["export", "dicom", &caps[0].0, "--out", o],
+        &["already exists", "--force"],
+    );
+    s.ok(&["export", "dicom", &caps[0].0, "--out", o, "--force"]);
+    s.ok(&[
+        "consent",
+        "withdraw",
+        &cid,
+        "--scope",
+        "publication",
+        "--reason",
+        "asked",
+    ]);
+    s.ok(&["export", "dicom", &caps[1].0, "--out", o]);
+    let w = s.ok(&[
+        "consent",
+        "withdraw",
+        &cid,
+        "--scope",
+        "all",
+        "--reason",
+        "erasure",
+        "--purge-clinical-record",
+        "--confirm",
+    ]);
+    let outside: Vec<String> = w["certificate"]["outside_copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap().to_string())
+        .collect();
+    for c in [&caps[0].0, &caps[1].0] {
+        assert!(
+            outside.iter().any(|p| p.ends_with(&format!("{c}.dcm"))),
+            "{c}.dcm not listed: {outside:?}"
+        );
+    }
+    // Purged: exporting it again names it.
+    s.fails(
+        &["export", "dicom", &caps[0].0, "--out", o, "--force"],
+        &[caps[0].0.as_str()],
+    );
+}
