@@ -2,14 +2,15 @@
 # The DICOM validators the interoperability tests run: Debian's dicom3tools (dciodvfy) and
 # dcmtk (dcmdump, dcmj2pnm) come from scripts/setup-debian.sh --gui; pydicom (with Pillow, its
 # JPEG decoder, and NumPy, for its pixel arrays) from PyPI into a venv under
-# ~/.cache/sameframe-venv. Prints the venv's python.
+# ~/.cache/sameframe-venv; fhir.resources (the FHIR tests parse bundles with it) too. Prints
+# the venv's python.
 set -euo pipefail
 venv="$HOME/.cache/sameframe-venv"
 if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import pydicom, PIL, numpy' 2>/dev/null; then
-  echo "dicom-tools: installing pydicom, NumPy and Pillow into $venv" >&2
-  "$venv/bin/pip" install -q pydicom pillow numpy
+if ! "$venv/bin/python" -c 'import pydicom, PIL, numpy, fhir.resources' 2>/dev/null; then
+  echo "dicom-tools: installing pydicom, NumPy, Pillow and fhir.resources into $venv" >&2
+  "$venv/bin/pip" install -q pydicom pillow numpy fhir.resources
 fi
 echo "$venv/bin/python"

@@ -326,3 +326,193 @@ fn dicom_exports_refuse_what_they_must_and_are_listed_by_withdrawals() {
         &[caps[0].0.as_str()],
     );
 }
+
+/// Parse a bundle with `fhir.resources` (R4B or R5 models): the structure is valid.
+fn fhir_parses(python: &str, file: &Path, r5: bool) {
+    let module = if r5 {
+        "fhir.resources.bundle"
+    } else {
+        "fhir.resources.R4B.bundle"
+    };
+    let script = format!(
+        "import json, sys\nfrom {module} import Bundle\nb = Bundle.model_validate(json.load(open(sys.argv[1])))\nprint(len(b.entry))"
+    );
+    let (ok, text) = run(python, &["-c", &script, file.to_str().unwrap()]);
+    assert!(ok, "{} does not parse: {text}", file.display());
+}
+
+fn resources<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == kind)
+        .collect()
+}
+
+/// The purposes a Consent permits, in either release.
+fn permitted(consent: &Value, r5: bool) -> Vec<String> {
+    let codes = |p: &Value| -> Vec<String> {
+        p["purpose"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    if r5 {
+        consent["provision"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(codes)
+            .collect()
+    } else {
+        consent["provision"]["provision"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["type"] == "permit")
+            .flat_map(codes)
+            .collect()
+    }
+}
+
+/// Both bundles parse; the Consent's status and purposes follow the store before and after
+/// withdrawals; photos carry their SHA-256, visits their products and lots, and no name.
+#[test]
+fn fhir_bundles_parse_and_follow_withdrawals() {
+    let Some(python) = tools("fhir_bundles_parse_and_follow_withdrawals") else {
+        return;
+    };
+    let has_fhir = run(&python, &["-c", "import fhir.resources"]).0;
+    if !has_fhir {
+        assert!(
+            std::env::var("SAMEFRAME_TEST_DICOM_TOOLS").as_deref() != Ok("required"),
+            "fhir.resources missing (scripts/dicom-tools.sh)"
+        );
+        return;
+    }
+    let s = TestStore::new();
+    s.ok(&["patient", "add", "--ref", "F-0001", "--name", "Ada Example"]);
+    let cid = s.ok(&[
+        "consent",
+        "grant",
+        "--patient",
+        "F-0001",
+        "--scope",
+        "clinical,teaching,publication",
+        "--signed-by",
+        "F-0001",
+        "--signed-on",
+        "2026-01-05",
+        "--expires",
+        "2030-01-05",
+    ])["consent_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let visit = s.ok(&[
+        "visit",
+        "add",
+        "--patient",
+        "F-0001",
+        "--area",
+        "face",
+        "--product",
+        "Profhilo",
+        "--lot",
+        "L2311",
+    ])["visit_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let f = s.write("f.jpg", &images::jpeg(320, 240, 901));
+    let cap = s.ok(&[
+        "capture",
+        "import",
+        f.to_str().unwrap(),
+        "--patient",
+        "F-0001",
+        "--consent",
+        &cid,
+        "--area",
+        "face",
+        "--view",
+        "frontal",
+        "--visit",
+        &visit,
+    ]);
+    let export = |name: &str, version: &str| -> Value {
+        let out = s.path(name);
+        s.ok(&[
+            "export",
+            "fhir",
+            "--patient",
+            "F-0001",
+            "--fhir-version",
+            version,
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ]);
+        fhir_parses(&python, &out, version == "r5");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("Ada Example"), "the name is in the bundle");
+        serde_json::from_str(&text).unwrap()
+    };
+    for (version, media) in [("r4b", "Media"), ("r5", "DocumentReference")] {
+        let r5 = version == "r5";
+        let b = export(&format!("before-{version}.json"), version);
+        let consent = resources(&b, "Consent")[0];
+        assert_eq!(consent["status"], "active");
+        assert_eq!(
+            permitted(consent, r5),
+            ["TREAT", "TRAIN", "HMARKT"],
+            "{consent}"
+        );
+        let photo = resources(&b, media)[0];
+        assert!(
+            photo["identifier"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["value"] == cap["sha256"]),
+            "{photo}"
+        );
+        let procedure = resources(&b, "Procedure")[0];
+        assert!(
+            procedure.to_string().contains("Profhilo lot L2311"),
+            "{procedure}"
+        );
+    }
+    s.ok(&[
+        "consent",
+        "withdraw",
+        &cid,
+        "--scope",
+        "publication",
+        "--reason",
+        "asked",
+    ]);
+    for version in ["r4b", "r5"] {
+        let b = export(&format!("after-pub-{version}.json"), version);
+        let consent = resources(&b, "Consent")[0];
+        assert_eq!(consent["status"], "active");
+        assert_eq!(
+            permitted(consent, version == "r5"),
+            ["TREAT", "TRAIN"],
+            "{consent}"
+        );
+    }
+    s.ok(&[
+        "consent", "withdraw", &cid, "--scope", "all", "--reason", "erasure",
+    ]);
+    for version in ["r4b", "r5"] {
+        let b = export(&format!("after-all-{version}.json"), version);
+        let consent = resources(&b, "Consent")[0];
+        assert_eq!(consent["status"], "inactive");
+        assert!(permitted(consent, version == "r5").is_empty(), "{consent}");
+    }
+}

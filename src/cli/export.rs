@@ -13,6 +13,21 @@ pub enum ExportCmd {
     /// One DICOM file per capture (VL Photographic Image; a baseline JPEG original is
     /// encapsulated unchanged), into a folder.
     Dicom(DicomArgs),
+    /// A patient's consents, photos (metadata and SHA-256, no pixels) and visits as a FHIR
+    /// Bundle (R4B, or R5 with --fhir-version r5).
+    Fhir {
+        /// The patient's clinic reference.
+        #[arg(long)]
+        patient: String,
+        #[arg(long, default_value = "r4b", value_name = "r4b|r5")]
+        fhir_version: sameframe_interop::fhir::FhirVersion,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +57,29 @@ pub struct DicomArgs {
 pub fn run(ctx: &Ctx, cmd: ExportCmd) -> Result<ExitCode> {
     match cmd {
         ExportCmd::Dicom(a) => dicom(ctx, a),
+        ExportCmd::Fhir {
+            patient,
+            fhir_version,
+            out,
+            force,
+        } => {
+            let store = ctx.open()?;
+            if out.exists() && !force {
+                bail!(
+                    "{} already exists: nothing was written (use --force to replace it)",
+                    out.display()
+                );
+            }
+            let bundle = sameframe_interop::fhir::patient_bundle(&store, &patient, fhir_version)?;
+            let text = serde_json::to_vec_pretty(&bundle)?;
+            sameframe::records::capture::write_file_atomic(&out, &text)?;
+            let entries = bundle["entry"].as_array().map_or(0, Vec::len);
+            let summary = serde_json::json!({ "out": out, "entries": entries, "fhir_version": format!("{fhir_version:?}") });
+            ctx.emit(&summary, || {
+                format!("wrote {} ({entries} resources)", out.display())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
