@@ -133,10 +133,17 @@ fn store_with_views(s: &TestStore) -> (String, Vec<(String, PathBuf)>) {
         ("scalp", "scalp_vertex"),
         ("scalp", "scalp_frontal"),
         ("scalp", "scalp_crown"),
+        ("neck", "frontal"),
+        ("neck", "oblique_left_45"),
+        ("neck", "oblique_right_45"),
+        ("decollete", "frontal"),
+        ("decollete", "oblique_left_45"),
+        ("decollete", "oblique_right_45"),
+        ("hands", "palmar"),
     ];
     for (i, (area, view)) in views.iter().enumerate() {
         let f = s.write(
-            &format!("{view}.jpg"),
+            &format!("{area}+{view}.jpg"),
             &images::jpeg(320, 240, 700 + i as u64),
         );
         let c = s.ok(&[
@@ -215,10 +222,11 @@ fn every_view_exports_a_valid_dicom_file_holding_the_original() {
             let sha = sameframe::ids::sha256_hex(&std::fs::read(original).unwrap());
             assert_eq!(e["pixel_sha256"].as_str().unwrap(), sha);
             // Views with a code in the calibration data carry it; every area has its region.
-            let view = original.file_stem().unwrap().to_str().unwrap();
+            let stem = original.file_stem().unwrap().to_str().unwrap();
+            let view = stem.split('+').nth(1).unwrap();
             assert_eq!(
                 p["view"].as_array().unwrap().is_empty(),
-                view == "scalp_crown",
+                ["scalp_crown", "palmar"].contains(&view),
                 "{p}"
             );
             assert_eq!(p["region"].as_array().unwrap().len(), 1, "{p}");
@@ -297,6 +305,20 @@ fn dicom_exports_refuse_what_they_must_and_are_listed_by_withdrawals() {
         "asked",
     ]);
     s.ok(&["export", "dicom", &caps[1].0, "--out", o]);
+    // A use the consent no longer allows is refused, naming the consent.
+    s.fails(
+        &[
+            "export",
+            "dicom",
+            &caps[2].0,
+            "--out",
+            o,
+            "--purpose",
+            "publication",
+        ],
+        &[cid.as_str(), "publication"],
+    );
+    assert!(!out.join(format!("{}.dcm", caps[2].0)).exists());
     let w = s.ok(&[
         "consent",
         "withdraw",
@@ -514,5 +536,144 @@ fn fhir_bundles_parse_and_follow_withdrawals() {
         let consent = resources(&b, "Consent")[0];
         assert_eq!(consent["status"], "inactive");
         assert!(permitted(consent, version == "r5").is_empty(), "{consent}");
+    }
+}
+
+/// Rewrite a zip with python's zipfile: `edit` is a Python snippet over `files` (a dict of
+/// name → bytes, in order).
+fn rewrite_zip(src: &Path, dst: &Path, edit: &str) {
+    let script = format!(
+        "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfiles = {{n: z.read(n) for n in z.namelist()}}\n{edit}\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as o:\n    [o.writestr(n, b) for n, b in files.items()]\n"
+    );
+    let (ok, text) = run(
+        "python3",
+        &["-c", &script, src.to_str().unwrap(), dst.to_str().unwrap()],
+    );
+    assert!(ok, "{text}");
+}
+
+/// An audit pack holds the consent, the captures' records, the publications and take-downs,
+/// the deletion certificate and the comparability of a published pair, and the audit chain
+/// up to its head; `audit pack verify` passes it offline and names each kind of tampering.
+#[test]
+fn an_audit_pack_verifies_offline_and_catches_each_edit() {
+    let s = TestStore::new();
+    let cid = s.patient_with_consent("A-0001", "clinical,publication");
+    let before = s.write("b.jpg", &images::jpeg(320, 240, 501));
+    let b = s.ok(&[
+        "capture",
+        "import",
+        before.to_str().unwrap(),
+        "--patient",
+        "A-0001",
+        "--consent",
+        &cid,
+        "--area",
+        "face",
+        "--view",
+        "frontal",
+        "--captured-at",
+        "2026-03-01T10:00:00",
+    ]);
+    s.ok(&[
+        "publish",
+        "record",
+        before.to_str().unwrap(),
+        "--channel",
+        "website",
+    ]);
+    s.ok(&[
+        "consent",
+        "withdraw",
+        &cid,
+        "--scope",
+        "publication",
+        "--reason",
+        "asked",
+    ]);
+    let pack = s.path("pack.zip");
+    let r = s.ok(&[
+        "audit",
+        "pack",
+        "--patient",
+        "A-0001",
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    let head = s.ok(&["audit", "verify"]);
+    assert_eq!(r["head_hash"], head["head_hash"], "{r} {head}");
+    let ok = s.ok(&["audit", "pack", "verify", pack.to_str().unwrap()]);
+    assert_eq!(ok["ok"], true, "{ok}");
+    // What it holds.
+    let (_, list) = run(
+        "python3",
+        &[
+            "-c",
+            "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+            pack.to_str().unwrap(),
+        ],
+    );
+    for want in [
+        "README.txt",
+        "manifest.json",
+        "audit/chain.jsonl",
+        "records/publications.json",
+    ] {
+        assert!(list.lines().any(|l| l == want), "{want} missing: {list}");
+    }
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("certificates/") && l.ends_with(".json")),
+        "{list}"
+    );
+    assert!(list.contains(&format!(
+        "records/captures/{}.json",
+        b["capture_id"].as_str().unwrap()
+    )));
+    assert!(!list.contains("photos/"), "photos without --include-photos");
+    s.fails(
+        &[
+            "audit",
+            "pack",
+            "--patient",
+            "A-0001",
+            "--out",
+            pack.to_str().unwrap(),
+        ],
+        &["already exists"],
+    );
+    // Each edit is named.
+    let cases = [
+        (
+            "changed",
+            "k = [n for n in files if n.startswith('records/consents/')][0]\nfiles[k] = files[k].replace(b'withdrawn', b'active   ')",
+            "changed",
+        ),
+        (
+            "removed",
+            "k = [n for n in files if n.startswith('records/captures/')][0]\ndel files[k]",
+            "removed",
+        ),
+        ("added", "files['records/extra.json'] = b'{}'", "added"),
+        (
+            "reordered",
+            "lines = files['audit/chain.jsonl'].split(b'\\n')\nlines[0], lines[1] = lines[1], lines[0]\nfiles['audit/chain.jsonl'] = b'\\n'.join(lines)",
+            "follows entry",
+        ),
+    ];
+    for (name, edit, said) in cases {
+        let bad = s.path(&format!("{name}.zip"));
+        rewrite_zip(&pack, &bad, edit);
+        let out = s
+            .command(&["audit", "pack", "verify", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{name}: passed: {all}");
+        assert!(all.contains(said), "{name}: {all}");
     }
 }

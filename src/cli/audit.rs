@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::Ctx;
+use super::{Ctx, one_line};
 use sameframe::store::audit::{self, LogFilter};
 
 #[derive(Debug, Subcommand)]
@@ -29,11 +29,108 @@ pub enum AuditCmd {
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
     },
+    /// Everything about a patient's, a consent's or a publication's consent and photos in one
+    /// zip an auditor checks offline (`audit pack verify FILE`).
+    Pack(PackArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PackArgs {
+    #[command(subcommand)]
+    verify: Option<PackSub>,
+    /// The patient (clinic reference).
+    #[arg(long, group = "about")]
+    patient: Option<String>,
+    #[arg(long, group = "about")]
+    consent: Option<String>,
+    #[arg(long, group = "about")]
+    publication: Option<String>,
+    /// The zip to write.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Include the photographs, decrypted (the pack then holds clinical images).
+    #[arg(long)]
+    include_photos: bool,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackSub {
+    /// Check a pack offline, without the store: every file's hash, nothing added or removed,
+    /// the audit chain's hashes and links up to its head (non-zero exit on any problem).
+    Verify { file: std::path::PathBuf },
+}
+
+fn pack(ctx: &Ctx, a: PackArgs) -> Result<ExitCode> {
+    use sameframe_interop::pack::{PackScope, verify_pack, write_pack};
+    if let Some(PackSub::Verify { file }) = a.verify {
+        let c = verify_pack(&file)?;
+        ctx.emit(&c, || {
+            let mut s = format!(
+                "{}: {} — {} files checked, chain of {} entries to head {} ({})",
+                one_line(&file.display().to_string()),
+                if c.ok { "intact" } else { "NOT INTACT" },
+                c.files_checked,
+                c.chain_entries,
+                c.head_seq,
+                c.head_hash
+            );
+            for p in &c.problems {
+                s += &format!("\n  {}", one_line(p));
+            }
+            s
+        })?;
+        if !c.ok {
+            eprintln!(
+                "error: {} is not intact: {}",
+                file.display(),
+                c.problems.first().map(String::as_str).unwrap_or("")
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scope = match (a.patient, a.consent, a.publication) {
+        (Some(p), None, None) => PackScope::Patient(p),
+        (None, Some(c), None) => PackScope::Consent(c),
+        (None, None, Some(p)) => PackScope::Publication(p),
+        _ => anyhow::bail!(
+            "name what the pack is about: --patient REF, --consent ID or --publication ID"
+        ),
+    };
+    let Some(out) = a.out else {
+        anyhow::bail!("--out FILE.zip: where to write the pack");
+    };
+    let store = ctx.open()?;
+    let r = write_pack(&store, &scope, &out, a.include_photos, a.force)?;
+    ctx.emit(&r, || {
+        format!(
+            "wrote {}: {} files, audit chain of {} entries to head {} ({}){}",
+            r.out.display(),
+            r.files,
+            r.chain_entries,
+            r.head_seq,
+            r.head_hash,
+            if r.photos_included {
+                "; it holds the photographs, decrypted"
+            } else {
+                ""
+            }
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(ctx: &Ctx, cmd: AuditCmd) -> Result<ExitCode> {
+    if let AuditCmd::Pack(a) = cmd {
+        return pack(ctx, a);
+    }
     let store = ctx.open()?;
     match cmd {
+        AuditCmd::Pack(a) => pack(ctx, a),
         AuditCmd::Log {
             subject,
             action,

@@ -52,6 +52,9 @@ pub struct DicomArgs {
     /// Replace files of the same names.
     #[arg(long)]
     force: bool,
+    /// The use: clinical (default), teaching or publication; each consent must allow it.
+    #[arg(long, default_value = "clinical")]
+    purpose: sameframe::records::Scope,
 }
 
 pub fn run(ctx: &Ctx, cmd: ExportCmd) -> Result<ExitCode> {
@@ -119,6 +122,7 @@ fn dicom(ctx: &Ctx, a: DicomArgs) -> Result<ExitCode> {
     let opts = sameframe_interop::dicom::Options {
         with_name: a.with_name,
         force: a.force,
+        purpose: a.purpose,
     };
     let done = sameframe_interop::export_captures(&store, &ids, &a.out, &opts)?;
     ctx.emit(&done, || {

@@ -62,12 +62,24 @@ pub struct DicomExport {
 }
 
 /// How to export.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// Put the patient's recorded name in Patient's Name (else it is empty).
     pub with_name: bool,
     /// Replace files of the same name.
     pub force: bool,
+    /// The use the copies are for: each capture's consent must allow it today.
+    pub purpose: Scope,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            with_name: false,
+            force: false,
+            purpose: Scope::Clinical,
+        }
+    }
 }
 
 /// A code from the calibration data.
@@ -104,8 +116,9 @@ pub fn derived_uid(store_id: &str, kind: &str, id: &str) -> String {
 }
 
 /// Export each capture into `out` as `<capture ID>.dcm`. Every capture is checked (known, not
-/// purged, its consent allowing clinical use today) and every target name is checked before
-/// anything is written; each file written is recorded as a clinical export of its capture.
+/// purged, its consent allowing the purpose today) and every target name is checked before
+/// anything is written; each file written is recorded as an export of its capture for that
+/// purpose, so a withdrawal of that use lists it.
 pub fn export_captures(
     store: &Store,
     ids: &[String],
@@ -116,9 +129,7 @@ pub fn export_captures(
     let mut caps = Vec::new();
     for id in ids {
         let c = store.capture(id)?;
-        store
-            .consent(&c.consent_id)?
-            .require(Scope::Clinical, today)?;
+        store.consent(&c.consent_id)?.require(opts.purpose, today)?;
         let path = out.join(format!("{}.dcm", c.id));
         if path.exists() && !opts.force {
             return Err(DicomError::Exists { path });
@@ -134,7 +145,7 @@ pub fn export_captures(
     for (c, path) in caps {
         let (bytes, export) = build(store, &c, &codes, opts, &path)?;
         sameframe_core::records::capture::write_file_atomic(&path, &bytes)?;
-        store.record_derived_export(&c.id, &path, Scope::Clinical, "dicom", bytes.len() as u64)?;
+        store.record_derived_export(&c.id, &path, opts.purpose, "dicom", bytes.len() as u64)?;
         done.push(export);
     }
     Ok(done)

@@ -7,5 +7,6 @@
 
 pub mod dicom;
 pub mod fhir;
+pub mod pack;
 
 pub use dicom::{DicomError, DicomExport, export_captures};

@@ -62,7 +62,9 @@ pub fn genesis(store_id: &str) -> String {
     sha256_hex(format!("sameframe audit genesis {store_id}").as_bytes())
 }
 
-fn entry_hash(
+/// The hash of an entry: SHA-256 of its fields and the previous hash, as a JSON array of the
+/// stored text (an audit pack is checked with it, offline).
+pub fn entry_hash(
     seq: i64,
     at: &str,
     actor: &str,
