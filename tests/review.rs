@@ -1201,6 +1201,35 @@ fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
         &lecture_file,
         &["--channel", "lecture slides", "--purpose", "teaching"],
     );
+    // An auditor's pack of the website's before/after holds the pair's comparability.
+    let pack = s.path("site-pack.zip");
+    s.ok(&[
+        "audit",
+        "pack",
+        "--publication",
+        &site,
+        "--out",
+        pack.to_str().unwrap(),
+    ]);
+    let listing = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile, json; z = zipfile.ZipFile(sys.argv[1]); print(json.loads(z.read(sys.argv[2]))['grade'])",
+            pack.to_str().unwrap(),
+            &format!("comparability/{site}.json"),
+        ])
+        .output()
+        .unwrap();
+    let grade = String::from_utf8_lossy(&listing.stdout).trim().to_string();
+    assert!(
+        ["A", "B", "C", "D", "F"].contains(&grade.as_str()),
+        "no comparability in the pack: {grade} {}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    assert_eq!(
+        s.ok(&["audit", "pack", "verify", pack.to_str().unwrap()])["ok"],
+        true
+    );
 
     // Publication withdrawn: the website and the brochure come down; the lecture stays.
     let withdraw = |more: &[&str]| {
