@@ -108,6 +108,32 @@ fn pydicom(python: &str, dcm: &Path, original: &Path) -> Value {
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
 }
 
+/// `capture import` of `file` for `patient` under `consent`, with `more` options.
+fn import_args<'a>(
+    file: &'a str,
+    patient: &'a str,
+    consent: &'a str,
+    area: &'a str,
+    view: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec![
+        "capture",
+        "import",
+        file,
+        "--patient",
+        patient,
+        "--consent",
+        consent,
+        "--area",
+        area,
+        "--view",
+        view,
+    ];
+    a.extend_from_slice(more);
+    a
+}
+
 /// A patient with a visit and one capture of every view of the face and scalp protocols
 /// (JPEG), and a PNG hands capture.
 fn store_with_views(s: &TestStore) -> (String, Vec<(String, PathBuf)>) {
@@ -146,39 +172,30 @@ fn store_with_views(s: &TestStore) -> (String, Vec<(String, PathBuf)>) {
             &format!("{area}+{view}.jpg"),
             &images::jpeg(320, 240, 700 + i as u64),
         );
-        let c = s.ok(&[
-            "capture",
-            "import",
+        let c = s.ok(&import_args(
             f.to_str().unwrap(),
-            "--patient",
             "D-0001",
-            "--consent",
             &cid,
-            "--area",
             area,
-            "--view",
             view,
-            "--visit",
-            &visit,
-            "--confounder",
-            "makeup_present=light foundation",
-        ]);
+            &[
+                "--visit",
+                &visit,
+                "--confounder",
+                "makeup_present=light foundation",
+            ],
+        ));
         caps.push((c["capture_id"].as_str().unwrap().to_string(), f));
     }
     let f = s.write("hands.png", &images::png(300, 200, 799));
-    let c = s.ok(&[
-        "capture",
-        "import",
+    let c = s.ok(&import_args(
         f.to_str().unwrap(),
-        "--patient",
         "D-0001",
-        "--consent",
         &cid,
-        "--area",
         "hands",
-        "--view",
         "dorsal",
-    ]);
+        &[],
+    ));
     caps.push((c["capture_id"].as_str().unwrap().to_string(), f));
     (cid, caps)
 }
@@ -451,21 +468,14 @@ fn fhir_bundles_parse_and_follow_withdrawals() {
         .unwrap()
         .to_string();
     let f = s.write("f.jpg", &images::jpeg(320, 240, 901));
-    let cap = s.ok(&[
-        "capture",
-        "import",
+    let cap = s.ok(&import_args(
         f.to_str().unwrap(),
-        "--patient",
         "F-0001",
-        "--consent",
         &cid,
-        "--area",
         "face",
-        "--view",
         "frontal",
-        "--visit",
-        &visit,
-    ]);
+        &["--visit", &visit],
+    ));
     let export = |name: &str, version: &str| -> Value {
         let out = s.path(name);
         s.ok(&[
@@ -560,21 +570,14 @@ fn an_audit_pack_verifies_offline_and_catches_each_edit() {
     let s = TestStore::new();
     let cid = s.patient_with_consent("A-0001", "clinical,publication");
     let before = s.write("b.jpg", &images::jpeg(320, 240, 501));
-    let b = s.ok(&[
-        "capture",
-        "import",
+    let b = s.ok(&import_args(
         before.to_str().unwrap(),
-        "--patient",
         "A-0001",
-        "--consent",
         &cid,
-        "--area",
         "face",
-        "--view",
         "frontal",
-        "--captured-at",
-        "2026-03-01T10:00:00",
-    ]);
+        &["--captured-at", "2026-03-01T10:00:00"],
+    ));
     s.ok(&[
         "publish",
         "record",
