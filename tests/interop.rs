@@ -117,19 +117,7 @@ fn import_args<'a>(
     view: &'a str,
     more: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut a = vec![
-        "capture",
-        "import",
-        file,
-        "--patient",
-        patient,
-        "--consent",
-        consent,
-        "--area",
-        area,
-        "--view",
-        view,
-    ];
+    let mut a = util::import_args_for(file, patient, consent, area, view);
     a.extend_from_slice(more);
     a
 }

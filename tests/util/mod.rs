@@ -685,6 +685,17 @@ pub fn import_args<'a>(
     consent: &'a str,
     view: &'a str,
 ) -> Vec<&'a str> {
+    import_args_for(file, patient, consent, "face", view)
+}
+
+/// `capture import` arguments for any area.
+pub fn import_args_for<'a>(
+    file: &'a str,
+    patient: &'a str,
+    consent: &'a str,
+    area: &'a str,
+    view: &'a str,
+) -> Vec<&'a str> {
     vec![
         "capture",
         "import",
@@ -694,7 +705,7 @@ pub fn import_args<'a>(
         "--consent",
         consent,
         "--area",
-        "face",
+        area,
         "--view",
         view,
     ]

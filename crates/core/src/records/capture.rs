@@ -840,21 +840,8 @@ impl Store {
         }
         let bytes = self.read_blob(&cap.sha256)?;
         write_file_atomic(out, &bytes)?;
-        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-        let (recorded, inside_store) = self.export_location(&abs);
-        let export_id = new_id("exp")?;
-        let row = ExportRow {
-            id: export_id.clone(),
-            capture_id: cap.id.clone(),
-            sha256: cap.sha256.clone(),
-            purpose: purpose.as_str().to_string(),
-            path: recorded,
-            inside_store,
-            station: self.station().to_string(),
-            at: crate::timefmt::now_utc(),
-            actor: self.actor().to_string(),
-            purge_job: None,
-        };
+        let row = self.export_row(&cap, purpose.as_str(), out)?;
+        let (export_id, inside_store) = (row.id.clone(), row.inside_store);
         self.write(|tx| {
             // The consent is read again under the lock: a withdrawal that committed meanwhile
             // refuses the export (the file just written is removed).
@@ -876,7 +863,7 @@ impl Store {
             capture_id: cap.id,
             sha256: cap.sha256,
             purpose,
-            path: abs,
+            path: std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf()),
             inside_store,
             bytes: bytes.len() as u64,
         })
@@ -893,20 +880,8 @@ impl Store {
         bytes: u64,
     ) -> Result<String, RecordError> {
         let cap = self.capture(capture_id)?;
-        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-        let (recorded, inside) = self.export_location(&abs);
-        let row = crate::store::repo::ExportRow {
-            id: new_id("exp")?,
-            capture_id: cap.id.clone(),
-            sha256: cap.sha256.clone(),
-            purpose: purpose.to_string(),
-            path: recorded,
-            inside_store: inside,
-            station: self.station().to_string(),
-            at: crate::timefmt::now_utc(),
-            actor: self.actor().to_string(),
-            purge_job: None,
-        };
+        let row = self.export_row(&cap, purpose.as_str(), out)?;
+        let inside = row.inside_store;
         self.write(|tx| {
             tx.insert_export(&row)?;
             tx.audit(
@@ -917,6 +892,29 @@ impl Store {
             Ok::<_, StoreError>(())
         })?;
         Ok(row.id)
+    }
+
+    /// The record of a copy of `cap` written at `out` for `purpose` by this station, now.
+    pub(crate) fn export_row(
+        &self,
+        cap: &Capture,
+        purpose: &str,
+        out: &Path,
+    ) -> Result<ExportRow, RecordError> {
+        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let (recorded, inside_store) = self.export_location(&abs);
+        Ok(ExportRow {
+            id: new_id("exp")?,
+            capture_id: cap.id.clone(),
+            sha256: cap.sha256.clone(),
+            purpose: purpose.to_string(),
+            path: recorded,
+            inside_store,
+            station: self.station().to_string(),
+            at: crate::timefmt::now_utc(),
+            actor: self.actor().to_string(),
+            purge_job: None,
+        })
     }
 
     /// How an export's location is recorded: inside the data directory, relative to it (so a

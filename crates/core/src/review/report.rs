@@ -12,7 +12,6 @@ use crate::calibration::Limits;
 use crate::ingest::IngestError;
 use crate::records::RecordError;
 use crate::store::Store;
-use crate::store::repo::ExportRow;
 
 /// A file read, decoded and prepared for matching (its hash, image and query), or why not.
 type Prepared = Result<(String, Published, matching::Query), NotReviewed>;
@@ -464,23 +463,9 @@ impl Store {
         }
         let html = render_html(review, &thumbs);
         crate::records::capture::write_file_atomic(out, html.as_bytes())?;
-        let abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-        let (recorded, inside) = self.export_location(&abs);
         let mut rows = Vec::new();
         for id in thumbs.keys() {
-            let cap = self.capture(id)?;
-            rows.push(ExportRow {
-                id: crate::ids::new_id("exp")?,
-                capture_id: cap.id,
-                sha256: cap.sha256,
-                purpose: "review".into(),
-                path: recorded.clone(),
-                inside_store: inside,
-                station: self.station().to_string(),
-                at: crate::timefmt::now_utc(),
-                actor: self.actor().to_string(),
-                purge_job: None,
-            });
+            rows.push(self.export_row(&self.capture(id)?, "review", out)?);
         }
         self.write(|tx| {
             for row in &rows {
