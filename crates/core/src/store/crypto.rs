@@ -271,20 +271,41 @@ pub fn parse_key_file(raw: &[u8]) -> Option<SecretKey> {
     None
 }
 
-/// Write a new key file (refusing to overwrite one), readable by the owner only.
+/// Write a new key file (refusing to overwrite one), readable by the owner only. The key is
+/// written whole to a temporary file beside it and then linked into place, so a process killed
+/// at any moment leaves either no key file or a complete one — never an empty one that the next
+/// run would refuse.
 pub fn write_key_file(path: &Path, key: &SecretKey) -> std::io::Result<()> {
     use std::io::Write;
+    if path.exists() {
+        return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path)?;
-    let text = Zeroizing::new(format!("{}\n", hex(key.0.as_ref())));
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
+    let written = (|| {
+        let mut f = opts.open(&tmp)?;
+        let text = Zeroizing::new(format!("{}\n", hex(key.0.as_ref())));
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        // A link refuses an existing name, as `create_new` did.
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// A key ID, random, stored as hex.
