@@ -13,7 +13,8 @@ packages=(build-essential pkg-config libclang-dev nasm libudev-dev libv4l-dev
           libgl1-mesa-dev libegl1-mesa-dev curl ca-certificates)
 if [[ "${1:-}" == "--gui" ]]; then
   packages+=(xvfb xauth x11-utils libgl1-mesa-dri mesa-utils imagemagick time chromium fonts-dejavu-core
-              dicom3tools dcmtk python3-venv)
+              dicom3tools dcmtk python3-venv
+              libimage-exiftool-perl tesseract-ocr tesseract-ocr-eng openssl)
 fi
 
 missing=()

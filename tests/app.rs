@@ -202,6 +202,7 @@ fn patient_with_frontal_baseline(
     let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
     let c = store
         .grant_consent(sameframe::records::consent::NewConsent {
+            identifiable: false,
             patient_ref: reference,
             scopes: scopes.to_vec(),
             signed_by: reference,
@@ -332,6 +333,7 @@ fn capture_is_refused_without_a_valid_clinical_consent() {
         // Only teaching and publication: no clinical photos.
         store
             .grant_consent(sameframe::records::consent::NewConsent {
+                identifiable: false,
                 patient_ref: "P-0002",
                 scopes: vec![Scope::Teaching],
                 signed_by: "P-0002",
@@ -993,4 +995,110 @@ fn a_follow_up_out_of_tolerance_as_stored_needs_the_override() {
     // And `pair` says the same of the stored pair.
     let pair = store(&s).grade_pair(&baseline, &capture.id).unwrap();
     assert_eq!(pair.pose_score, kept.score);
+}
+
+/// The compare window's "Prepare for publication": refused without a signing identity and,
+/// for a patient who may not be recognised, without de-identification, each reason shown at
+/// the form; then a masked copy, signed and recorded.
+#[test]
+fn a_compared_pair_is_prepared_for_publication_from_the_compare_window() {
+    let s = station(&[5]);
+    let all = s.frames.parent().unwrap().join("all");
+    let baseline_png = std::fs::read(all.join("demo-03.png")).unwrap();
+    let (_, _, baseline_id) = patient_with_frontal_baseline(
+        &s,
+        "P-0011",
+        &[Scope::Clinical, Scope::Publication],
+        &baseline_png,
+    );
+    let mut h = harness(options(&s, &s.frames));
+    until(&mut h, "the patient list", |h| shows(h, "P-0011"));
+    click(&mut h, "P-0011");
+    until(&mut h, "the patient", |h| {
+        h.state().state().patient.is_some()
+    });
+    start_visit_and_protocol(&mut h);
+    until(&mut h, "the ghost and the pose", |h| {
+        let st = h.state().state();
+        st.baseline.is_some() && st.live.as_ref().is_some_and(|r| r.pose.is_some())
+    });
+    capture_now(&mut h);
+    let followup = h
+        .state()
+        .state()
+        .last_capture
+        .as_ref()
+        .unwrap()
+        .capture
+        .id
+        .clone();
+    click(&mut h, "Compare…");
+    until(&mut h, "the pair in Compare", |h| {
+        h.state().state().compare.loaded.is_some()
+    });
+    assert_eq!(
+        h.state().state().compare.followup_id.as_deref(),
+        Some(followup.as_str())
+    );
+    click(&mut h, "Prepare for publication");
+    // The copy goes beside the data folder by default, never inside it.
+    let out = s
+        .data
+        .parent()
+        .unwrap()
+        .join("publications")
+        .join(format!("{followup}-website.jpg"));
+    assert_eq!(
+        h.state().state().compare.publish.out,
+        out.display().to_string()
+    );
+    let error_shows = |h: &Harness<'static, StationApp>, needle: &str| {
+        h.state()
+            .state()
+            .compare
+            .publish
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains(needle))
+    };
+    click(&mut h, "Prepare copy");
+    until(&mut h, "the missing identity at the form", |h| {
+        error_shows(h, "publish keys init")
+    });
+    s.t.ok(&["publish", "keys", "init", "--clinic", "Example Clinic"]);
+    type_into(&mut h, "Grade override reason", "station test pair");
+    click(&mut h, "Prepare copy");
+    until(&mut h, "the consent's refusal at the form", |h| {
+        error_shows(h, "recognisable")
+    });
+    assert!(shows(&h, "does not allow the patient to be recognisable"));
+    assert!(!out.exists());
+    click(&mut h, "Mask outside the treated zone");
+    type_into(&mut h, "Treated zone", "cheeks");
+    click(&mut h, "Prepare copy");
+    until(&mut h, "the prepared copy", |h| {
+        let p = &h.state().state().compare.publish;
+        p.done.is_some()
+            || p.error
+                .as_deref()
+                .is_some_and(|e| !e.contains("recognisable"))
+    });
+    let p = &h.state().state().compare.publish;
+    assert!(p.error.is_none(), "{:?}", p.error);
+    assert!(shows(&h, "signed, recorded for the take-down list"));
+    assert!(out.exists() && out.with_extension("txt").exists());
+    let list = s.t.ok(&["publish", "list"]);
+    let rec = &list.as_array().unwrap()[0];
+    assert_eq!(rec["channel"], "website");
+    assert_eq!(
+        rec["capture_ids"],
+        serde_json::json!([baseline_id, followup])
+    );
+    assert!(
+        rec["prepared"]["deidentified"]
+            .as_str()
+            .unwrap()
+            .contains("cheeks"),
+        "{rec}"
+    );
 }

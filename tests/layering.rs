@@ -118,6 +118,24 @@ fn gui_and_camera_crates_live_only_in_the_station() {
 }
 
 #[test]
+fn provenance_formats_live_only_in_interop() {
+    // The core decides what a manifest claims and what a reading means; the format's types
+    // (c2pa, the certificate builder) stay in the interop crate, and the checks find them there.
+    for lib in ["c2pa::", "rcgen::", "x509_parser::"] {
+        let found = offenders(&|f| f.starts_with("crates/interop/"), &|l| names(l, lib));
+        assert!(
+            found.is_empty(),
+            "{lib} outside interop:\n{}",
+            found.join("\n")
+        );
+        let held = sources().iter().any(|(f, t)| {
+            f.starts_with("crates/interop/") && code_lines(t).any(|(_, l)| names(l, lib))
+        });
+        assert!(held, "the interop crate should name {lib}");
+    }
+}
+
+#[test]
 fn the_check_itself_finds_what_it_looks_for() {
     // A guard that can never fail is no guard: the store crate does hold each of them.
     let store: Vec<(String, String)> = sources()

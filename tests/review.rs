@@ -47,6 +47,7 @@ fn library_store(t: &TestStore) -> (Store, Vec<Patient>) {
         };
         let consent = store
             .grant_consent(NewConsent {
+                identifiable: false,
                 patient_ref: &reference,
                 scopes,
                 signed_by: "patient",

@@ -34,6 +34,10 @@ pub enum ConsentCmd {
         /// The signed form (PDF or scan), stored encrypted as evidence.
         #[arg(long, value_name = "FILE")]
         document: Option<PathBuf>,
+        /// The patient agreed to be recognisable in published or teaching photos. Without it,
+        /// `publish prepare` only makes de-identified copies.
+        #[arg(long)]
+        identifiable: bool,
     },
     /// Show a consent and the state of each scope.
     Show {
@@ -106,6 +110,11 @@ fn human(c: &Consent) -> String {
     if let Some(d) = &c.document_sha256 {
         s += &format!("  document sha256 {d}\n");
     }
+    s += if c.identifiable {
+        "  may be recognisable in publications\n"
+    } else {
+        "  publications must be de-identified\n"
+    };
     s
 }
 
@@ -119,6 +128,7 @@ pub fn run(ctx: &Ctx, cmd: ConsentCmd) -> Result<ExitCode> {
             signed_on,
             expires,
             document,
+            identifiable,
         } => {
             let doc = match &document {
                 Some(p) => Some((read_input(p, store.calibration())?, p.display().to_string())),
@@ -127,6 +137,7 @@ pub fn run(ctx: &Ctx, cmd: ConsentCmd) -> Result<ExitCode> {
             let scopes: Vec<Scope> =
                 parse_scopes(&scope.join(",")).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
             let c = store.grant_consent(NewConsent {
+                identifiable,
                 patient_ref: &patient,
                 scopes,
                 signed_by: &signed_by,

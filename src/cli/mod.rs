@@ -7,6 +7,7 @@ mod capture;
 mod consent;
 mod export;
 mod patient;
+mod publish;
 mod review;
 mod station;
 mod store_cmds;

@@ -61,6 +61,12 @@ pub enum PublishCmd {
     },
     /// List recorded publications.
     List,
+    /// Make a publication copy: consent-gated, graded, de-identified as asked, labelled, with
+    /// the variability note and no metadata, signed with a provenance manifest, and recorded.
+    Prepare(super::publish::PrepareArgs),
+    /// The clinic's provenance signing identity.
+    #[command(subcommand)]
+    Keys(super::publish::KeysCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,8 +102,10 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
             pb.set_position(done as u64);
         }
     };
+    let reader = sameframe_interop::provenance::ClinicReader::new(store.signing_identity()?);
     let opts = sameframe::review::checks::ReviewOptions {
         third_party: a.third_party,
+        provenance: Some(&reader),
     };
     let review = store.review(&a.paths, a.caption_dir.as_deref(), &opts, &tick)?;
     if let Some(pb) = &pb {
@@ -196,6 +204,11 @@ pub fn pair(ctx: &Ctx, baseline: String, followup: String) -> Result<ExitCode> {
 }
 
 pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
+    let cmd = match cmd {
+        PublishCmd::Prepare(a) => return super::publish::prepare(ctx, a),
+        PublishCmd::Keys(k) => return super::publish::keys(ctx, k),
+        other => other,
+    };
     let store = ctx.open()?;
     match cmd {
         PublishCmd::Record {
@@ -233,6 +246,8 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
             let file_name = file.file_name().map(|n| n.to_string_lossy().to_string());
             let id = store.record_published(
                 sameframe::records::publication::NewPublication {
+                    id: None,
+                    prepared: None,
                     file_sha256: &sha,
                     channel: channel.trim(),
                     url: url.as_deref(),
@@ -277,6 +292,8 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
                 )
             })?;
         }
+        // Handled above, before the store is opened.
+        PublishCmd::Prepare(_) | PublishCmd::Keys(_) => {}
         PublishCmd::List => {
             let rows: Vec<serde_json::Value> = store
                 .publications()?
@@ -286,7 +303,7 @@ pub fn publish(ctx: &Ctx, cmd: PublishCmd) -> Result<ExitCode> {
                         "publication_id": p.id, "channel": p.channel, "url": p.url,
                         "date": p.date, "purpose": p.purpose, "file_sha256": p.file_sha256,
                         "file_name": p.file_name, "not_patient": p.not_patient, "note": p.note,
-                        "capture_ids": p.capture_ids(), "takedown": p.takedown,
+                        "capture_ids": p.capture_ids(), "takedown": p.takedown, "prepared": p.prepared,
                     })
                 })
                 .collect();

@@ -86,6 +86,7 @@ fn template(n: usize) -> (PathBuf, PathBuf, String) {
     let doc = std::fs::read(common::root().join("fixtures/cmyk.jpg")).unwrap();
     let consent = store
         .grant_consent(NewConsent {
+            identifiable: false,
             patient_ref: "PURGE-1",
             scopes: vec![Scope::Clinical, Scope::Teaching, Scope::Publication],
             signed_by: "PURGE-1",

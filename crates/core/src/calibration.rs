@@ -32,6 +32,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "protocols.toml",
         include_str!("../../../calibration/protocols.toml"),
     ),
+    (
+        "publication.toml",
+        include_str!("../../../calibration/publication.toml"),
+    ),
 ];
 
 /// A calibration file that could not be read or parsed.

@@ -31,6 +31,7 @@ pub mod decode;
 pub mod fsutil;
 pub mod ids;
 pub mod ingest;
+pub mod publish;
 pub mod purge;
 pub mod records;
 pub mod review;

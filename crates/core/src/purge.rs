@@ -1249,6 +1249,7 @@ mod tests {
                     withdrawal_reason: None,
                 })
                 .collect(),
+            identifiable: false,
             created_at: String::new(),
         }
     }
@@ -1289,6 +1290,7 @@ mod tests {
             file_name: Some("before-after.jpg".into()),
             not_patient: false,
             note: None,
+            prepared: None,
             takedown: None,
         }
     }

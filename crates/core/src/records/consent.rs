@@ -41,6 +41,9 @@ pub struct Consent {
     pub expires_on: Option<String>,
     pub document_sha256: Option<String>,
     pub scopes: Vec<ScopeState>,
+    /// The patient agreed that published or teaching photos may show them recognisably;
+    /// without it, a copy the kit prepares for publication must be de-identified.
+    pub identifiable: bool,
     pub created_at: String,
 }
 
@@ -123,6 +126,8 @@ pub struct NewConsent<'a> {
     pub expires_on: Option<NaiveDate>,
     /// The signed form (any file), stored as a blob under the consent's key.
     pub document: Option<(Vec<u8>, String)>,
+    /// See [`Consent::identifiable`].
+    pub identifiable: bool,
 }
 
 /// What a consent row's body holds.
@@ -137,6 +142,8 @@ pub struct ConsentBody {
     pub document_sha256: Option<String>,
     #[serde(default)]
     pub scopes: Vec<ScopeState>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identifiable: bool,
     pub created_at: String,
 }
 
@@ -149,6 +156,7 @@ impl Consent {
             expires_on: self.expires_on.clone(),
             document_sha256: self.document_sha256.clone(),
             scopes: self.scopes.clone(),
+            identifiable: self.identifiable,
             created_at: self.created_at.clone(),
         }
     }
@@ -200,6 +208,7 @@ impl Store {
             expires_on: b.expires_on,
             document_sha256: b.document_sha256,
             scopes,
+            identifiable: b.identifiable,
             created_at: b.created_at,
         })
     }
@@ -287,6 +296,7 @@ impl Store {
                     withdrawal_reason: None,
                 })
                 .collect(),
+            identifiable: new.identifiable,
             created_at: now.clone(),
         };
         let row = self.consent_row(&consent)?;
@@ -398,6 +408,7 @@ mod tests {
                     withdrawal_reason: None,
                 })
                 .collect(),
+            identifiable: false,
             created_at: String::new(),
         }
     }

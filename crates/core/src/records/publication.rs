@@ -53,6 +53,25 @@ pub struct Publication {
     /// honoured and proven.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub takedown: Option<TakedownState>,
+    /// Set when the kit made the copy (`publish prepare`): how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<PreparedInfo>,
+}
+
+/// How a copy made by the kit was prepared.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PreparedInfo {
+    pub layout: String,
+    #[serde(default)]
+    pub grade: Option<char>,
+    /// The reason a grade below the clinic's minimum was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_override: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deidentified: Option<String>,
+    pub burned_in: bool,
+    /// The subject of the certificate that signed its provenance manifest.
+    pub signer: String,
 }
 
 /// A take-down of a publication, from the withdrawal that asked for it to its evidence.
@@ -140,6 +159,8 @@ impl Publication {
 /// A new publication.
 #[derive(Clone, Debug)]
 pub struct NewPublication<'a> {
+    /// The ID to record it under (a prepared copy's manifest names it before it is recorded).
+    pub id: Option<String>,
     pub file_sha256: &'a str,
     pub channel: &'a str,
     pub url: Option<&'a str>,
@@ -150,6 +171,7 @@ pub struct NewPublication<'a> {
     pub file_name: Option<&'a str>,
     pub not_patient: bool,
     pub note: Option<&'a str>,
+    pub prepared: Option<PreparedInfo>,
 }
 
 impl Store {
@@ -209,7 +231,10 @@ impl Store {
             });
         }
         let p = Publication {
-            id: crate::ids::new_id("pub")?,
+            id: match new.id {
+                Some(id) => id,
+                None => crate::ids::new_id("pub")?,
+            },
             file_sha256: new.file_sha256.to_string(),
             channel: new.channel.to_string(),
             url: new.url.map(str::to_string),
@@ -222,6 +247,7 @@ impl Store {
             not_patient: new.not_patient,
             note: new.note.map(str::to_string),
             takedown: None,
+            prepared: new.prepared,
         };
         let row = self.publication_row(&p)?;
         self.write(|tx| {
@@ -229,7 +255,7 @@ impl Store {
             tx.audit(
                 "publication.record",
                 json!({ "publication": p.id, "sha256": p.file_sha256, "captures": p.capture_ids() }),
-                json!({ "channel": p.channel, "date": p.date, "purpose": p.purpose, "not_patient": p.not_patient }),
+                json!({ "channel": p.channel, "date": p.date, "purpose": p.purpose, "not_patient": p.not_patient, "prepared": p.prepared }),
             )?;
             Ok::<_, StoreError>(())
         })?;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::edits::{self, EditKind};
 use super::matching::{self, Affine, Query, SourceMatch};
+use crate::publish::provenance::{ManifestReading, ProvenanceReader};
 use crate::records::publication::Publication;
 use crate::records::{Capture, RecordError, Scope};
 use crate::store::Store;
@@ -349,11 +350,23 @@ fn keywords(label: &str, key: &str) -> Vec<String> {
 }
 
 /// What a review is asked to assume about the images it reads.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReviewOptions {
+#[derive(Clone, Copy, Default)]
+pub struct ReviewOptions<'a> {
     /// The images are not the clinic's own publications (a competitor's page, a web search):
     /// one with no source is a warning, not a failure for want of consent evidence.
     pub third_party: bool,
+    /// Reads provenance manifests (C2PA, from `sameframe-interop`); without it they are not
+    /// read.
+    pub provenance: Option<&'a dyn ProvenanceReader>,
+}
+
+impl std::fmt::Debug for ReviewOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReviewOptions")
+            .field("third_party", &self.third_party)
+            .field("provenance", &self.provenance.is_some())
+            .finish()
+    }
 }
 
 /// What the checks of one image share.
@@ -406,6 +419,7 @@ impl Store {
             Scope::Publication
         };
         cx.consents(&caps, scope, &recorded)?;
+        cx.provenance(&published.manifest, &caps)?;
         let pair_grade = cx.pairing(&caps, &positions)?;
         let disclosures = disclosures_of(&caps);
         cx.disclosure(&disclosures, caption.is_some());
@@ -532,6 +546,114 @@ fn disclosures_of(caps: &[Capture]) -> Vec<(String, Vec<String>)> {
 impl Ctx<'_> {
     fn push(&mut self, f: Finding) {
         self.findings.push(f);
+    }
+
+    /// What the file's provenance manifest says, checked against the pixels' sources.
+    fn provenance(&mut self, m: &ManifestReading, caps: &[Capture]) -> Result<(), RecordError> {
+        let found: Vec<&str> = caps.iter().map(|c| c.id.as_str()).collect();
+        let f = match m {
+            ManifestReading::None => return Ok(()),
+            ManifestReading::Invalid { altered: true, why } => act(
+                "provenance",
+                Severity::Fail,
+                format!(
+                    "file altered after signing: its provenance manifest no longer matches its pixels ({why})"
+                ),
+                "take down: publish the copy the kit prepared, unaltered (or prepare a new one)"
+                    .into(),
+            ),
+            ManifestReading::Invalid {
+                altered: false,
+                why,
+            } => act(
+                "provenance",
+                Severity::Fail,
+                format!("its provenance manifest does not verify ({why})"),
+                "take down: publish a copy prepared and signed by the kit".into(),
+            ),
+            ManifestReading::Valid {
+                signer,
+                ours: false,
+                ..
+            } => act(
+                "provenance",
+                Severity::Warn,
+                format!("signed by {signer}, not by this clinic's certificate"),
+                "check who made this copy".into(),
+            ),
+            ManifestReading::Valid {
+                signer,
+                claim: None,
+                ..
+            } => act(
+                "provenance",
+                Severity::Warn,
+                format!("signed by {signer} (this clinic), but its manifest names no captures"),
+                "prepare the copy with `sameframe publish prepare`".into(),
+            ),
+            ManifestReading::Valid {
+                signer,
+                claim: Some(c),
+                ..
+            } => {
+                let named: Vec<&str> = c.captures.iter().map(|k| k.capture_id.as_str()).collect();
+                let missing: Vec<&str> = named
+                    .iter()
+                    .copied()
+                    .filter(|n| !found.contains(n))
+                    .collect();
+                let extra: Vec<&str> = found
+                    .iter()
+                    .copied()
+                    .filter(|n| !named.contains(n))
+                    .collect();
+                if c.store_id != self.store.store_id() {
+                    act(
+                        "provenance",
+                        Severity::Warn,
+                        format!(
+                            "signed by {signer} for another store ({}), not this one",
+                            c.store_id
+                        ),
+                        "review it against the store it was prepared from".into(),
+                    )
+                } else if missing.is_empty() && extra.is_empty() {
+                    Finding {
+                        kind: "provenance".into(),
+                        severity: Severity::Info,
+                        message: format!(
+                            "signed by {signer}: prepared as publication {} for {} from {}; the pixels agree",
+                            c.publication_id,
+                            c.channel,
+                            named.join(", ")
+                        ),
+                        action: None,
+                    }
+                } else {
+                    let mut why = Vec::new();
+                    if !missing.is_empty() {
+                        why.push(format!(
+                            "manifest says {}, pixels do not match",
+                            missing.join(", ")
+                        ));
+                    }
+                    if !extra.is_empty() {
+                        why.push(format!(
+                            "pixels show {}, which the manifest does not name",
+                            extra.join(", ")
+                        ));
+                    }
+                    act(
+                        "provenance",
+                        Severity::Fail,
+                        why.join("; "),
+                        "take down: the copy is not what the kit prepared".into(),
+                    )
+                }
+            }
+        };
+        self.push(f);
+        Ok(())
     }
 
     /// An image no stored capture matches: a file recorded as not a patient photo, the exact

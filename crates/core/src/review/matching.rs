@@ -316,6 +316,17 @@ impl Store {
         find_sources(self, index, q, original)
     }
 
+    /// [`find_sources_preferring`] on this store.
+    pub fn find_sources_preferring(
+        &self,
+        index: &Index,
+        q: &Query,
+        original: &RgbImage,
+        preferred: &[String],
+    ) -> Result<Vec<SourceMatch>, RecordError> {
+        find_sources_preferring(self, index, q, original, preferred)
+    }
+
     /// Record where a published image went out, with its sources at that moment.
     pub fn record_published(
         &self,
@@ -404,6 +415,9 @@ struct Search<'a, S: Sources + ?Sized> {
     /// than one panel (the whole image, then its halves).
     fingerprints: RefCell<HashMap<String, Option<Rc<Fingerprint>>>>,
     smalls: RefCell<HashMap<String, Rc<GrayImage>>>,
+    /// Captures a signed provenance manifest names: among the captures whose pixels verify
+    /// in a region, one of these is chosen (look-alikes verify almost equally well).
+    preferred: &'a [String],
 }
 
 impl<S: Sources + ?Sized> Search<'_, S> {
@@ -438,7 +452,21 @@ pub fn find_sources<S: Sources + ?Sized>(
     q: &Query,
     original: &RgbImage,
 ) -> Result<Vec<SourceMatch>, RecordError> {
+    find_sources_preferring(src, index, q, original, &[])
+}
+
+/// [`find_sources`], choosing among the captures that verify in a region one that
+/// `preferred` names (the captures a valid provenance manifest of this clinic names): the
+/// pixels still decide whether it is a source at all.
+pub fn find_sources_preferring<S: Sources + ?Sized>(
+    src: &S,
+    index: &Index,
+    q: &Query,
+    original: &RgbImage,
+    preferred: &[String],
+) -> Result<Vec<SourceMatch>, RecordError> {
     let mut search = Search {
+        preferred,
         src,
         index,
         q,
@@ -709,6 +737,13 @@ fn match_region<S: Sources + ?Sized>(
         if duel(search.q, region, &out[i], &out[0]).is_some_and(|d| d < 0.0) {
             out.swap(0, i);
         }
+    }
+    if let Some(i) = out
+        .iter()
+        .position(|c| search.preferred.contains(&c.0.capture_id))
+    {
+        let named = out.remove(i);
+        out.insert(0, named);
     }
     Ok(out.into_iter().map(|c| c.0).collect())
 }
@@ -1143,6 +1178,7 @@ mod tests {
         assert!(on_pixels(&q, &src.small, src.fp.width, fit, &region).is_none());
 
         let search = Search {
+            preferred: &[],
             src: &src,
             index: &Index::default(),
             q: &q,

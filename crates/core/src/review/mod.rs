@@ -2,6 +2,7 @@
 //! consent, pairing, comparability, disclosures, edits and captions.
 
 pub mod checks;
+pub mod claimed;
 pub mod compare;
 pub mod edits;
 pub mod index;

@@ -136,6 +136,8 @@ pub struct Published {
     /// The file's own size, upright.
     pub width: u32,
     pub height: u32,
+    /// What its provenance manifest says (read by a review that was given a reader).
+    pub manifest: crate::publish::provenance::ManifestReading,
 }
 
 impl Published {
@@ -220,6 +222,7 @@ pub fn decode_published(
         image: crate::ingest::apply_orientation(d.image, orientation).to_rgb8(),
         width,
         height,
+        manifest: crate::publish::provenance::ManifestReading::None,
     })
 }
 
@@ -242,18 +245,56 @@ impl From<IngestError> for NotReviewed {
 
 /// Read, plan and decode one published file, holding a share of the decode memory budget
 /// from before the read until the decode is done; returns its hash and the decoded image.
-fn read_published(f: &Path, limits: &Limits) -> Result<(String, Published), IngestError> {
+fn read_published(
+    f: &Path,
+    limits: &Limits,
+    provenance: Option<&dyn crate::publish::provenance::ProvenanceReader>,
+) -> Result<(String, Published), IngestError> {
     let subject = f.display().to_string();
     let (mut file, len) = crate::ingest::open_file(f, limits)?;
     let plan = plan_published(&mut file, &subject, limits)?;
     let _share =
         crate::decode::gate::enter(len.saturating_add(plan.need), crate::decode::budget(limits));
     let bytes = crate::ingest::read_opened(file, f, limits)?;
-    let published = decode_published(&bytes, &subject, limits)?;
+    let mut published = decode_published(&bytes, &subject, limits)?;
+    if let Some(r) = provenance {
+        published.manifest = r.read(&bytes);
+    }
     Ok((crate::ids::sha256_hex(&bytes), published))
 }
 
 impl Store {
+    /// The sources of a published image: by its pixels, and, when it carries a valid manifest
+    /// of this clinic for this store, the captures the manifest names wherever the pixels
+    /// agree with it (the search prefers them among look-alikes).
+    fn sources_of(
+        &self,
+        index: &Index,
+        q: &matching::Query,
+        p: &Published,
+    ) -> Result<Vec<matching::SourceMatch>, RecordError> {
+        let named = p.manifest.our_captures();
+        let mut found = self.find_sources_preferring(index, q, &p.image, &named)?;
+        let claim = match &p.manifest {
+            crate::publish::provenance::ManifestReading::Valid {
+                ours: true,
+                claim: Some(c),
+                ..
+            } if c.store_id == self.store_id() => c,
+            _ => return Ok(found),
+        };
+        let verified = self.verify_claimed(p, claim)?;
+        found.retain(|m| {
+            !verified
+                .iter()
+                .any(|v| v.capture_id == m.capture_id || matching::iou(&v.panel, &m.panel) > 0.3)
+        });
+        found.extend(verified);
+        let h = p.image.height().max(1);
+        found.sort_by_key(|m| (m.panel[1] / (h / 3 + 1), m.panel[0]));
+        Ok(found)
+    }
+
     /// Review published images. `progress(done, total)` is called as files complete.
     pub fn review(
         &self,
@@ -276,7 +317,7 @@ impl Store {
         // results in order. At most a few decoded images wait at once (published images can
         // be large).
         let prepare = |f: &PathBuf| -> Prepared {
-            let (sha, published) = read_published(f, &limits)?;
+            let (sha, published) = read_published(f, &limits, opts.provenance)?;
             let img = &published.image;
             if img.width() < 16 || img.height() < 16 {
                 return Err(NotReviewed::Unreadable(format!(
@@ -322,7 +363,7 @@ impl Store {
                             let matches = prepared
                                 .as_ref()
                                 .ok()
-                                .map(|(_, p, q)| reader.find_sources(index, q, &p.image));
+                                .map(|(_, p, q)| reader.sources_of(index, q, p));
                             // The receiver is gone only when a check failed: stop.
                             if tx.send((i, prepared, matches)).is_err() {
                                 break;

@@ -69,6 +69,17 @@ pub struct CaptureJob {
     pub analysis: StationMeasurements,
 }
 
+/// A publication copy to prepare.
+#[derive(Clone, Debug)]
+pub struct PublishJob {
+    pub capture_ids: Vec<String>,
+    pub channel: String,
+    pub deidentify: Option<sameframe_core::publish::deid::Method>,
+    pub zone: Option<String>,
+    pub override_reason: Option<String>,
+    pub out: PathBuf,
+}
+
 /// UI → core.
 #[derive(Clone, Debug)]
 pub enum CoreCommand {
@@ -109,6 +120,8 @@ pub enum CoreCommand {
     },
     /// Previews of these captures, for the series strip.
     LoadThumbnails(Vec<String>),
+    /// Make a publication copy of a pair (see `Store::prepare_publication`).
+    PreparePublication(Box<PublishJob>),
     /// Look for today's open session at this station (the last capture taken today, by this
     /// user, whose protocol is not complete).
     FindResume,
@@ -210,5 +223,12 @@ pub enum CoreEvent {
     Failed {
         action: String,
         message: String,
+    },
+    /// A publication copy was written and recorded.
+    PublicationPrepared {
+        publication_id: String,
+        file: PathBuf,
+        grade: Option<char>,
+        deidentified: Option<String>,
     },
 }

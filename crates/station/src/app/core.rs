@@ -88,6 +88,48 @@ fn failed(action: &str, e: impl std::fmt::Display) -> CoreEvent {
 }
 
 impl Worker {
+    fn prepare_publication(&mut self, job: &super::commands::PublishJob) {
+        const ACTION: &str = "prepare the publication copy";
+        let Some(s) = self.store(ACTION) else {
+            return;
+        };
+        let identity = match s.signing_identity() {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                self.emit(failed(
+                    ACTION,
+                    "this store has no signing identity for provenance manifests: run `sameframe publish keys init`",
+                ));
+                return;
+            }
+            Err(e) => {
+                self.emit(failed(ACTION, e));
+                return;
+            }
+        };
+        let signer = sameframe_interop::provenance::ClinicSigner::new(identity);
+        let req = sameframe_core::publish::PrepareRequest {
+            capture_ids: &job.capture_ids,
+            channel: &job.channel,
+            layout: None,
+            deidentify: job.deidentify,
+            zone: job.zone.as_deref(),
+            burn_in: true,
+            grade_override: job.override_reason.as_deref(),
+            out: &job.out,
+        };
+        let event = match s.prepare_publication(&req, &signer) {
+            Ok(p) => CoreEvent::PublicationPrepared {
+                publication_id: p.publication_id,
+                file: p.file,
+                grade: p.grade,
+                deidentified: p.deidentified,
+            },
+            Err(e) => failed(ACTION, e),
+        };
+        self.emit(event);
+    }
+
     fn new(cfg: StoreConfig, events: Sender<CoreEvent>, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
         Self {
             cfg,
@@ -266,6 +308,7 @@ impl Worker {
                     .collect();
                 self.emit(CoreEvent::Thumbnails(thumbs));
             }
+            CoreCommand::PreparePublication(job) => self.prepare_publication(&job),
             CoreCommand::FindResume => {
                 let offer = self
                     .store
@@ -357,6 +400,7 @@ impl Worker {
                 _ => None,
             };
             s.grant_consent(NewConsent {
+                identifiable: false,
                 patient_ref: &focus.patient_ref,
                 scopes: form.scopes.clone(),
                 signed_by: &form.signed_by,

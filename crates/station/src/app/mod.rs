@@ -636,9 +636,33 @@ impl StationApp {
                     followup_capture: *followup_capture,
                 });
             }
+            CoreEvent::PublicationPrepared {
+                publication_id,
+                file,
+                grade,
+                deidentified,
+            } => {
+                let p = &mut st.compare.publish;
+                p.busy = false;
+                p.error = None;
+                let mut text = format!("Prepared {} (publication {publication_id}", file.display());
+                if let Some(g) = grade {
+                    text += &format!(", grade {g}");
+                }
+                if let Some(d) = deidentified {
+                    text += &format!(", {d}");
+                }
+                text += "): signed, recorded for the take-down list, caption beside it";
+                p.done = Some(text.clone());
+                st.notify(text, false);
+            }
             CoreEvent::Failed { action, message } => {
                 if action.starts_with("load baseline") {
                     st.baseline_loading = None;
+                }
+                if action == "prepare the publication copy" {
+                    st.compare.publish.busy = false;
+                    st.compare.publish.done = None;
                 }
                 let message = state::station_language(&message);
                 let slot = match action.as_str() {
@@ -649,6 +673,7 @@ impl StationApp {
                     a if a.starts_with("save the confounders") => {
                         Some(&mut st.forms.errors.confounders)
                     }
+                    "prepare the publication copy" => Some(&mut st.compare.publish.error),
                     _ => None,
                 };
                 match slot {

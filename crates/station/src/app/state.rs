@@ -201,6 +201,25 @@ pub struct CompareState {
     pub loaded: Option<LoadedPair>,
     pub wipe: f32,
     pub side_by_side: bool,
+    pub publish: PublishDraft,
+}
+
+/// The "Prepare for publication" form of the compare window.
+#[derive(Clone, Debug, Default)]
+pub struct PublishDraft {
+    /// A channel of `calibration/publication.toml` (website, social, print, teaching).
+    pub channel: String,
+    /// 0: none, 1: crop to the zone, 2: mask outside it.
+    pub deidentify: usize,
+    pub zone: String,
+    pub override_reason: String,
+    /// Where the copy is written.
+    pub out: String,
+    /// A copy is being prepared.
+    pub busy: bool,
+    pub error: Option<String>,
+    /// The last copy prepared: what to tell the user.
+    pub done: Option<String>,
 }
 
 /// A pair shown in the compare window.
@@ -463,6 +482,21 @@ pub enum StepState {
 /// become the labels of the station's fields.
 pub fn station_language(message: &str) -> String {
     const FIELDS: &[(&str, &str)] = &[
+        (
+            "give --deidentify crop or --deidentify mask (with --zone for face photos)",
+            "choose Crop or Mask, and name the Treated zone",
+        ),
+        ("name the treated zone with --zone", "name the Treated zone"),
+        (
+            "give --override-grade REASON",
+            "give a Grade override reason",
+        ),
+        (
+            "`sameframe publish keys init`",
+            "`sameframe publish keys init` at the command line",
+        ),
+        ("--zone", "Treated zone"),
+        ("--channel", "Channel"),
         ("--lot-expiry", "Lot expiry"),
         ("--signed-by", "Signed by"),
         ("--signed-on", "Signed on"),
@@ -487,6 +521,21 @@ pub fn station_language(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publication_refusals_name_the_form_fields() {
+        let m = station_language(
+            "cap_1: consent con_1 does not allow the patient to be recognisable in a publication: give --deidentify crop or --deidentify mask (with --zone for face photos)",
+        );
+        assert!(
+            m.ends_with("choose Crop or Mask, and name the Treated zone"),
+            "{m}"
+        );
+        assert!(
+            !station_language("cap_1: name the treated zone with --zone (one of: cheeks)")
+                .contains("--")
+        );
+    }
 
     #[test]
     fn messages_use_the_fields_labels_not_flags() {

@@ -151,6 +151,10 @@ pub fn window(ctx: &egui::Context, st: &mut State) {
                     .wrap(),
                 );
             }
+            super::publish_ui::section(ui, st);
+            let Some(pair) = &st.compare.loaded else {
+                return;
+            };
             ui.horizontal(|ui| {
                 ui.radio_value(&mut st.compare.side_by_side, true, "Side by side");
                 ui.radio_value(&mut st.compare.side_by_side, false, "Slider wipe");

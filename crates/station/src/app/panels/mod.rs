@@ -12,6 +12,7 @@ pub mod meters_ui;
 pub mod notices_ui;
 pub mod patient_ui;
 pub mod protocol_ui;
+pub mod publish_ui;
 pub mod session_bar_ui;
 pub mod store_ui;
 pub mod top_bar_ui;
