@@ -1119,3 +1119,137 @@ fn the_clinic_can_import_its_own_certificate_chain() {
     let log = s.ok(&["audit", "log"]).to_string();
     assert!(!log.contains("PRIVATE KEY"), "the key is never audited");
 }
+
+/// The signed copy's APP11 segments (its C2PA manifest) put into `jpeg` after its SOI, as an
+/// editor that keeps the manifest would save an edited copy.
+fn with_manifest_of(signed: &[u8], jpeg: &[u8]) -> Vec<u8> {
+    let mut app11 = Vec::new();
+    let mut i = 2;
+    while i + 4 <= signed.len() && signed[i] == 0xFF && signed[i + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([signed[i + 2], signed[i + 3]]));
+        if signed[i + 1] == 0xEB {
+            app11.extend_from_slice(&signed[i..i + 2 + len]);
+        }
+        i += 2 + len;
+    }
+    assert!(!app11.is_empty(), "the signed copy has a manifest");
+    let mut out = jpeg[..2].to_vec();
+    out.extend(app11);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn every_prepared_variant_is_traced_and_every_altered_one_is_flagged() {
+    let s = TestStore::new();
+    let (_, before, after) = store_with_pair(
+        &s,
+        "clinical,publication,teaching",
+        true,
+        &fixture("faces/astronaut.jpg"),
+    );
+    let variants: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec![&before], vec!["--channel", "website"]),
+        (vec![&after], vec!["--channel", "social"]),
+        (vec![&before, &after], vec!["--channel", "website"]),
+        (
+            vec![&before, &after],
+            vec!["--channel", "social", "--layout", "stacked"],
+        ),
+        (
+            vec![&before, &after],
+            vec!["--channel", "print", "--no-burn-in"],
+        ),
+        (
+            vec![&before, &after],
+            vec![
+                "--channel",
+                "teaching",
+                "--deidentify",
+                "crop",
+                "--zone",
+                "perioral",
+            ],
+        ),
+        (
+            vec![&before, &after],
+            vec![
+                "--channel",
+                "teaching",
+                "--deidentify",
+                "mask",
+                "--zone",
+                "cheeks",
+            ],
+        ),
+        (
+            vec![&after],
+            vec![
+                "--channel",
+                "teaching",
+                "--deidentify",
+                "crop",
+                "--zone",
+                "forehead",
+            ],
+        ),
+    ];
+    let mut files = Vec::new();
+    let mut altered = Vec::new();
+    for (i, (caps, args)) in variants.iter().enumerate() {
+        let out = s.path(&format!("v{i}.jpg"));
+        let mut a = args.clone();
+        a.extend(["--out", out.to_str().unwrap()]);
+        let p = prepare(&s, caps, &a);
+        assert_eq!(p["captures"].as_array().unwrap().len(), caps.len());
+        // Two ways of altering it after signing: a byte of the file, and a local edit of
+        // the pixels saved by an editor that keeps the manifest.
+        let signed = std::fs::read(&out).unwrap();
+        let byte = s.path(&format!("v{i}-byte.jpg"));
+        std::fs::write(&byte, alter_one_byte(&signed)).unwrap();
+        let mut img = image::load_from_memory(&signed).unwrap().to_rgb8();
+        let [x, y, w, h] =
+            [0, 1, 2, 3].map(|k| p["captures"][0]["panel"][k].as_u64().unwrap() as u32);
+        for yy in y + h / 3..y + h / 2 {
+            for xx in x + w / 3..x + w / 2 {
+                img.put_pixel(xx, yy, image::Rgb([250, 200, 180]));
+            }
+        }
+        let mut edited = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut edited, 90)
+            .encode_image(&img)
+            .unwrap();
+        let local = s.path(&format!("v{i}-edit.jpg"));
+        std::fs::write(&local, with_manifest_of(&signed, &edited)).unwrap();
+        files.push((out, caps.iter().map(|c| c.to_string()).collect::<Vec<_>>()));
+        altered.push(byte);
+        altered.push(local);
+    }
+    let paths: Vec<&Path> = files.iter().map(|(f, _)| f.as_path()).collect();
+    let r = review(&s, &paths);
+    for (img, (_, want)) in r.iter().zip(&files) {
+        assert_eq!(&sources(img), want, "{img}");
+        let f = finding(img, "provenance").unwrap();
+        assert_eq!(f["severity"], "info", "{img}");
+    }
+    let paths: Vec<&Path> = altered.iter().map(PathBuf::as_path).collect();
+    let r = review(&s, &paths);
+    for img in &r {
+        let f = finding(img, "provenance").unwrap_or_else(|| panic!("not flagged: {img}"));
+        assert_eq!(f["severity"], "fail", "{img}");
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("altered after signing"),
+            "{f}"
+        );
+    }
+    eprintln!(
+        "prepared copies traced by their manifest: {}/{}; altered copies flagged: {}/{}",
+        files.len(),
+        files.len(),
+        r.len(),
+        altered.len()
+    );
+}

@@ -26,7 +26,34 @@ fn luma(p: [u8; 3]) -> f64 {
 
 /// A masked pixel (the flat grey of de-identification), after re-encoding.
 fn masked(p: [u8; 3]) -> bool {
-    p.iter().all(|v| v.abs_diff(128) <= 4)
+    p.iter().all(|v| v.abs_diff(128) <= 6)
+}
+
+/// Pixels this close to a masked one carry the mask's JPEG ringing, not the photo's.
+const MASK_RING: usize = 3;
+
+/// Which pixels of `region` ([x, y, w, h] of `img`) are masked or within [`MASK_RING`] of a
+/// masked pixel, row-major over the region (a separable max filter).
+fn near_mask(img: &RgbImage, region: [u32; 4]) -> Vec<bool> {
+    let [x0, y0, w, h] = region.map(|v| v as usize);
+    let at = |x: usize, y: usize| masked(img.get_pixel(x as u32, y as u32).0);
+    let grey: Vec<bool> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .map(|(x, y)| at(x0 + x, y0 + y))
+        .collect();
+    let spread = |src: &[bool], step: usize, len: usize, lines: usize, stride: usize| {
+        let mut out = vec![false; src.len()];
+        for l in 0..lines {
+            for i in 0..len {
+                let lo = i.saturating_sub(MASK_RING);
+                let hi = (i + MASK_RING).min(len - 1);
+                out[l * stride + i * step] = (lo..=hi).any(|k| src[l * stride + k * step]);
+            }
+        }
+        out
+    };
+    let rows = spread(&grey, 1, w, h, w);
+    spread(&rows, w, h, w, 1)
 }
 
 /// Correlation and RMS residual (after gain and offset) of paired samples.
@@ -75,6 +102,19 @@ fn check_one(
     let t = transform_of(c, s, scale);
     let [px, py, pw, ph] = c.panel.map(f64::from);
     let img = &published.image;
+    let region = [
+        (px / scale) as u32,
+        (py / scale) as u32,
+        ((pw / scale) as u32).max(1),
+        ((ph / scale) as u32).max(1),
+    ];
+    let region = [
+        region[0].min(img.width().saturating_sub(1)),
+        region[1].min(img.height().saturating_sub(1)),
+        region[2].min(img.width() - region[0].min(img.width().saturating_sub(1))),
+        region[3].min(img.height() - region[1].min(img.height().saturating_sub(1))),
+    ];
+    let ring = near_mask(img, region);
     let (gx, gy) = (
         grid.min((pw / scale) as u32).max(1),
         grid.min((ph / scale) as u32).max(1),
@@ -100,10 +140,17 @@ fn check_one(
             if qx >= preview.width() || qy >= preview.height() {
                 continue;
             }
-            let p = img.get_pixel(rx, ry).0;
-            if masked(p) {
+            if rx < region[0]
+                || ry < region[1]
+                || rx >= region[0] + region[2]
+                || ry >= region[1] + region[3]
+            {
                 continue;
             }
+            if ring[((ry - region[1]) * region[2] + (rx - region[0])) as usize] {
+                continue;
+            }
+            let p = img.get_pixel(rx, ry).0;
             a.push(luma(preview.get_pixel(qx, qy).0));
             b.push(luma(p));
         }
