@@ -950,7 +950,7 @@ fn a_withdrawal_lists_prepared_copies_for_take_down_with_channel_and_hash() {
     // The copy's records are bound to the audit chain like every other row.
     s.ok(&["verify"]);
     s.ok(&["audit", "verify"]);
-    s.ok(&[
+    let w = s.ok(&[
         "consent",
         "withdraw",
         &consent,
@@ -960,6 +960,15 @@ fn a_withdrawal_lists_prepared_copies_for_take_down_with_channel_and_hash() {
         "asked in clinic",
         "--confirm",
     ]);
+    // The copy on this station's disk is listed for deletion (once per capture it holds).
+    let copies: Vec<&str> = w["certificate"]["outside_copies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{w}"))
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    assert_eq!(copies.len(), 2, "{w}");
+    assert!(copies.iter().all(|p| p.ends_with("web.jpg")), "{copies:?}");
     let list = s.ok(&["takedown", "list", "--open"]);
     let t = list
         .as_array()

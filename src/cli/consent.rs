@@ -221,8 +221,16 @@ fn withdrawal_text(o: &WithdrawOutcome) -> String {
     );
     if !c.outside_copies.is_empty() {
         s += "copies outside the data directory — delete them:\n";
-        for i in &c.outside_copies {
-            s += &format!("  {}\n", i.path.as_deref().unwrap_or("?"));
+        // One file can hold several captures (a before/after): each path once.
+        let mut seen = std::collections::HashSet::new();
+        for p in c
+            .outside_copies
+            .iter()
+            .map(|i| i.path.as_deref().unwrap_or("?"))
+        {
+            if seen.insert(p) {
+                s += &format!("  {p}\n");
+            }
         }
     }
     if o.takedown.is_empty() {

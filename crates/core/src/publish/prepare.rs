@@ -440,6 +440,17 @@ impl Store {
             note: None,
             prepared: Some(info),
         })?;
+        // The copy on this station's disk is a copy of each capture outside the store: recorded
+        // before it is written, so a withdrawal always lists it for deletion.
+        for c in &caps {
+            self.record_derived_export(
+                &c.id,
+                req.out,
+                rule.scope,
+                "publication copy",
+                signed.len() as u64,
+            )?;
+        }
         let caption_file = caption_path(req.out);
         crate::records::capture::write_file_atomic(req.out, &signed)?;
         crate::records::capture::write_file_atomic(&caption_file, caption.as_bytes())?;
