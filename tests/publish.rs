@@ -1262,3 +1262,70 @@ fn every_prepared_variant_is_traced_and_every_altered_one_is_flagged() {
         altered.len()
     );
 }
+
+#[test]
+fn a_malformed_or_foreign_manifest_is_a_finding_not_a_crash() {
+    let s = TestStore::new();
+    let (_, before, _) = store_with_pair(
+        &s,
+        "clinical,publication",
+        true,
+        &fixture("faces/astronaut.jpg"),
+    );
+    let out = s.path("copy.jpg");
+    prepare(
+        &s,
+        &[&before],
+        &["--channel", "website", "--out", out.to_str().unwrap()],
+    );
+    let signed = std::fs::read(&out).unwrap();
+    // The manifest's boxes cut, garbled, or replaced by random bytes.
+    let app11 = signed.windows(2).position(|w| w == [0xFF, 0xEB]).unwrap();
+    let mut files = Vec::new();
+    for (i, damage) in [7usize, 40, 200, 1000].iter().enumerate() {
+        let mut b = signed.clone();
+        for k in 0..16 {
+            let at = app11 + 4 + damage + k * 13;
+            if at < b.len() {
+                b[at] = b[at].wrapping_mul(31).wrapping_add(k as u8);
+            }
+        }
+        files.push(s.write(&format!("garbled{i}.jpg"), &b));
+    }
+    // Signed by another clinic's identity.
+    let other = TestStore::new();
+    let (_, theirs, _) = store_with_pair(
+        &other,
+        "clinical,publication",
+        true,
+        &fixture("faces/astronaut.jpg"),
+    );
+    let foreign = s.path("foreign.jpg");
+    let o = other.ok(&[
+        "publish",
+        "prepare",
+        &theirs,
+        "--channel",
+        "website",
+        "--out",
+        foreign.to_str().unwrap(),
+    ]);
+    assert!(o["sha256"].is_string());
+    files.push(foreign);
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let r = review(&s, &paths);
+    assert_eq!(r.len(), files.len());
+    for img in &r[..4] {
+        let f = finding(img, "provenance").unwrap_or_else(|| panic!("{img}"));
+        assert_eq!(f["severity"], "fail", "{img}");
+    }
+    let f = finding(&r[4], "provenance").unwrap();
+    assert_eq!(f["severity"], "warn", "{}", r[4]);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("not by this clinic's certificate"),
+        "{f}"
+    );
+}

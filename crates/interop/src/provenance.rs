@@ -313,6 +313,25 @@ impl ClinicReader {
     }
 }
 
+/// Whether the file has a place a C2PA manifest lives (a JPEG APP11 segment or a PNG `caBX`
+/// chunk) holding a JUMBF box: then a manifest the reader cannot find was damaged, not absent.
+fn carries_manifest_box(bytes: &[u8]) -> bool {
+    let jumbf = |seg: &[u8]| seg.windows(4).any(|w| w == b"jumb" || w == b"c2pa");
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let mut i = 2;
+        while i + 4 <= bytes.len() && bytes[i] == 0xFF && bytes[i + 1] != 0xDA {
+            let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+            let end = (i + 2 + len).min(bytes.len());
+            if bytes[i + 1] == 0xEB && jumbf(&bytes[i..end]) {
+                return true;
+            }
+            i = end;
+        }
+        return false;
+    }
+    bytes.windows(4).any(|w| w == b"caBX")
+}
+
 /// The image format of `bytes` by its signature.
 fn format_of(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
@@ -325,7 +344,19 @@ fn format_of(bytes: &[u8]) -> Option<&'static str> {
 }
 
 impl ProvenanceReader for ClinicReader {
+    /// A panic in the format library on a malformed manifest is a reading of its own, not the
+    /// end of the review.
     fn read(&self, bytes: &[u8]) -> ManifestReading {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read_unguarded(bytes)))
+            .unwrap_or_else(|_| ManifestReading::Invalid {
+                altered: false,
+                why: "its manifest is malformed (the C2PA reader could not parse it)".into(),
+            })
+    }
+}
+
+impl ClinicReader {
+    fn read_unguarded(&self, bytes: &[u8]) -> ManifestReading {
         let Some(format) = format_of(bytes) else {
             return ManifestReading::None;
         };
@@ -335,7 +366,9 @@ impl ProvenanceReader for ClinicReader {
         };
         let reader = match read {
             Ok(r) => r,
-            Err(c2pa::Error::JumbfNotFound | c2pa::Error::ProvenanceMissing) => {
+            Err(c2pa::Error::JumbfNotFound | c2pa::Error::ProvenanceMissing)
+                if !carries_manifest_box(bytes) =>
+            {
                 return ManifestReading::None;
             }
             Err(e) => {
@@ -351,7 +384,21 @@ impl ProvenanceReader for ClinicReader {
             .map(|m| m.failure().iter().map(|s| s.code().to_string()).collect())
             .unwrap_or_default();
         let Some(m) = reader.active_manifest() else {
-            return ManifestReading::None;
+            return if carries_manifest_box(bytes) {
+                ManifestReading::Invalid {
+                    altered: false,
+                    why: format!(
+                        "its manifest is damaged ({})",
+                        if failures.is_empty() {
+                            "no active manifest".to_string()
+                        } else {
+                            failures.join(", ")
+                        }
+                    ),
+                }
+            } else {
+                ManifestReading::None
+            };
         };
         let real_failures: Vec<&String> = failures
             .iter()
