@@ -265,6 +265,23 @@ fn refusals_name_their_subject_and_write_nothing() {
         ],
         &[".jpg"],
     );
+    let nowhere = s.path("no-such-folder").join("copy.jpg");
+    s.fails(
+        &[
+            "publish",
+            "prepare",
+            &cap,
+            "--channel",
+            "teaching",
+            "--deidentify",
+            "crop",
+            "--zone",
+            "perioral",
+            "--out",
+            nowhere.to_str().unwrap(),
+        ],
+        &["no-such-folder", "does not exist"],
+    );
     // Teaching requires de-identification, and a face photo needs its zone named.
     s.fails(
         &[

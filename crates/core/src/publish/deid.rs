@@ -162,13 +162,25 @@ fn zone_mask(
             grow(&hull(pts), margin)
         })
         .collect();
-    Ok((0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .map(|(x, y)| {
-            let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
-            polys.iter().any(|p| inside(p, fx, fy))
-        })
-        .collect())
+    let mut kept = vec![false; (w * h) as usize];
+    for p in &polys {
+        // Only the pixels of the polygon's bounding box can be inside it.
+        let (x0, y0, x1, y1) = p.iter().fold(
+            (f32::MAX, f32::MAX, f32::MIN, f32::MIN),
+            |(a, b, c, d), q| (a.min(q[0]), b.min(q[1]), c.max(q[0]), d.max(q[1])),
+        );
+        let span = |lo: f32, hi: f32, n: u32| {
+            (lo.floor().max(0.0) as u32).min(n)..(hi.ceil().max(0.0) as u32).min(n)
+        };
+        for y in span(y0, y1, h) {
+            for x in span(x0, x1, w) {
+                if inside(p, x as f32 + 0.5, y as f32 + 0.5) {
+                    kept[(y * w + x) as usize] = true;
+                }
+            }
+        }
+    }
+    Ok(kept)
 }
 
 /// The bounding box [x, y, w, h] of the kept pixels.

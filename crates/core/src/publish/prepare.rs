@@ -113,6 +113,16 @@ fn check_out(store: &Store, out: &Path) -> Result<&'static str, RecordError> {
             ));
         }
     };
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(invalid(
+            out.display().to_string(),
+            format!("its folder {} does not exist", folder.display()),
+        ));
+    }
     if out.symlink_metadata().is_ok() || caption_path(out).symlink_metadata().is_ok() {
         return Err(invalid(
             out.display().to_string(),
