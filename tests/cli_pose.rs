@@ -125,3 +125,67 @@ fn capture_ids_can_be_compared_and_bad_files_are_named() {
         &["unknown capture cap_0000000000000000"],
     );
 }
+
+#[test]
+fn many_frames_are_scored_against_one_baseline_each_on_its_own() {
+    let s = TestStore::new();
+    let base = texture(960, 540);
+    let (a, b, c) = (s.path("base.png"), s.path("near.png"), s.path("far.png"));
+    base.save(&a).unwrap();
+    warp_similarity(&base, 2.0, 1.0, 0.2, 1.0, [0, 0, 0])
+        .save(&b)
+        .unwrap();
+    warp_similarity(&base, 40.0, -12.0, 4.0, 1.08, [0, 0, 0])
+        .save(&c)
+        .unwrap();
+    let missing = s.path("missing.png");
+    let frames = [
+        b.to_str().unwrap(),
+        missing.to_str().unwrap(),
+        c.to_str().unwrap(),
+    ];
+    let mut args = vec![
+        "analyze",
+        "pose",
+        "--baseline",
+        a.to_str().unwrap(),
+        "--area",
+        "hands",
+        "--frame",
+    ];
+    args.extend(frames);
+    let (_, out) = s.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a frame that cannot be read fails the run"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    for (entry, f) in list.iter().zip(frames) {
+        assert_eq!(entry["frame"], f);
+    }
+    // Each frame's own numbers: the one moved 40 px scores worse than the one moved 2 px, and
+    // both are the numbers a run with that frame alone gives.
+    let near = list[0]["report"]["score"].as_f64().unwrap();
+    let far = list[2]["report"]["score"].as_f64().unwrap();
+    assert!(near > far, "near {near}, far {far}");
+    assert!(
+        list[1]["error"].as_str().unwrap().contains("missing.png"),
+        "{}",
+        list[1]
+    );
+    let alone = s.ok(&[
+        "analyze",
+        "pose",
+        "--baseline",
+        a.to_str().unwrap(),
+        "--area",
+        "hands",
+        "--frame",
+        c.to_str().unwrap(),
+    ]);
+    assert_eq!(alone["score"], list[2]["report"]["score"]);
+    assert_eq!(alone["dx_px"], list[2]["report"]["dx_px"]);
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use super::Ctx;
+use super::{Ctx, one_line};
 use sameframe::analysis::frame::Frame;
 use sameframe::analysis::lighting::{self, LightingConfig, LightingOptions, Rect, Verdict};
 use sameframe::analysis::pose::{self, PoseConfig, PoseOptions};
@@ -41,9 +41,10 @@ pub enum AnalyzeCmd {
         /// The baseline photo (a file, or a capture ID from the store).
         #[arg(long, value_name = "FILE|CAPTURE_ID")]
         baseline: String,
-        /// The new frame (a file, or a capture ID).
-        #[arg(long, value_name = "FILE|CAPTURE_ID")]
-        frame: String,
+        /// The new frame (a file, or a capture ID); several score many frames against one
+        /// baseline in one process (`--frame a.jpg b.jpg c.jpg`).
+        #[arg(long, value_name = "FILE|CAPTURE_ID", num_args = 1.., required = true)]
+        frame: Vec<String>,
         /// Treatment area (face and neck use face landmarks; default: face when one is found).
         #[arg(long)]
         area: Option<Area>,
@@ -143,19 +144,112 @@ fn calibration_without_store(ctx: &Ctx) -> Calibration {
     Calibration::with_dirs(dirs)
 }
 
-/// A file, or a capture ID from the store.
+/// A file, or a capture ID from the store (opened once, when first needed, into `store`).
 fn load_image_or_capture(
     ctx: &Ctx,
     arg: &str,
     cal: &Calibration,
     share: u64,
+    store: &mut Option<sameframe::store::Store>,
 ) -> Result<image::DynamicImage> {
     let path = Path::new(arg);
     if !path.exists() && arg.starts_with("cap_") {
-        let store = ctx.open()?;
-        return Ok(store.capture_image(arg)?);
+        if store.is_none() {
+            *store = Some(ctx.open()?);
+        }
+        let s = store.as_ref().context("the store is open")?;
+        return Ok(s.capture_image(arg)?);
     }
     Ok(load_image(ctx, path, cal, share)?.image)
+}
+
+/// One frame's pose against the baseline, as `analyze pose` reports it for several frames.
+#[derive(serde::Serialize)]
+struct FramePose {
+    frame: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<pose::PoseReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `analyze pose`: the baseline is prepared once (per frame size) and each frame compared
+/// with it; a frame that cannot be read is reported on its own and the others go on. One
+/// frame prints its report as before; several print a list.
+fn pose_frames(
+    ctx: &Ctx,
+    baseline: &str,
+    frames: &[String],
+    area: Option<Area>,
+) -> Result<ExitCode> {
+    let cal = calibration_without_store(ctx);
+    let cfg = PoseConfig::load(&cal)?;
+    // Two images at once: each within half the decode memory.
+    let mut store = None;
+    let base = load_image_or_capture(ctx, baseline, &cal, 2, &mut store)?.into_rgb8();
+    let mut prepared: Option<(u32, pose::Baseline)> = None;
+    let mut out = Vec::with_capacity(frames.len());
+    for f in frames {
+        let mut one = || -> Result<pose::PoseReport> {
+            let img = load_image_or_capture(ctx, f, &cal, 2, &mut store)?;
+            let opts = PoseOptions {
+                area,
+                mm_per_px: card_scale(&Frame::from_dynamic(&img), &cal),
+                subject: None,
+            };
+            let img = img.into_rgb8();
+            let long = img.width().max(img.height());
+            if prepared.as_ref().is_none_or(|(l, _)| *l != long) {
+                prepared = Some((long, pose::Baseline::prepare(&base, &opts, long)));
+            }
+            let b = &prepared
+                .as_ref()
+                .map(|(_, b)| b)
+                .context("baseline prepared")?;
+            Ok(pose::compare(b, &img, &cfg, &opts, None, None).0)
+        };
+        match one() {
+            Ok(report) => out.push(FramePose {
+                frame: f.clone(),
+                report: Some(report),
+                error: None,
+            }),
+            Err(e) => out.push(FramePose {
+                frame: f.clone(),
+                report: None,
+                error: Some(format!("{e:#}")),
+            }),
+        }
+    }
+    if let [only] = out.as_slice() {
+        return match (&only.report, &only.error) {
+            (Some(r), _) => {
+                ctx.emit(r, || pose_text(r))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            (None, Some(e)) => bail!("{e}"),
+            (None, None) => bail!("{}: no result", only.frame),
+        };
+    }
+    let failed = out.iter().filter(|f| f.error.is_some()).count();
+    ctx.emit(&out, || {
+        out.iter()
+            .map(|f| match (&f.report, &f.error) {
+                (Some(r), _) => format!("{}\n{}", one_line(&f.frame), pose_text(r)),
+                (None, e) => format!(
+                    "{}\n  could not compare: {}",
+                    one_line(&f.frame),
+                    one_line(e.as_deref().unwrap_or("?"))
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Millimetres per pixel from a grey card in the frame, when there is one.
@@ -172,22 +266,7 @@ pub fn run(ctx: &Ctx, cmd: AnalyzeCmd) -> Result<ExitCode> {
             baseline,
             frame,
             area,
-        } => {
-            let cal = calibration_without_store(ctx);
-            let cfg = PoseConfig::load(&cal)?;
-            // Two images at once: each within half the decode memory.
-            let base = load_image_or_capture(ctx, &baseline, &cal, 2)?.into_rgb8();
-            let frame_img = load_image_or_capture(ctx, &frame, &cal, 2)?;
-            let mm_per_px = card_scale(&Frame::from_dynamic(&frame_img), &cal);
-            let opts = PoseOptions {
-                area,
-                mm_per_px,
-                subject: None,
-            };
-            let report = pose::analyze(&base, &frame_img.into_rgb8(), &cfg, &opts);
-            ctx.emit(&report, || pose_text(&report))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => pose_frames(ctx, &baseline, &frame, area),
         AnalyzeCmd::Lighting {
             image,
             card,
