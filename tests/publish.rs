@@ -12,6 +12,7 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sameframe::publish::strip::header_segments;
 use serde_json::Value;
 use util::TestStore;
 
@@ -661,14 +662,19 @@ print(json.dumps({"state": m.get("validation_state"), "ingredients": titles}))
 /// different pixels. The table is found by walking the segments (the manifest's bytes can hold
 /// the marker's two bytes by chance).
 fn alter_one_byte(jpeg: &[u8]) -> Vec<u8> {
-    let mut i = 2;
-    while jpeg[i] == 0xFF && jpeg[i + 1] != 0xDB {
-        i += 2 + usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
-    }
-    assert_eq!(jpeg[i + 1], 0xDB, "a quantisation table before the scan");
+    let at = segment(jpeg, 0xDB).start;
     let mut b = jpeg.to_vec();
-    b[i + 10] = b[i + 10].wrapping_add(1);
+    b[at + 10] = b[at + 10].wrapping_add(1);
     b
+}
+
+/// Where the first segment with `marker` is, among the segments before the scan.
+fn segment(jpeg: &[u8], marker: u8) -> std::ops::Range<usize> {
+    header_segments(jpeg)
+        .into_iter()
+        .find(|(m, _)| *m == marker)
+        .unwrap_or_else(|| panic!("no {marker:X} segment before the scan"))
+        .1
 }
 
 fn review(s: &TestStore, files: &[&Path]) -> Vec<Value> {
@@ -1154,15 +1160,11 @@ fn the_clinic_can_import_its_own_certificate_chain() {
 /// The signed copy's APP11 segments (its C2PA manifest) put into `jpeg` after its SOI, as an
 /// editor that keeps the manifest would save an edited copy.
 fn with_manifest_of(signed: &[u8], jpeg: &[u8]) -> Vec<u8> {
-    let mut app11 = Vec::new();
-    let mut i = 2;
-    while i + 4 <= signed.len() && signed[i] == 0xFF && signed[i + 1] != 0xDA {
-        let len = usize::from(u16::from_be_bytes([signed[i + 2], signed[i + 3]]));
-        if signed[i + 1] == 0xEB {
-            app11.extend_from_slice(&signed[i..i + 2 + len]);
-        }
-        i += 2 + len;
-    }
+    let app11: Vec<u8> = header_segments(signed)
+        .into_iter()
+        .filter(|(m, _)| *m == 0xEB)
+        .flat_map(|(_, r)| signed[r].to_vec())
+        .collect();
     assert!(!app11.is_empty(), "the signed copy has a manifest");
     let mut out = jpeg[..2].to_vec();
     out.extend(app11);
@@ -1302,14 +1304,7 @@ fn a_malformed_or_foreign_manifest_is_a_finding_not_a_crash() {
     );
     let signed = std::fs::read(&out).unwrap();
     // The manifest's boxes cut, garbled, or replaced by random bytes.
-    let mut app11 = 2;
-    while signed[app11 + 1] != 0xEB {
-        assert!(
-            signed[app11] == 0xFF && signed[app11 + 1] != 0xDA,
-            "a manifest segment"
-        );
-        app11 += 2 + usize::from(u16::from_be_bytes([signed[app11 + 2], signed[app11 + 3]]));
-    }
+    let app11 = segment(&signed, 0xEB).start;
     let mut files = Vec::new();
     for (i, damage) in [7usize, 40, 200, 1000].iter().enumerate() {
         let mut b = signed.clone();

@@ -29,48 +29,11 @@ pub enum ProvenanceError {
 
 /// The PEM blocks of `pem` of type CERTIFICATE, as DER.
 fn certificates(pem: &str) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = pem;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let body = &rest[start + 27..];
-        let Some(end) = body.find("-----END CERTIFICATE-----") else {
-            break;
-        };
-        let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
-        if let Some(der) = base64_decode(&b64) {
-            out.push(der);
-        }
-        rest = &body[end..];
-    }
-    out
-}
-
-/// Standard base64 (with padding) to bytes.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let bytes = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in bytes {
-        acc = (acc << 6) | u32::from(val(c)?);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
+        .filter_map(Result::ok)
+        .filter(|p| p.label == "CERTIFICATE")
+        .map(|p| p.contents)
+        .collect()
 }
 
 fn dn(common: &str, org: &str) -> DistinguishedName {
@@ -106,7 +69,7 @@ pub fn create_identity(clinic: &str, now: &str) -> Result<SigningIdentity, Prove
         private_key_pem: key.serialize_pem(),
         trust_anchor_pem: ca_cert.pem(),
         subject,
-        leaf_sha256: hex(&Sha256::digest(cert.der())),
+        leaf_sha256: sameframe_core::ids::hex(&Sha256::digest(cert.der())),
         origin: "created".into(),
         created_at: now.into(),
     })
@@ -148,7 +111,7 @@ pub fn import_identity(
         private_key_pem: key_pem.to_string(),
         trust_anchor_pem: anchor,
         subject,
-        leaf_sha256: hex(&Sha256::digest(leaf)),
+        leaf_sha256: sameframe_core::ids::hex(&Sha256::digest(leaf)),
         origin: "imported".into(),
         created_at: now.into(),
     };
@@ -175,7 +138,7 @@ fn self_test(id: &SigningIdentity) -> Result<(), String> {
         layout: "single".into(),
         captures: vec![ClaimedCapture {
             capture_id: "self-test".into(),
-            sha256: hex(&Sha256::digest(&jpeg)),
+            sha256: sameframe_core::ids::hex(&Sha256::digest(&jpeg)),
             label: "single".into(),
             taken: String::new(),
             panel: [0, 0, 16, 16],
@@ -318,16 +281,9 @@ impl ClinicReader {
 fn carries_manifest_box(bytes: &[u8]) -> bool {
     let jumbf = |seg: &[u8]| seg.windows(4).any(|w| w == b"jumb" || w == b"c2pa");
     if bytes.starts_with(&[0xFF, 0xD8]) {
-        let mut i = 2;
-        while i + 4 <= bytes.len() && bytes[i] == 0xFF && bytes[i + 1] != 0xDA {
-            let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-            let end = (i + 2 + len).min(bytes.len());
-            if bytes[i + 1] == 0xEB && jumbf(&bytes[i..end]) {
-                return true;
-            }
-            i = end;
-        }
-        return false;
+        return sameframe_core::publish::strip::header_segments(bytes)
+            .into_iter()
+            .any(|(marker, r)| marker == 0xEB && jumbf(&bytes[r]));
     }
     bytes.windows(4).any(|w| w == b"caBX")
 }

@@ -243,15 +243,17 @@ fn panel_of(
     })
 }
 
+/// The day a capture was taken (YYYY-MM-DD).
+fn day(c: &Capture) -> String {
+    c.captured_at
+        .get(..10)
+        .unwrap_or(&c.captured_at)
+        .to_string()
+}
+
 /// The labels of the panels: BEFORE and AFTER with their dates for a series, the date alone
 /// for one photo.
 fn labels(caps: &[Capture]) -> Vec<(String, String)> {
-    let day = |c: &Capture| {
-        c.captured_at
-            .get(..10)
-            .unwrap_or(&c.captured_at)
-            .to_string()
-    };
     match caps.len() {
         1 => vec![("single".into(), day(&caps[0]))],
         _ => caps
@@ -381,11 +383,7 @@ impl Store {
                 capture_id: c.id.clone(),
                 sha256: c.sha256.clone(),
                 label: label.clone(),
-                taken: c
-                    .captured_at
-                    .get(..10)
-                    .unwrap_or(&c.captured_at)
-                    .to_string(),
+                taken: day(c),
                 panel: *panel,
                 crop: p.crop,
             })

@@ -7,6 +7,7 @@ use image::RgbImage;
 use super::matching::{Affine, SourceMatch};
 use super::report::Published;
 use crate::analysis::pose::similarity::Sim;
+use crate::publish::deid::MASK_FILL;
 use crate::publish::provenance::{ClaimedCapture, ProvenanceClaim};
 use crate::records::RecordError;
 use crate::store::Store;
@@ -26,7 +27,7 @@ fn luma(p: [u8; 3]) -> f64 {
 
 /// A masked pixel (the flat grey of de-identification), after re-encoding.
 fn masked(p: [u8; 3]) -> bool {
-    p.iter().all(|v| v.abs_diff(128) <= 6)
+    p.iter().zip(MASK_FILL.0).all(|(v, m)| v.abs_diff(m) <= 6)
 }
 
 /// Pixels this close to a masked one carry the mask's JPEG ringing, not the photo's.
@@ -102,17 +103,20 @@ fn check_one(
     let t = transform_of(c, s, scale);
     let [px, py, pw, ph] = c.panel.map(f64::from);
     let img = &published.image;
-    let region = [
+    // The panel in reviewed pixels, and the part of it inside the image.
+    let panel = [
         (px / scale) as u32,
         (py / scale) as u32,
         ((pw / scale) as u32).max(1),
         ((ph / scale) as u32).max(1),
     ];
+    let x0 = panel[0].min(img.width().saturating_sub(1));
+    let y0 = panel[1].min(img.height().saturating_sub(1));
     let region = [
-        region[0].min(img.width().saturating_sub(1)),
-        region[1].min(img.height().saturating_sub(1)),
-        region[2].min(img.width() - region[0].min(img.width().saturating_sub(1))),
-        region[3].min(img.height() - region[1].min(img.height().saturating_sub(1))),
+        x0,
+        y0,
+        panel[2].min(img.width() - x0),
+        panel[3].min(img.height() - y0),
     ];
     let ring = near_mask(img, region);
     let (gx, gy) = (
@@ -158,12 +162,7 @@ fn check_one(
     let (r, residual) = ncc(&a, &b)?;
     (r >= MIN_NCC).then(|| SourceMatch {
         capture_id: c.capture_id.clone(),
-        panel: [
-            (px / scale) as u32,
-            (py / scale) as u32,
-            ((pw / scale) as u32).max(1),
-            ((ph / scale) as u32).max(1),
-        ],
+        panel,
         transform: t,
         sim: Sim {
             a: [t.m[0][0], 0.0],

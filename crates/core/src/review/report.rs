@@ -289,9 +289,8 @@ impl Store {
                 .iter()
                 .any(|v| v.capture_id == m.capture_id || matching::iou(&v.panel, &m.panel) > 0.3)
         });
+        // In any order: the checks put sources in reading order.
         found.extend(verified);
-        let h = p.image.height().max(1);
-        found.sort_by_key(|m| (m.panel[1] / (h / 3 + 1), m.panel[0]));
         Ok(found)
     }
 
