@@ -17,7 +17,8 @@ trap 'scripts/shared-servers.sh stop "$servers"; rm -rf "$servers"' EXIT
 eval "$(scripts/shared-servers.sh start "$servers")"
 
 # The DICOM validators (dciodvfy, dcmtk, pydicom), and the publication tests' exiftool,
-# tesseract, openssl and c2pa-python: required, never skipped, in this run.
+# tesseract, openssl and c2pa-python, and Chromium for the visit summary: required, never
+# skipped, in this run.
 SAMEFRAME_TEST_PYTHON="$(scripts/dicom-tools.sh)"
 export SAMEFRAME_TEST_PYTHON SAMEFRAME_TEST_DICOM_TOOLS=required SAMEFRAME_TEST_PUBLISH_TOOLS=required
 
@@ -28,7 +29,8 @@ echo "== the CLI, review, purge and station suites again, shared store (PostgreS
 # shared_store tests already ran on both backends above; legacy_store is an embedded store by
 # definition; the analysis and layering tests open no store.)
 SAMEFRAME_TEST_BACKEND=shared cargo test --locked -p sameframe \
-  --test cli_records --test cli_purge --test cli_lighting --test cli_pose --test review --test app --test tampering --test publish
+  --test cli_records --test cli_purge --test cli_lighting --test cli_pose --test review --test app --test tampering --test publish \
+  --test treatment
 if [[ -x scripts/gui-smoke.sh ]]; then
   scripts/gui-smoke.sh
 fi

@@ -221,6 +221,7 @@ fn patient_with_frontal_baseline(
             lot_expiry: None,
             technique: None,
             clinician: None,
+            expired_lot_reason: None,
         })
         .unwrap();
     let mut req = ImportRequest::new(png, "baseline", reference, &c.id, Area::Face, View::Frontal);
@@ -1101,4 +1102,150 @@ fn a_compared_pair_is_prepared_for_publication_from_the_compare_window() {
             .contains("cheeks"),
         "{rec}"
     );
+}
+
+#[test]
+fn the_treatment_record_is_drawn_and_recorded_from_the_treatment_window() {
+    let s = station(&[5]);
+    let all = s.frames.parent().unwrap().join("all");
+    let baseline_png = std::fs::read(all.join("demo-03.png")).unwrap();
+    patient_with_frontal_baseline(&s, "P-0017", &[Scope::Clinical], &baseline_png);
+    let mut h = harness(options(&s, &s.frames));
+    until(&mut h, "the patient list", |h| shows(h, "P-0017"));
+    click(&mut h, "P-0017");
+    until(&mut h, "the patient", |h| {
+        h.state().state().patient.is_some()
+    });
+    start_visit_and_protocol(&mut h);
+    let visit = h.state().state().visit_id.clone().unwrap();
+    click(&mut h, "Treatment record…");
+    until(&mut h, "the treatment record", |h| {
+        let t = &h.state().state().treatment;
+        t.loaded.as_ref().is_some_and(|l| l.picture.is_some())
+    });
+    // The visit's product (started with a lot, no expiry) is already offered for points; a
+    // second one is added with its expiry, an expired one is refused at the form.
+    type_into(&mut h, "Product used", "Skinvive");
+    type_into(&mut h, "Lot number", "SV-88");
+    type_into(&mut h, "Expiry", "2020-01-31");
+    click(&mut h, "Add product");
+    until(&mut h, "the expired lot refused", |h| {
+        h.state()
+            .state()
+            .treatment
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("expired"))
+    });
+    // The form keeps what was typed; only the expiry is corrected.
+    h.get_by_label("Expiry")
+        .set_text_value_accesskit("2027-01-31");
+    h.step();
+    h.step();
+    click(&mut h, "Add product");
+    until(&mut h, "the product", |h| {
+        h.state()
+            .state()
+            .treatment
+            .loaded
+            .as_ref()
+            .is_some_and(|l| l.view.record.products.len() == 1)
+    });
+    // Zones from the template on the baseline's face, then two points clicked on the picture.
+    click(&mut h, "Place template zones");
+    until(&mut h, "the template zones", |h| {
+        !h.state().state().treatment.draft.zones.is_empty()
+    });
+    click(&mut h, "Area map picture");
+    let picture = h.get_by_label("Area map picture").rect();
+    h.hover_at(picture.center() + egui::vec2(30.0, 10.0));
+    h.step();
+    h.get_by_label("Area map picture").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().state().treatment.draft.points.len(), 2);
+    assert!(shows(&h, "2 injection point(s) — not saved"));
+    click(&mut h, "Save map");
+    until(&mut h, "the saved map", |h| {
+        h.state()
+            .state()
+            .treatment
+            .loaded
+            .as_ref()
+            .is_some_and(|l| !l.view.record.maps.is_empty())
+    });
+    // End of session: blanching is flagged at once; the response and pain are recorded.
+    click(&mut h, "Blanching");
+    click(&mut h, "mild");
+    assert!(shows(&h, "vascular occlusion"));
+    click(&mut h, "Record response");
+    until(&mut h, "the response", |h| {
+        h.state()
+            .state()
+            .treatment
+            .loaded
+            .as_ref()
+            .is_some_and(|l| !l.view.record.responses.is_empty())
+    });
+    h.get_all_by_label("Pain (0–10)")
+        .find(|n| n.accesskit_node().role() == egui::accesskit::Role::Slider)
+        .expect("the pain slider")
+        .set_value_accesskit(4.0);
+    h.step();
+    h.step();
+    click(&mut h, "At the end of the session");
+    click(&mut h, "Record pain");
+    until(&mut h, "the pain", |h| {
+        h.state()
+            .state()
+            .treatment
+            .loaded
+            .as_ref()
+            .is_some_and(|l| !l.view.record.pain.is_empty())
+    });
+    click(&mut h, "Outcome at follow-up");
+    assert!(
+        shows(&h, "Success:"),
+        "the clinic's definition of success is beside the form"
+    );
+    click(&mut h, "Clinician GAIS");
+    click(&mut h, "2 much improved");
+    click(&mut h, "Record outcome");
+    until(&mut h, "the outcome", |h| {
+        h.state()
+            .state()
+            .treatment
+            .loaded
+            .as_ref()
+            .is_some_and(|l| !l.view.record.outcomes.is_empty())
+    });
+    // What the core recorded, as the CLI reads it.
+    let shown = s.t.ok(&["visit", "show", &visit]);
+    let t = &shown["treatment"];
+    assert_eq!(t["products"].as_array().unwrap().len(), 1, "{shown}");
+    let map = &t["maps"][0][1];
+    assert_eq!(map["points"].as_array().unwrap().len(), 2, "{map}");
+    assert_eq!(map["points"][0]["lot"], "L2311");
+    assert!(!map["zones"].as_array().unwrap().is_empty());
+    assert_eq!(
+        t["responses"][0][1]["findings"].as_array().unwrap().len(),
+        7
+    );
+    assert_eq!(t["pain"][0][1]["score"], 4);
+    assert_eq!(t["pain"][0][1]["when"], "end");
+    assert_eq!(t["outcomes"][0][1]["clinician_gais"], 2);
+    // A follow-up taken now shows the map, moved onto it, in Compare.
+    capture_now(&mut h);
+    click(&mut h, "Compare…");
+    until(&mut h, "the pair in Compare", |h| {
+        h.state().state().compare.loaded.is_some()
+    });
+    let pair = h.state().state().compare.loaded.as_ref().unwrap();
+    assert!(pair.maps[0].is_some(), "the map on the baseline");
+    assert_eq!(
+        pair.maps[1].as_ref().map(|m| m.points.len()),
+        Some(2),
+        "the map on the follow-up"
+    );
+    assert!(shows(&h, "Area map of visit"));
 }

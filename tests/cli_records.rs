@@ -187,7 +187,8 @@ fn patients_consents_visits() {
     assert_eq!(v["warnings"].as_array().unwrap().len(), 0);
     let shown = s.ok(&["visit", "show", vid]);
     assert_eq!(shown["lot"], "L2231");
-    let v2 = s.ok(&[
+    // An expired lot is refused, with nothing recorded; with a reason it is recorded.
+    let expired = [
         "visit",
         "add",
         "--patient",
@@ -202,8 +203,25 @@ fn patients_consents_visits() {
         "L1",
         "--lot-expiry",
         "2026-01-01",
-    ]);
-    assert!(v2["warnings"][0].as_str().unwrap().contains("expired"));
+    ];
+    s.fails(
+        &expired,
+        &["L1", "expired on 2026-01-01", "--expired-lot-reason"],
+    );
+    assert_eq!(
+        s.ok(&["patient", "show", "MRN-001"])["visits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut with_reason = expired.to_vec();
+    with_reason.extend(["--expired-lot-reason", "recall list checked, lot cleared"]);
+    let v2 = s.ok(&with_reason);
+    assert_eq!(
+        s.ok(&["visit", "product", "list", v2["visit_id"].as_str().unwrap()])[0]["product"]["expired_override"],
+        "recall list checked, lot cleared"
+    );
     s.fails(
         &["visit", "add", "--patient", "MRN-001", "--area", "elbow"],
         &["elbow"],

@@ -27,7 +27,7 @@ fn an_old_store_opens_unchanged_and_is_sealed_on_first_open() {
     let s = old_store();
     let st = s.ok(&["status"]);
     assert_eq!(st["store_id"], "store_fd7be5aab2b5381c");
-    assert_eq!(st["schema_version"], 8);
+    assert_eq!(st["schema_version"], 9);
     assert_eq!(st["counts"]["patients"], 2);
     assert_eq!(st["counts"]["consents"], 2);
     assert_eq!(st["counts"]["visits"], 1);

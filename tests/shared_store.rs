@@ -812,6 +812,38 @@ fn populate(s: &TestStore) -> String {
         ]);
         s.ok(&args);
     }
+    // The visit's treatment record: a second lot, a map on the first photo, pain, an event.
+    s.ok(&[
+        "visit",
+        "product",
+        "add",
+        &visit,
+        "--product",
+        "Skinvive",
+        "--lot",
+        "SV-88",
+        "--expiry",
+        "2099-12-31",
+    ]);
+    let first = s.ok(&["capture", "list", "--patient", "M-1"])[0]["capture_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let map = s.write(
+        "map.json",
+        br#"{"points": [{"x": 40, "y": 50, "lot": "SV-88", "depth": "intradermal", "technique": "nappage"}]}"#,
+    );
+    s.ok(&[
+        "map",
+        "set",
+        "--visit",
+        &visit,
+        "--capture",
+        &first,
+        "--file",
+        map.to_str().unwrap(),
+    ]);
+    s.ok(&["visit", "pain", &visit, "--score", "3"]);
     let other = s.patient_with_consent("M-2", "clinical,teaching");
     let f = s.write("m2.jpg", &images::jpeg(320, 240, 700));
     let cap = s.ok(&import_args(f.to_str().unwrap(), "M-2", &other, "frontal"));
@@ -871,6 +903,7 @@ fn snapshot(s: &TestStore) -> Value {
         "consents": [s.ok(&["consent", "list", "--patient", "M-1"]), s.ok(&["consent", "list", "--patient", "M-2"])],
         "captures": s.ok(&["capture", "list"]),
         "publications": s.ok(&["publish", "list"]),
+        "lot": s.ok(&["lot", "trace", "SV-88"]),
         "audit": audit,
     })
 }
@@ -1154,4 +1187,41 @@ fn a_database_over_tls_is_verified() {
     servers.env(&mut c);
     let out = c.output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// A shared store made by the previous release (schema 1, no treatment records) is upgraded
+/// once, under the write lock, when a station of this release opens it; nothing is lost.
+#[test]
+fn an_older_shared_schema_is_upgraded_on_open() {
+    let Some(servers) = Servers::required("an_older_shared_schema_is_upgraded_on_open") else {
+        return;
+    };
+    let backend = Backend::new_shared(servers.clone());
+    let Backend::Shared { database_url, .. } = &backend else {
+        unreachable!()
+    };
+    let s = TestStore::on(backend.clone());
+    s.ok(&["init"]);
+    s.ok(&["patient", "add", "--ref", "U-1"]);
+    let visit = s.ok(&["visit", "add", "--patient", "U-1", "--area", "face"])["visit_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Back to schema 1, as the previous release left it.
+    let mut db = servers.connect(database_url);
+    db.batch_execute("DROP TABLE treatment; UPDATE sameframe_schema SET version = 1;")
+        .unwrap();
+    drop(db);
+    let st = s.ok(&["status"]);
+    assert_eq!(st["schema_version"], 2, "{st}");
+    assert_eq!(st["counts"]["visits"], 1);
+    s.ok(&["visit", "pain", &visit, "--score", "2"]);
+    assert_eq!(
+        s.ok(&["visit", "show", &visit])["treatment"]["pain"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    s.ok(&["audit", "verify"]);
 }

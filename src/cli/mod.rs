@@ -11,6 +11,7 @@ mod publish;
 mod review;
 mod station;
 mod store_cmds;
+mod treatment;
 mod visit;
 
 use std::io::{IsTerminal, Write};
@@ -79,9 +80,18 @@ pub enum Command {
     /// Record, show and list consents.
     #[command(subcommand)]
     Consent(consent::ConsentCmd),
-    /// Record treatment visits.
+    /// Record treatment visits: products and lots, skin response, pain, outcome; the summary.
     #[command(subcommand)]
     Visit(visit::VisitCmd),
+    /// The area map: zones and injection points drawn over a capture.
+    #[command(subcommand)]
+    Map(treatment::MapCmd),
+    /// Product lots: the recall query.
+    #[command(subcommand)]
+    Lot(treatment::LotCmd),
+    /// Adverse events after treatment.
+    #[command(subcommand)]
+    Adverse(treatment::AdverseCmd),
     /// Import, show, list and export captures.
     #[command(subcommand)]
     Capture(capture::CaptureCmd),
@@ -251,6 +261,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Patient(c) => patient::run(&ctx, c),
         Command::Consent(c) => consent::run(&ctx, c),
         Command::Visit(c) => visit::run(&ctx, c),
+        Command::Map(c) => treatment::map(&ctx, c),
+        Command::Lot(c) => treatment::lot(&ctx, c),
+        Command::Adverse(c) => treatment::adverse(&ctx, c),
         Command::Capture(c) => capture::run(&ctx, c),
         Command::Verify(a) => store_cmds::verify(&ctx, a),
         Command::Migrate(a) => store_cmds::migrate(&ctx, a),

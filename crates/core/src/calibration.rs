@@ -36,6 +36,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "publication.toml",
         include_str!("../../../calibration/publication.toml"),
     ),
+    (
+        "treatment.toml",
+        include_str!("../../../calibration/treatment.toml"),
+    ),
 ];
 
 /// A calibration file that could not be read or parsed.

@@ -299,6 +299,9 @@ pub struct PlanInput<'a> {
     /// The patient's clinic reference and visits (ID, date).
     pub patient_ref: &'a str,
     pub visits: &'a [(String, String)],
+    /// The consent's treatment records that go with its clinical record (maps, skin
+    /// responses, pain, outcomes): (ID, kind, visit).
+    pub treatments: &'a [(String, String, String)],
     /// The day the clinical record is kept until, and the day take-downs are due.
     pub kept_until: &'a str,
     pub takedown_due: &'a str,
@@ -358,6 +361,19 @@ pub fn plan(p: &PlanInput<'_>) -> Vec<Item> {
             o.path = Some((p.location_of)(&BlobKey::Blob(c.sha256.clone())));
             o.detail = detail;
             items.push(o);
+        }
+        for (id, kind, visit) in p.treatments {
+            let mut t = if p.purge_originals {
+                let mut t = item("treatment");
+                t.detail = Some(format!("{kind} of visit {visit}"));
+                t
+            } else {
+                let mut t = item("retained_treatment");
+                t.detail = Some(format!("{kind} of visit {visit} — {retention}"));
+                t
+            };
+            t.subject_id = Some(id.clone());
+            items.push(t);
         }
         if let Some(doc) = &p.consent.document_sha256 {
             let (kind, detail) = kept("document");
@@ -719,6 +735,13 @@ impl Store {
             visits.push((v.id, v.date));
         }
         visits.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut treatments = Vec::new();
+        for row in tx.treatments_of_consent(&consent.id)? {
+            let r = self.treatment_of(row)?;
+            if r.body.purged_with_clinical_record() {
+                treatments.push((r.id, r.body.kind().to_string(), r.visit_id));
+            }
+        }
         let today = crate::timefmt::today();
         let years = rules.retention_years;
         let from = visits
@@ -749,6 +772,7 @@ impl Store {
             publications: &pubs,
             patient_ref: &patient.reference,
             visits: &visits,
+            treatments: &treatments,
             kept_until: &kept_until,
             takedown_due: &takedown_due,
             data_key: data_key.as_deref(),
@@ -843,6 +867,10 @@ impl Store {
                         tx.delete_fingerprint(subject)?;
                         Some("fingerprint")
                     }
+                    "treatment" => {
+                        tx.delete_treatment(subject)?;
+                        Some("treatment")
+                    }
                     "thumbnail" => Some("thumbnail"),
                     "export" => {
                         tx.delete_export(subject)?;
@@ -888,6 +916,7 @@ impl Store {
                     "thumbnails": count("thumbnail"), "exports": count("export"),
                     "station_copies": count("remote_export"),
                     "fingerprints": count("fingerprint"), "data_keys_destroyed": count("data_key"),
+                    "treatment_records": count("treatment"),
                 }),
             )?;
             Ok::<_, PurgeError>(())
@@ -991,7 +1020,13 @@ impl Store {
             purged: pick(&|k| {
                 matches!(
                     k,
-                    "original" | "document" | "thumbnail" | "export" | "fingerprint" | "data_key"
+                    "original"
+                        | "document"
+                        | "thumbnail"
+                        | "export"
+                        | "fingerprint"
+                        | "data_key"
+                        | "treatment"
                 )
             }),
             retained: pick(&|k| k.starts_with("retained_")),
@@ -1322,6 +1357,7 @@ mod tests {
             publication("pub_2", "teaching"),
         ];
         let visits = vec![("vis_1".to_string(), "2026-01-05".to_string())];
+        let treatments = vec![("trt_1".to_string(), "map".to_string(), "vis_1".to_string())];
         plan(&PlanInput {
             consent: &c,
             scope,
@@ -1331,6 +1367,7 @@ mod tests {
             publications: &pubs,
             patient_ref: "P-0001",
             visits: &visits,
+            treatments: &treatments,
             kept_until: "2036-11-30",
             takedown_due: "2026-12-30",
             data_key: Some("k1"),
@@ -1390,6 +1427,7 @@ mod tests {
                 "thumbnail",
                 "fingerprint",
                 "retained_original",
+                "retained_treatment",
                 "retained_document",
                 "takedown",
                 "retained_takedown_record",
@@ -1422,9 +1460,19 @@ mod tests {
         let k = kinds(&purged);
         assert!(k.contains(&"original") && k.contains(&"document") && k.contains(&"data_key"));
         assert!(
-            !k.contains(&"retained_original") && !k.contains(&"retained_document"),
+            k.contains(&"treatment"),
+            "the map goes with its clinical record: {k:?}"
+        );
+        assert!(
+            !k.contains(&"retained_original")
+                && !k.contains(&"retained_document")
+                && !k.contains(&"retained_treatment"),
             "{k:?}"
         );
+        // A withdrawal of publication only never touches the clinical record.
+        let publication = plan_for(WithdrawScope::Publication, false, dir.path());
+        let k = kinds(&publication);
+        assert!(!k.iter().any(|k| k.contains("treatment")), "{k:?}");
         // Where each object is goes into the certificate.
         let original = purged.iter().find(|i| i.kind == "original").unwrap();
         assert_eq!(

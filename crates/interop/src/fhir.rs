@@ -205,15 +205,23 @@ fn capture_resource(c: &Capture, patient: &str, v: FhirVersion) -> Value {
     }
 }
 
-fn procedure_resource(visit: &Visit, patient: &str, v: FhirVersion) -> Value {
-    let used: Vec<String> = visit
-        .product
-        .iter()
-        .map(|p| match &visit.lot {
-            Some(l) => format!("{p} lot {l}"),
-            None => p.clone(),
-        })
+/// Products used at a visit, as text: "product lot L" for every lot recorded (its own product
+/// field, then each product record), or the bare product name when no lot was given.
+fn products_used(store: &Store, visit: &Visit) -> Result<Vec<String>, RecordError> {
+    let used: Vec<String> = store
+        .products_of_visit(visit)?
+        .into_iter()
+        .map(|(p, l)| format!("{p} lot {l}"))
         .collect();
+    if used.is_empty()
+        && let Some(p) = &visit.product
+    {
+        return Ok(vec![p.clone()]);
+    }
+    Ok(used)
+}
+
+fn procedure_resource(visit: &Visit, used: &[String], patient: &str, v: FhirVersion) -> Value {
     let mut r = json!({
         "resourceType": "Procedure",
         "id": fhir_id(&visit.id),
@@ -281,7 +289,7 @@ pub fn patient_bundle(
         entries.push(entry(
             "Procedure",
             &fhir_id(&visit.id),
-            procedure_resource(&visit, &pid, v),
+            procedure_resource(&visit, &products_used(store, &visit)?, &pid, v),
         ));
     }
     let kind = match v {

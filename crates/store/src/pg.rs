@@ -23,9 +23,32 @@ const WRITE_LOCK: i64 = 0x5341_4d45_4652_4d45;
 /// Units of work retried after a transient conflict or a dropped connection.
 const RETRIES: usize = 5;
 /// The schema version this build writes.
-const LATEST: i64 = 1;
+const LATEST: i64 = 2;
 
-/// The schema, created in an empty database by `sameframe init`.
+/// Changes to the schema after version 1, in order: (version after, statements). Run by
+/// `sameframe init` after [`SCHEMA`], and on first open of an older store.
+const UPGRADES: &[(i64, &str)] = &[(
+    2,
+    // Treatment records of visits (area maps, products and lots, skin response, pain,
+    // outcomes, adverse events), each sealed, with the consent whose clinical record holds it.
+    r#"
+CREATE TABLE treatment (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    patient_id TEXT NOT NULL REFERENCES patient(id),
+    visit_id   TEXT NOT NULL REFERENCES visit(id),
+    consent_id TEXT REFERENCES consent(id),
+    body       BYTEA NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX treatment_visit ON treatment(visit_id);
+CREATE INDEX treatment_patient ON treatment(patient_id);
+CREATE INDEX treatment_consent ON treatment(consent_id);
+CREATE INDEX treatment_kind ON treatment(kind);
+"#,
+)];
+
+/// The schema at version 1, created in an empty database by `sameframe init`.
 const SCHEMA: &str = r#"
 CREATE TABLE sameframe_schema (version BIGINT NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -571,6 +594,9 @@ impl Postgres {
                 supported: LATEST,
             });
         }
+        if found < LATEST {
+            pg.upgrade()?;
+        }
         Ok(pg)
     }
 
@@ -623,6 +649,10 @@ impl Postgres {
         } else {
             tx.batch_execute(SCHEMA)
                 .map_err(|e| fail("create the schema", classify(e)))?;
+            for (_, sql) in UPGRADES {
+                tx.batch_execute(sql)
+                    .map_err(|e| fail("create the schema", classify(e)))?;
+            }
             tx.execute(
                 "INSERT INTO sameframe_schema (version) VALUES ($1)",
                 &[&LATEST],
@@ -633,6 +663,38 @@ impl Postgres {
             .map_err(|e| fail("commit the schema", classify(e)))?;
         drop(c);
         Self::open(db)
+    }
+
+    /// Bring an older store's schema up to [`LATEST`], under the write lock so two stations
+    /// opening it at once upgrade it once.
+    fn upgrade(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            let fail = |op: &str, e| self.fail(op, e);
+            let mut tx = c
+                .client
+                .transaction()
+                .map_err(|e| fail("begin", classify(e)))?;
+            tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .map_err(|e| fail("take the store's write lock", classify(e)))?;
+            let found: i64 = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM sameframe_schema",
+                    &[],
+                )
+                .map_err(|e| fail("read the schema version", classify(e)))?
+                .get(0);
+            for (version, sql) in UPGRADES.iter().filter(|(v, _)| *v > found) {
+                tx.batch_execute(sql)
+                    .map_err(|e| fail("upgrade the schema", classify(e)))?;
+                tx.execute(
+                    "INSERT INTO sameframe_schema (version) VALUES ($1)",
+                    &[version],
+                )
+                .map_err(|e| fail("upgrade the schema", classify(e)))?;
+            }
+            tx.commit()
+                .map_err(|e| fail("commit the schema upgrade", classify(e)))
+        })
     }
 
     /// Run `f` on the connection, reconnecting first if it was lost.

@@ -36,6 +36,29 @@ pub fn convex_hull(mut pts: Vec<Pt>) -> Vec<Pt> {
     lower
 }
 
+/// Whether `p` is inside a simple polygon (even-odd rule; any winding).
+///
+/// ```
+/// use sameframe_core::analysis::geometry::inside_polygon;
+/// let square = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]];
+/// assert!(inside_polygon(&square, [5.0, 5.0]));
+/// assert!(!inside_polygon(&square, [11.0, 5.0]));
+/// ```
+pub fn inside_polygon(poly: &[Pt], p: Pt) -> bool {
+    let mut odd = false;
+    let mut j = poly.len().wrapping_sub(1);
+    for (i, a) in poly.iter().enumerate() {
+        let b = poly[j];
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            odd = !odd;
+        }
+        j = i;
+    }
+    odd
+}
+
 /// Area of a simple polygon.
 pub fn polygon_area(poly: &[Pt]) -> f64 {
     let n = poly.len();

@@ -273,6 +273,7 @@ mod tests {
             frankfort_delta_deg: None,
             ncc: 1.0,
             axes: Vec::new(),
+            frame_from_baseline: None,
         }
     }
 

@@ -223,6 +223,17 @@ impl Store {
             let id = row.id.clone();
             damaged(format!("consent {id}"), self.consent_of(row).map(|_| ()));
         }
+        for row in self.read(|r| r.visits())? {
+            let id = row.id.clone();
+            damaged(format!("visit {id}"), self.visit_of(row).map(|_| ()));
+        }
+        for row in self.read(|r| r.treatments(None))? {
+            let id = row.id.clone();
+            damaged(
+                format!("treatment record {id}"),
+                self.treatment_of(row).map(|_| ()),
+            );
+        }
         for row in self.read(|r| r.captures(None))? {
             let id = row.id.clone();
             damaged(

@@ -15,6 +15,7 @@ pub mod patient;
 pub mod profile;
 pub mod protocol;
 pub mod publication;
+pub mod treatment;
 pub mod visit;
 
 use std::path::PathBuf;
@@ -134,6 +135,13 @@ pub fn reseal_all(tx: &mut Tx<'_>, seal: &RecordSeal) -> Result<(), StoreError> 
             let json = seal.open_bytes("visit", &row.id, &row.body)?;
             row.body = seal.seal_bytes("visit", &row.id, &json)?;
             tx.update_visit(&row)?;
+        }
+    }
+    for mut row in tx.treatments(None)? {
+        if plain(&row.body) {
+            let json = seal.open_bytes("treatment", &row.id, &row.body)?;
+            row.body = seal.seal_bytes("treatment", &row.id, &json)?;
+            tx.update_treatment(&row)?;
         }
     }
     for mut row in tx.captures(None)? {

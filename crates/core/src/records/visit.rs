@@ -38,6 +38,8 @@ pub struct NewVisit<'a> {
     pub lot_expiry: Option<NaiveDate>,
     pub technique: Option<&'a str>,
     pub clinician: Option<&'a str>,
+    /// Record an expired lot anyway, for this reason (audited).
+    pub expired_lot_reason: Option<&'a str>,
 }
 
 /// A visit as recorded, with anything staff should look at.
@@ -75,14 +77,10 @@ impl Store {
             why,
         })?;
         let mut warnings = Vec::new();
-        if let Some(exp) = new.lot_expiry
-            && exp < new.date
-        {
-            warnings.push(format!(
-                "lot expired on {} before the visit date {}",
-                fmt_date(exp),
-                fmt_date(new.date)
-            ));
+        if new.lot.is_some() && new.lot_expiry.is_none() {
+            warnings.push(
+                "no lot expiry given: the lot is traceable, but its expiry is not on record".into(),
+            );
         }
         let v = Visit {
             id: new_id("vis")?,
@@ -106,13 +104,38 @@ impl Store {
                 super::consent::check_text(what, t)?;
             }
         }
+        // The product with its lot and expiry is also the visit's first product record.
+        let product = match (new.product, new.lot, new.lot_expiry) {
+            (Some(product), Some(lot), Some(expiry)) => {
+                let p = super::treatment::products::check(
+                    &super::treatment::products::NewProduct {
+                        visit_id: &v.id,
+                        product,
+                        lot,
+                        expiry,
+                        quantity: None,
+                        unit: None,
+                        expired_reason: new.expired_lot_reason,
+                    },
+                    &v.date,
+                )?;
+                let consent = self.clinical_consent(&v, None)?;
+                let rec = self.new_treatment(&v, consent, super::treatment::Body::Product(p))?;
+                Some(self.treatment_row(&rec)?)
+            }
+            _ => None,
+        };
         let row = self.visit_row(&v)?;
         self.write(|tx| {
             tx.insert_visit(&row)?;
+            if let Some(p) = &product {
+                tx.insert_treatment(p)?;
+            }
             tx.audit(
                 "visit.create",
                 json!({ "visit": v.id, "patient": v.patient_id }),
-                json!({ "area": v.area, "date": v.date, "lot": v.lot }),
+                json!({ "area": v.area, "date": v.date, "lot": v.lot,
+                        "expired_lot_override": new.expired_lot_reason.filter(|_| new.lot_expiry.is_some_and(|e| e < new.date)) }),
             )?;
             Ok::<_, StoreError>(())
         })?;

@@ -303,6 +303,9 @@ bound_writes! {
     update_consent(row: &repo::ConsentRow) => "consent", &row.id;
     insert_visit(row: &repo::VisitRow) => "visit", &row.id;
     update_visit(row: &repo::VisitRow) => "visit", &row.id;
+    insert_treatment(row: &repo::TreatmentRow) => "treatment", &row.id;
+    update_treatment(row: &repo::TreatmentRow) => "treatment", &row.id;
+    delete_treatment(id: &str) => "treatment", id;
     insert_capture(row: &repo::CaptureRow) => "capture", &row.id;
     update_capture(row: &repo::CaptureRow) => "capture", &row.id;
     delete_capture(id: &str) => "capture", id;

@@ -80,6 +80,22 @@ pub struct VisitRow {
     pub created_at: String,
 }
 
+/// A treatment record of a visit (area map, product used, skin response, pain, outcome,
+/// adverse event): which visit and patient, the consent whose clinical record it belongs to,
+/// and everything else in the sealed body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TreatmentRow {
+    pub id: String,
+    /// "map", "product", "response", "pain", "outcome" or "adverse".
+    pub kind: String,
+    pub patient_id: String,
+    pub visit_id: String,
+    /// The consent whose withdrawal (with its clinical record) removes this record, if any.
+    pub consent_id: Option<String>,
+    pub body: Vec<u8>,
+    pub created_at: String,
+}
+
 /// A stored original or consent document: its address, owner consent and sealing key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlobRow {
@@ -303,6 +319,23 @@ pub trait VisitRepo {
     fn visits(&mut self) -> RepoResult<Vec<VisitRow>>;
 }
 
+/// Treatment records of visits.
+pub trait TreatmentRepo {
+    fn insert_treatment(&mut self, row: &TreatmentRow) -> RepoResult<()>;
+    /// Replace the body (and consent) of an existing record.
+    fn update_treatment(&mut self, row: &TreatmentRow) -> RepoResult<()>;
+    fn delete_treatment(&mut self, id: &str) -> RepoResult<()>;
+    fn treatment(&mut self, id: &str) -> RepoResult<Option<TreatmentRow>>;
+    /// A visit's records, oldest first.
+    fn treatments_of_visit(&mut self, visit_id: &str) -> RepoResult<Vec<TreatmentRow>>;
+    /// A patient's records, oldest first.
+    fn treatments_of_patient(&mut self, patient_id: &str) -> RepoResult<Vec<TreatmentRow>>;
+    /// The records a consent's clinical record holds, oldest first.
+    fn treatments_of_consent(&mut self, consent_id: &str) -> RepoResult<Vec<TreatmentRow>>;
+    /// Every record of a kind (every record when `None`), oldest first.
+    fn treatments(&mut self, kind: Option<&str>) -> RepoResult<Vec<TreatmentRow>>;
+}
+
 /// The rows of stored blobs (originals and consent documents).
 pub trait BlobRowRepo {
     /// Insert unless a row with this address exists.
@@ -447,6 +480,7 @@ pub trait Repos:
     + PatientRepo
     + ConsentRepo
     + VisitRepo
+    + TreatmentRepo
     + BlobRowRepo
     + CaptureRepo
     + FingerprintRepo
@@ -465,6 +499,7 @@ impl<T> Repos for T where
         + PatientRepo
         + ConsentRepo
         + VisitRepo
+        + TreatmentRepo
         + BlobRowRepo
         + CaptureRepo
         + FingerprintRepo

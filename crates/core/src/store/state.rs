@@ -3,7 +3,7 @@
 //! Sealed bodies stop a row being edited or moved (see [`super::seal`]), but not being
 //! deleted, inserted, or put back as an older copy of itself (a consent from before its
 //! withdrawal). So each unit of work that changes a **bound** row (patients, consents, visits,
-//! captures, exports, publications, settings, tombstones, data keys) records the row's MAC in
+//! treatment records, captures, exports, publications, settings, tombstones, data keys) records the row's MAC in
 //! its audit entry, under `details.state` (`"table/id"` → MAC, or `null` once the row is gone),
 //! and the entry itself is sealed. `audit verify` replays the chain into the state it
 //! describes and compares every bound row with it: a row the chain does not know, a row that
@@ -30,6 +30,7 @@ pub const BOUND: &[&str] = &[
     "patient",
     "consent",
     "visit",
+    "treatment",
     "capture",
     "export",
     "publication",

@@ -12,6 +12,10 @@ use sameframe_core::calibration::ConfounderDef;
 use sameframe_core::records::confounders::ConfounderInput;
 use sameframe_core::records::measurements::StationMeasurements;
 use sameframe_core::records::protocol::{Protocol, ProtocolStatus};
+use sameframe_core::records::treatment::VisitTreatment;
+use sameframe_core::records::treatment::care::{FindingInput, PainWhen};
+use sameframe_core::records::treatment::config::ResponseDef;
+use sameframe_core::records::treatment::map::{MapInput, MapZone, PlacedMap};
 use sameframe_core::records::{Area, Capture, Consent, Patient, Scope, View, Visit};
 use sameframe_core::review::compare::PairGrade;
 
@@ -80,6 +84,68 @@ pub struct PublishJob {
     pub out: PathBuf,
 }
 
+/// A change to (or a read of) a visit's treatment record.
+#[derive(Clone, Debug)]
+pub enum TreatmentCmd {
+    /// Load the visit's record and the capture to draw the map on (`None`: the map's own
+    /// capture, else the visit's series baseline).
+    Load {
+        visit_id: String,
+        map_capture: Option<String>,
+    },
+    AddProduct {
+        visit_id: String,
+        product: String,
+        lot: String,
+        expiry: String,
+        quantity: Option<f64>,
+        unit: Option<String>,
+        expired_reason: Option<String>,
+    },
+    /// The area template's zones placed on a capture.
+    PlaceTemplate { capture_id: String },
+    SetMap {
+        visit_id: String,
+        capture_id: String,
+        input: MapInput,
+    },
+    Response {
+        visit_id: String,
+        findings: Vec<FindingInput>,
+        note: Option<String>,
+    },
+    Pain {
+        visit_id: String,
+        score: i64,
+        when: PainWhen,
+        comment: Option<String>,
+    },
+    Outcome {
+        visit_id: String,
+        patient_gais: Option<u8>,
+        clinician_gais: Option<u8>,
+        satisfaction: Option<i64>,
+        text: Option<String>,
+    },
+}
+
+/// A visit's treatment record as the treatment window shows it.
+#[derive(Clone, Debug)]
+pub struct TreatmentView {
+    pub visit_id: String,
+    pub record: VisitTreatment,
+    /// (product, lot) the visit used, for the map's points.
+    pub products: Vec<(String, String)>,
+    pub responses: Vec<ResponseDef>,
+    pub depths: Vec<String>,
+    pub techniques: Vec<String>,
+    /// Zones of the visit's area: (key, label).
+    pub zones: Vec<(String, String)>,
+    pub success: String,
+    /// The capture the map is drawn on, and its picture.
+    pub map_capture: Option<(String, DisplayImage)>,
+}
+
 /// UI → core.
 #[derive(Clone, Debug)]
 pub enum CoreCommand {
@@ -125,6 +191,7 @@ pub enum CoreCommand {
     /// Look for today's open session at this station (the last capture taken today, by this
     /// user, whose protocol is not complete).
     FindResume,
+    Treatment(Box<TreatmentCmd>),
 }
 
 /// A consent with what it means for capturing today.
@@ -218,11 +285,23 @@ pub enum CoreEvent {
         followup: DisplayImage,
         baseline_capture: Box<Capture>,
         followup_capture: Box<Capture>,
+        /// The series' area map placed on each photo, when one was drawn.
+        maps: Box<[Option<PlacedMap>; 2]>,
     },
     /// Something the user asked for failed; shown once, in the notifications.
     Failed {
         action: String,
         message: String,
+    },
+    /// A visit's treatment record, loaded or reloaded after a change (`saved` says what).
+    Treatment {
+        view: Box<TreatmentView>,
+        saved: Option<String>,
+    },
+    /// The area template placed on the map's capture.
+    MapTemplate {
+        capture_id: String,
+        zones: Vec<MapZone>,
     },
     /// A publication copy was written and recorded.
     PublicationPrepared {

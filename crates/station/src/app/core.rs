@@ -9,6 +9,9 @@ use std::thread::JoinHandle;
 
 use zeroize::Zeroizing;
 
+mod treatment;
+pub use treatment::ACTION as TREATMENT_ACTION;
+
 use super::commands::{
     ConsentForm, CoreCommand, CoreEvent, DisplayImage, Focus, InitEncryption, PatientView,
     StoreInfo, VisitForm,
@@ -316,6 +319,7 @@ impl Worker {
                     .and_then(|s| resume_offer(s, &self.cfg.actor));
                 self.emit(CoreEvent::Resume(offer));
             }
+            CoreCommand::Treatment(cmd) => self.treatment(*cmd),
         }
     }
 
@@ -440,6 +444,7 @@ impl Worker {
                 lot_expiry,
                 technique: form.technique.as_deref(),
                 clinician: form.clinician.as_deref(),
+                expired_lot_reason: None,
             })
             .map_err(|e| e.to_string())
         })();
@@ -551,6 +556,11 @@ impl Worker {
                 followup: img(followup_id)?,
                 baseline_capture: Box::new(s.capture(baseline_id)?),
                 followup_capture: Box::new(s.capture(followup_id)?),
+                // No map, or a photo the map cannot be aligned with: shown without one.
+                maps: Box::new([
+                    s.map_on_capture(baseline_id).ok(),
+                    s.map_on_capture(followup_id).ok(),
+                ]),
             })
         })();
         match result {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use egui::{ColorImage, TextureOptions};
 
-use self::commands::{CaptureJob, CoreCommand, CoreEvent, DisplayImage, Focus};
+use self::commands::{CaptureJob, CoreCommand, CoreEvent, DisplayImage, Focus, TreatmentCmd};
 use self::core::{CoreWorker, StoreConfig};
 use self::live::{FrameSlot, LiveBaseline, LiveCmd, LiveWorker};
 use self::prefs::Prefs;
@@ -287,6 +287,7 @@ impl StationApp {
                 wipe: 0.5,
                 ..Default::default()
             },
+            treatment: Default::default(),
             preview,
             analysis_hz: opts.analysis_hz,
             cmds: Vec::new(),
@@ -623,6 +624,7 @@ impl StationApp {
                 followup,
                 baseline_capture,
                 followup_capture,
+                maps,
             } => {
                 let b =
                     ctx.load_texture("compare-baseline", baseline.image, TextureOptions::LINEAR);
@@ -634,7 +636,25 @@ impl StationApp {
                     followup: f,
                     baseline_capture: *baseline_capture,
                     followup_capture: *followup_capture,
+                    maps: *maps,
                 });
+            }
+            CoreEvent::Treatment { view, saved } => {
+                panels::treatment_ui::loaded(ctx, st, *view, saved);
+            }
+            CoreEvent::MapTemplate { capture_id, zones } => {
+                let t = &mut st.treatment;
+                t.busy = false;
+                if t.draft
+                    .map_of
+                    .as_ref()
+                    .is_some_and(|(_, c)| *c == capture_id)
+                {
+                    let names: Vec<String> = zones.iter().map(|z| z.zone.clone()).collect();
+                    t.draft.zones.retain(|z| !names.contains(&z.zone));
+                    t.draft.zones.extend(zones);
+                    t.draft.map_dirty = true;
+                }
             }
             CoreEvent::PublicationPrepared {
                 publication_id,
@@ -660,6 +680,10 @@ impl StationApp {
                 if action.starts_with("load baseline") {
                     st.baseline_loading = None;
                 }
+                if action == self::core::TREATMENT_ACTION {
+                    st.treatment.busy = false;
+                    st.treatment.done = None;
+                }
                 if action == "prepare the publication copy" {
                     st.compare.publish.busy = false;
                     st.compare.publish.done = None;
@@ -674,6 +698,7 @@ impl StationApp {
                         Some(&mut st.forms.errors.confounders)
                     }
                     "prepare the publication copy" => Some(&mut st.compare.publish.error),
+                    a if a == self::core::TREATMENT_ACTION => Some(&mut st.treatment.error),
                     _ => None,
                 };
                 match slot {
@@ -1074,6 +1099,20 @@ impl StationApp {
                             baseline_id: b,
                             followup_id: f,
                         });
+                    }
+                }
+                UiCommand::OpenTreatment => {
+                    if let Some(v) = self.state.visit_id.clone() {
+                        let t = &mut self.state.treatment;
+                        t.open = true;
+                        t.error = None;
+                        t.done = None;
+                        t.busy = true;
+                        self.core
+                            .send(CoreCommand::Treatment(Box::new(TreatmentCmd::Load {
+                                visit_id: v,
+                                map_capture: None,
+                            })));
                     }
                 }
                 UiCommand::Compare {

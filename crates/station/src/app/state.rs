@@ -68,6 +68,8 @@ pub enum UiCommand {
     },
     /// Open Compare on the current pair.
     OpenCompare,
+    /// Open the treatment window on the current visit.
+    OpenTreatment,
     /// Drop the unsaved input and do this.
     Discard(Box<UiCommand>),
     /// Take up today's open session.
@@ -229,6 +231,62 @@ pub struct LoadedPair {
     pub followup: TextureHandle,
     pub baseline_capture: Capture,
     pub followup_capture: Capture,
+    pub maps: [Option<sameframe_core::records::treatment::map::PlacedMap>; 2],
+}
+
+/// The treatment window: the visit's record as loaded, and what is being entered.
+#[derive(Default)]
+pub struct TreatmentState {
+    pub open: bool,
+    pub loaded: Option<LoadedTreatment>,
+    pub draft: TreatmentDraft,
+    pub busy: bool,
+    pub error: Option<String>,
+    pub done: Option<String>,
+}
+
+/// A loaded treatment record with the map's picture on the GPU.
+pub struct LoadedTreatment {
+    pub view: crate::app::commands::TreatmentView,
+    /// The capture the map is drawn on, its texture and its full-resolution size.
+    pub picture: Option<(String, TextureHandle, [u32; 2])>,
+}
+
+/// What the clinician is entering in the treatment window.
+#[derive(Clone, Debug, Default)]
+pub struct TreatmentDraft {
+    /// The visit and capture the map draft belongs to.
+    pub map_of: Option<(String, String)>,
+    pub product: String,
+    pub lot: String,
+    pub expiry: String,
+    pub quantity: String,
+    pub unit: String,
+    pub expired_reason: String,
+    pub zones: Vec<sameframe_core::records::treatment::MapZone>,
+    pub points: Vec<sameframe_core::records::treatment::InjectionPoint>,
+    /// Unsaved changes to the map.
+    pub map_dirty: bool,
+    /// The zone being drawn: its template index and the corners so far.
+    pub drawing: Option<(usize, Vec<[f64; 2]>)>,
+    pub zone_pick: usize,
+    pub point_product: usize,
+    pub depth: usize,
+    pub technique: usize,
+    pub volume: String,
+    pub gauge: String,
+    /// Per response of the clinic's list: 0 none … 3 severe.
+    pub severities: Vec<usize>,
+    pub response_note: String,
+    pub pain: u8,
+    pub pain_at_end: bool,
+    pub pain_comment: String,
+    /// 0: not given, 1–5: GAIS.
+    pub patient_gais: usize,
+    pub clinician_gais: usize,
+    /// 0–10, or none.
+    pub satisfaction: Option<u8>,
+    pub outcome_text: String,
 }
 
 /// Camera state the panels show.
@@ -318,6 +376,7 @@ pub struct State {
     pub notices: Vec<Notice>,
     pub camera: CameraView,
     pub compare: CompareState,
+    pub treatment: TreatmentState,
     pub preview: TextureHandle,
     pub analysis_hz: f64,
     pub cmds: Vec<UiCommand>,

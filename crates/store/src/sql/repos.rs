@@ -486,6 +486,122 @@ fn visit_of((id, patient_id, body, created_at): (String, String, Vec<u8>, String
     }
 }
 
+const TREATMENT_COLS: &str = "id, kind, patient_id, visit_id, consent_id, body, created_at";
+
+fn treatment_row(c: &Cols<'_>) -> Result<TreatmentRow, SqlError> {
+    Ok(TreatmentRow {
+        id: c.text(0)?,
+        kind: c.text(1)?,
+        patient_id: c.text(2)?,
+        visit_id: c.text(3)?,
+        consent_id: c.opt_text(4)?,
+        body: c.blob(5)?,
+        created_at: c.text(6)?,
+    })
+}
+
+impl TreatmentRepo for Sql<'_> {
+    fn insert_treatment(&mut self, r: &TreatmentRow) -> RepoResult<()> {
+        self.exec(
+            "add a treatment record",
+            "INSERT INTO treatment (id, kind, patient_id, visit_id, consent_id, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                (&r.id).into(),
+                (&r.kind).into(),
+                (&r.patient_id).into(),
+                (&r.visit_id).into(),
+                r.consent_id.as_ref().into(),
+                (&r.body).into(),
+                (&r.created_at).into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn update_treatment(&mut self, r: &TreatmentRow) -> RepoResult<()> {
+        self.exec(
+            "update a treatment record",
+            "UPDATE treatment SET consent_id = ?2, body = ?3 WHERE id = ?1",
+            &[
+                (&r.id).into(),
+                r.consent_id.as_ref().into(),
+                (&r.body).into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn delete_treatment(&mut self, id: &str) -> RepoResult<()> {
+        self.exec(
+            "delete a treatment record",
+            "DELETE FROM treatment WHERE id = ?1",
+            &[id.into()],
+        )
+        .map(|_| ())
+    }
+
+    fn treatment(&mut self, id: &str) -> RepoResult<Option<TreatmentRow>> {
+        self.one(
+            "read a treatment record",
+            &format!("SELECT {TREATMENT_COLS} FROM treatment WHERE id = ?1"),
+            &[id.into()],
+            treatment_row,
+        )
+    }
+
+    fn treatments_of_visit(&mut self, visit_id: &str) -> RepoResult<Vec<TreatmentRow>> {
+        self.rows(
+            "list a visit's treatment records",
+            &format!(
+                "SELECT {TREATMENT_COLS} FROM treatment WHERE visit_id = ?1 ORDER BY created_at, id"
+            ),
+            &[visit_id.into()],
+            treatment_row,
+        )
+    }
+
+    fn treatments_of_patient(&mut self, patient_id: &str) -> RepoResult<Vec<TreatmentRow>> {
+        self.rows(
+            "list a patient's treatment records",
+            &format!(
+                "SELECT {TREATMENT_COLS} FROM treatment WHERE patient_id = ?1 ORDER BY created_at, id"
+            ),
+            &[patient_id.into()],
+            treatment_row,
+        )
+    }
+
+    fn treatments_of_consent(&mut self, consent_id: &str) -> RepoResult<Vec<TreatmentRow>> {
+        self.rows(
+            "list a consent's treatment records",
+            &format!(
+                "SELECT {TREATMENT_COLS} FROM treatment WHERE consent_id = ?1 ORDER BY created_at, id"
+            ),
+            &[consent_id.into()],
+            treatment_row,
+        )
+    }
+
+    fn treatments(&mut self, kind: Option<&str>) -> RepoResult<Vec<TreatmentRow>> {
+        match kind {
+            Some(k) => self.rows(
+                "list treatment records",
+                &format!(
+                    "SELECT {TREATMENT_COLS} FROM treatment WHERE kind = ?1 ORDER BY created_at, id"
+                ),
+                &[k.into()],
+                treatment_row,
+            ),
+            None => self.rows(
+                "list treatment records",
+                &format!("SELECT {TREATMENT_COLS} FROM treatment ORDER BY created_at, id"),
+                &[],
+                treatment_row,
+            ),
+        }
+    }
+}
+
 impl VisitRepo for Sql<'_> {
     fn insert_visit(&mut self, r: &VisitRow) -> RepoResult<()> {
         self.exec(

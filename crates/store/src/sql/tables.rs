@@ -93,6 +93,18 @@ pub const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "treatment",
+        order: &["id"],
+        rest: &[
+            "kind",
+            "patient_id",
+            "visit_id",
+            "consent_id",
+            "body",
+            "created_at",
+        ],
+    },
+    Table {
         name: "fingerprint",
         order: &["capture_id"],
         rest: &[

@@ -391,6 +391,23 @@ pub const MIGRATIONS: &[&str] = &[
     DROP TRIGGER IF EXISTS fingerprint_index_update;
     DROP TRIGGER IF EXISTS fingerprint_index_delete;
     "#,
+    // 9: treatment records of visits (area maps, products and lots, skin response, pain,
+    // outcomes, adverse events), each sealed, with the consent whose clinical record holds it.
+    r#"
+    CREATE TABLE treatment (
+        id         TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        patient_id TEXT NOT NULL REFERENCES patient(id),
+        visit_id   TEXT NOT NULL REFERENCES visit(id),
+        consent_id TEXT REFERENCES consent(id),
+        body       BLOB NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX treatment_visit ON treatment(visit_id);
+    CREATE INDEX treatment_patient ON treatment(patient_id);
+    CREATE INDEX treatment_consent ON treatment(consent_id);
+    CREATE INDEX treatment_kind ON treatment(kind);
+    "#,
 ];
 
 /// Migrations that rebuild tables, and so run with foreign keys off (checked afterwards).

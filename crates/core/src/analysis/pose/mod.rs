@@ -141,6 +141,11 @@ pub struct PoseReport {
     /// Correlation of the aligned baseline with the frame.
     pub ncc: f64,
     pub axes: Vec<Axis>,
+    /// Where a baseline pixel lands in the frame (full-resolution pixels):
+    /// `x' = a0·x − a1·y + b0`, `y' = a1·x + a0·y + b1`, as `[a0, a1, b0, b1]`; none when the
+    /// frame could not be registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_from_baseline: Option<[f64; 4]>,
 }
 
 /// A working copy: greyscale, reduced so both images share a scale.
@@ -551,6 +556,7 @@ pub fn compare(
         frankfort_delta_deg: frankfort_delta,
         ncc: reg.ncc,
         axes,
+        frame_from_baseline: Some([full.a[0], full.a[1], full.b[0], full.b[1]]),
     };
     let keep = confident.then_some(reg.sim);
     (report, keep, frame_face)
@@ -606,6 +612,7 @@ fn empty_report(reasons: Vec<String>) -> PoseReport {
         frankfort_delta_deg: None,
         ncc: 0.0,
         axes: Vec::new(),
+        frame_from_baseline: None,
     }
 }
 

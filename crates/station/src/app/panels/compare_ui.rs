@@ -155,6 +155,15 @@ pub fn window(ctx: &egui::Context, st: &mut State) {
             let Some(pair) = &st.compare.loaded else {
                 return;
             };
+            if let Some(m) = &pair.maps[1] {
+                ui.label(format!(
+                    "Area map of visit {} ({} points), drawn on {}, aligned to the follow-up (confidence {:.2})",
+                    m.visit_id,
+                    m.points.len(),
+                    m.drawn_on,
+                    m.confidence
+                ));
+            }
             ui.horizontal(|ui| {
                 ui.radio_value(&mut st.compare.side_by_side, true, "Side by side");
                 ui.radio_value(&mut st.compare.side_by_side, false, "Slider wipe");
@@ -185,6 +194,12 @@ pub fn window(ctx: &egui::Context, st: &mut State) {
                 let fs = pair.followup.size_vec2();
                 let (lb, rf) = (fit(left, [bs.x, bs.y]), fit(right, [fs.x, fs.y]));
                 painter.image(pair.followup.id(), rf, uv, Color32::WHITE);
+                for (m, r) in pair.maps.iter().zip([lb, rf]) {
+                    if let Some(m) = m {
+                        let size = [m.width, m.height];
+                        super::treatment_ui::paint_map(&painter, r, size, &m.zones, &m.points);
+                    }
+                }
                 tag(
                     &painter,
                     lb.left_top(),
@@ -209,6 +224,15 @@ pub fn window(ctx: &egui::Context, st: &mut State) {
                 let right = Rect::from_min_max(pos2(x, r.top()), r.max);
                 let uv_right = Rect::from_min_max(pos2(st.compare.wipe, 0.0), pos2(1.0, 1.0));
                 painter.image(pair.followup.id(), right, uv_right, Color32::WHITE);
+                // Each photo's map on its own side of the wipe.
+                let left = Rect::from_min_max(r.min, pos2(x, r.bottom()));
+                for (m, clip) in pair.maps.iter().zip([left, right]) {
+                    if let Some(m) = m {
+                        let size = [m.width, m.height];
+                        let p = painter.with_clip_rect(clip);
+                        super::treatment_ui::paint_map(&p, r, size, &m.zones, &m.points);
+                    }
+                }
                 painter.line_segment(
                     [pos2(x, r.top()), pos2(x, r.bottom())],
                     Stroke::new(2.0, Color32::WHITE),

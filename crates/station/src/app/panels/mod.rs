@@ -16,6 +16,7 @@ pub mod publish_ui;
 pub mod session_bar_ui;
 pub mod store_ui;
 pub mod top_bar_ui;
+pub mod treatment_ui;
 pub mod visit_ui;
 pub mod widgets;
 
@@ -83,4 +84,5 @@ pub fn show(ui: &mut egui::Ui, st: &mut State) {
     dialogs_ui::key_backup(&ctx, st);
     camera_ui::window(&ctx, st);
     compare_ui::window(&ctx, st);
+    treatment_ui::window(&ctx, st);
 }

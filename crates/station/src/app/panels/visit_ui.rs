@@ -39,6 +39,14 @@ pub fn show(ui: &mut Ui, st: &mut State) {
     if let Some(v) = pick {
         st.cmds.push(UiCommand::SelectVisit(Some(v)));
     }
+    if st.visit_id.is_some()
+        && ui
+            .button("Treatment record…")
+            .on_hover_text("products and lots, area map, skin response, pain, outcome")
+            .clicked()
+    {
+        st.cmds.push(UiCommand::OpenTreatment);
+    }
     let focus = Focus {
         patient_ref: p.patient.reference.clone(),
         protocol: st.protocol.clone(),
