@@ -112,6 +112,21 @@ fn treated(s: &TestStore, base: &Path) -> (String, String, String) {
     (consent, visit, id(&b, "capture_id"))
 }
 
+/// `map set` of `map` on `capture` for `visit`.
+fn set_map(s: &TestStore, visit: &str, capture: &str, map: &Value) -> Value {
+    let file = s.write("map.json", map.to_string().as_bytes());
+    s.ok(&[
+        "map",
+        "set",
+        "--visit",
+        visit,
+        "--capture",
+        capture,
+        "--file",
+        file.to_str().unwrap(),
+    ])
+}
+
 fn map_json(points: &[[f64; 2]]) -> Value {
     json!({
         "zones": [{"zone": "cheeks", "polygon": [[500.0, 500.0], [700.0, 480.0], [720.0, 700.0], [520.0, 720.0]]}],
@@ -151,17 +166,7 @@ fn a_map_drawn_on_the_baseline_lands_on_the_same_skin_in_warped_follow_ups() {
             ]
         })
         .collect();
-    let file = s.write("map.json", map_json(&pts).to_string().as_bytes());
-    let set = s.ok(&[
-        "map",
-        "set",
-        "--visit",
-        &visit,
-        "--capture",
-        &baseline,
-        "--file",
-        file.to_str().unwrap(),
-    ]);
+    let set = set_map(&s, &visit, &baseline, &map_json(&pts));
     assert_eq!(set["kind"], "map");
     assert_eq!(set["points"].as_array().unwrap().len(), 12);
     assert_eq!(set["points"][1]["product"], "Skinvive");
@@ -505,17 +510,7 @@ fn lot_trace_finds_every_use_and_nothing_else() {
                     {"x": 10.0, "y": 10.0, "lot": lot, "depth": "intradermal", "technique": "bolus"},
                     {"x": 20.0, "y": 20.0, "lot": "l2311", "depth": "intradermal", "technique": "bolus"}
                 ]});
-                let file = s.write("m.json", m.to_string().as_bytes());
-                s.ok(&[
-                    "map",
-                    "set",
-                    "--visit",
-                    &visit,
-                    "--capture",
-                    &cap,
-                    "--file",
-                    file.to_str().unwrap(),
-                ]);
+                set_map(&s, &visit, &cap, &m);
                 truth.push((visit.clone(), r.clone()));
                 visits_with_point.push(visit);
             }
@@ -657,17 +652,7 @@ fn withdrawal_removes_maps_responses_and_outcomes_only_with_the_clinical_record(
         let m = json!({"zones": [{"zone": "cheeks", "polygon": [[100, 100], [200, 100], [150, 200]]}],
                        "points": [{"x": 150.0, "y": 140.0, "zone": "cheeks", "lot": "L2311",
                                    "depth": "intradermal", "technique": "nappage"}]});
-        let file = s.write("m.json", m.to_string().as_bytes());
-        s.ok(&[
-            "map",
-            "set",
-            "--visit",
-            &visit,
-            "--capture",
-            &baseline,
-            "--file",
-            file.to_str().unwrap(),
-        ]);
+        set_map(&s, &visit, &baseline, &m);
         s.ok(&["visit", "response", &visit, "--finding", "erythema=mild"]);
         s.ok(&["visit", "pain", &visit, "--score", "3"]);
         s.ok(&["visit", "outcome", &visit, "--clinician-gais", "2"]);
@@ -771,22 +756,12 @@ fn the_visit_summary_renders_in_a_browser_with_the_map_visible() {
             );
         }
     }
-    let file = s.write(
-        "m.json",
-        json!({"zones": zones, "points": points})
-            .to_string()
-            .as_bytes(),
-    );
-    s.ok(&[
-        "map",
-        "set",
-        "--visit",
+    set_map(
+        &s,
         &visit,
-        "--capture",
         &baseline,
-        "--file",
-        file.to_str().unwrap(),
-    ]);
+        &json!({"zones": zones, "points": points}),
+    );
     s.ok(&[
         "visit",
         "response",

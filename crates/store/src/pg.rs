@@ -25,6 +25,14 @@ const RETRIES: usize = 5;
 /// The schema version this build writes.
 const LATEST: i64 = 2;
 
+/// A transaction holding the store's write lock (what failed, and how, if it could not).
+fn locked(client: &mut Client) -> Result<postgres::Transaction<'_>, (&'static str, SqlError)> {
+    let mut tx = client.transaction().map_err(|e| ("begin", classify(e)))?;
+    tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+        .map_err(|e| ("take the store's write lock", classify(e)))?;
+    Ok(tx)
+}
+
 /// Changes to the schema after version 1, in order: (version after, statements). Run by
 /// `sameframe init` after [`SCHEMA`], and on first open of an older store.
 const UPGRADES: &[(i64, &str)] = &[(
@@ -629,12 +637,7 @@ impl Postgres {
     pub fn create(db: DbConfig) -> Result<Self, StoreError> {
         let mut c = Self::connect(&db)?;
         let fail = |op: &str, e| StoreError::Backend(backend_error(db.location.clone(), op, e));
-        let mut tx = c
-            .client
-            .transaction()
-            .map_err(|e| fail("begin", classify(e)))?;
-        tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-            .map_err(|e| fail("take the store's write lock", classify(e)))?;
+        let mut tx = locked(&mut c.client).map_err(|(op, e)| fail(op, e))?;
         if schema_in_tx(&mut tx).map_err(|e| fail("look for a store", e))? {
             let n: i64 = tx
                 .query_one("SELECT COUNT(*) FROM meta WHERE key = 'store_id'", &[])
@@ -670,12 +673,7 @@ impl Postgres {
     fn upgrade(&self) -> Result<(), StoreError> {
         self.with_conn(|c| {
             let fail = |op: &str, e| self.fail(op, e);
-            let mut tx = c
-                .client
-                .transaction()
-                .map_err(|e| fail("begin", classify(e)))?;
-            tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .map_err(|e| fail("take the store's write lock", classify(e)))?;
+            let mut tx = locked(&mut c.client).map_err(|(op, e)| fail(op, e))?;
             let found: i64 = tx
                 .query_one(
                     "SELECT COALESCE(MAX(version), 0) FROM sameframe_schema",
