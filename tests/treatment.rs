@@ -52,22 +52,7 @@ fn id(v: &Value, key: &str) -> String {
 /// Patient P-1 with a clinical+publication consent, a face visit on 2026-02-01 with two
 /// products, and the baseline imported at it. Returns (consent, visit, baseline).
 fn treated(s: &TestStore, base: &Path) -> (String, String, String) {
-    s.ok(&["patient", "add", "--ref", "P-1"]);
-    let consent = id(
-        &s.ok(&[
-            "consent",
-            "grant",
-            "--patient",
-            "P-1",
-            "--scope",
-            "clinical,publication",
-            "--signed-by",
-            "P-1",
-            "--signed-on",
-            "2026-01-05",
-        ]),
-        "consent_id",
-    );
+    let consent = s.patient_with_consent("P-1", "clinical,publication");
     let visit = id(
         &s.ok(&[
             "visit",
@@ -110,6 +95,22 @@ fn treated(s: &TestStore, base: &Path) -> (String, String, String) {
         &["--visit", &visit, "--captured-at", "2026-02-01T10:00:00"],
     );
     (consent, visit, id(&b, "capture_id"))
+}
+
+/// `visit product add` of a lot and its expiry.
+fn add_product(s: &TestStore, visit: &str, product: &str, lot: &str, expiry: &str) -> Value {
+    s.ok(&[
+        "visit",
+        "product",
+        "add",
+        visit,
+        "--product",
+        product,
+        "--lot",
+        lot,
+        "--expiry",
+        expiry,
+    ])
 }
 
 /// `map set` of `map` on `capture` for `visit`.
@@ -439,22 +440,7 @@ fn lot_trace_finds_every_use_and_nothing_else() {
     let mut visits_with_point: Vec<String> = Vec::new();
     for p in 0..6 {
         let r = format!("P-{p}");
-        s.ok(&["patient", "add", "--ref", &r]);
-        let consent = id(
-            &s.ok(&[
-                "consent",
-                "grant",
-                "--patient",
-                &r,
-                "--scope",
-                "clinical",
-                "--signed-by",
-                &r,
-                "--signed-on",
-                "2026-01-05",
-            ]),
-            "consent_id",
-        );
+        let consent = s.patient_with_consent(&r, "clinical");
         for v in 0..3 {
             let lot = lots[(p + v) % lots.len()];
             let date = format!("2026-0{}-1{p}", v + 2);
@@ -471,35 +457,13 @@ fn lot_trace_finds_every_use_and_nothing_else() {
                 ]),
                 "visit_id",
             );
-            s.ok(&[
-                "visit",
-                "product",
-                "add",
-                &visit,
-                "--product",
-                "Booster",
-                "--lot",
-                lot,
-                "--expiry",
-                "2027-06-30",
-            ]);
+            add_product(&s, &visit, "Booster", lot, "2027-06-30");
             if lot == "L2311" {
                 truth.push((visit.clone(), r.clone()));
             }
             // Every other visit also used L2311 on one map point, beside its own lot.
             if v == 1 && lot != "L2311" {
-                s.ok(&[
-                    "visit",
-                    "product",
-                    "add",
-                    &visit,
-                    "--product",
-                    "Booster",
-                    "--lot",
-                    "l2311 ",
-                    "--expiry",
-                    "2027-06-30",
-                ]);
+                add_product(&s, &visit, "Booster", "l2311 ", "2027-06-30");
                 let img = util::images::jpeg(320, 240, (p * 10 + v) as u64);
                 let f = s.write(&format!("c{p}{v}.jpg"), &img);
                 let cap = id(
