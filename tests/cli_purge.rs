@@ -90,6 +90,8 @@ fn patient_with_photos(s: &TestStore, reference: &str, scopes: &str, n: u64, see
             "face",
             "--view",
             view,
+            // With their previews and fingerprints: what a purge must remove.
+            "--derive-now",
         ]);
         originals.push((
             out["capture_id"].as_str().unwrap().to_string(),
@@ -542,6 +544,9 @@ fn retention_keeps_originals_until_released() {
         ));
         assert_eq!(n.as_deref(), Some("0"), "fingerprint of {cid} kept");
     }
+    // Purged derived data is not pending: no backfill or review makes it again.
+    assert_eq!(s.ok(&["status"])["derived_pending"], 0);
+    assert_eq!(s.ok(&["fingerprint", "backfill"])["computed"], 0);
     assert!(
         s.open_lib()
             .blobs()
@@ -970,6 +975,8 @@ fn plaintext_store_migrates_to_encryption_crash_safely() {
             "scalp",
             "--view",
             "scalp_vertex",
+            // With their previews and fingerprints: what the migration must seal.
+            "--derive-now",
         ]);
         originals.push((out["sha256"].as_str().unwrap().to_string(), bytes));
     }
@@ -1120,4 +1127,50 @@ fn a_moved_store_purges_its_own_exports_and_nothing_outside_it() {
         inside.exists(),
         "a file outside the data directory in use must never be deleted"
     );
+}
+
+/// Captures imported without their derived data, withdrawn with retention: the thumbnails a
+/// screen made meanwhile are purged and listed, the others are marked, and no backfill or
+/// review makes any of them again.
+#[test]
+fn deferred_derived_data_is_purged_and_never_made_again() {
+    let s = TestStore::new();
+    let consent = s.patient_with_consent("D1", "clinical,publication");
+    let ids: Vec<String> = (0..3u64)
+        .map(|i| {
+            let f = s.write(&format!("d{i}.jpg"), &images::jpeg(480, 360, 300 + i));
+            let out = s.import(&f, "D1", &consent, &[]);
+            assert_eq!(out["derived_pending"], true);
+            out["capture_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // Comparing two of them makes their thumbnails on the spot.
+    s.ok(&["pair", &ids[0], &ids[1]]);
+    let thumbs = || {
+        s.open_lib()
+            .blobs()
+            .list(sameframe::store::BlobKind::Thumb)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(thumbs(), 2);
+    let out = s.ok(&[
+        "consent",
+        "withdraw",
+        &consent,
+        "--scope",
+        "all",
+        "--reason",
+        "patient request",
+    ]);
+    let purged = out["certificate"]["purged"].as_array().unwrap();
+    assert_eq!(
+        purged.iter().filter(|i| i["kind"] == "thumbnail").count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(thumbs(), 0);
+    assert_eq!(s.ok(&["status"])["derived_pending"], 0);
+    assert_eq!(s.ok(&["fingerprint", "backfill"])["computed"], 0);
+    s.ok(&["audit", "verify"]);
 }

@@ -5,6 +5,7 @@
 
 mod util;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -1000,4 +1001,112 @@ fn sigkill_during_import_never_leaves_a_row_without_its_blob() {
             c["sha256"].as_str().unwrap()
         );
     }
+}
+
+#[test]
+fn many_files_import_in_one_command_each_on_its_own() {
+    let s = TestStore::new();
+    let consent = s.patient_with_consent("B-1", "clinical");
+    // Distinct photos, a duplicate, a truncated JPEG, a text file, a missing file.
+    let mut files: Vec<PathBuf> = (0..6u64)
+        .map(|i| s.write(&format!("p{i}.jpg"), &images::jpeg(640, 480, 900 + i)))
+        .collect();
+    let good = images::jpeg(640, 480, 950);
+    files.insert(2, s.write("truncated.jpg", &good[..good.len() / 3]));
+    files.insert(4, s.write("notes.jpg", b"not a photo at all"));
+    files.insert(5, s.data.parent().unwrap().join("missing.jpg"));
+    files.push(files[0].clone());
+    let mut args = vec!["capture", "import"];
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    args.extend([
+        "--patient",
+        "B-1",
+        "--consent",
+        &consent,
+        "--area",
+        "face",
+        "--view",
+        "frontal",
+    ]);
+    let (c, out) = s.run(&args);
+    assert!(
+        !out.status.success(),
+        "a failed file makes the batch fail: {c:?}"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["files"].as_u64(), v["imported"].as_u64()),
+        (Some(10), Some(6)),
+        "{v}"
+    );
+    assert_eq!(
+        (v["existing"].as_u64(), v["failed"].as_u64()),
+        (Some(1), Some(3)),
+        "{v}"
+    );
+    let results = v["results"].as_array().unwrap();
+    // In the order given, each failure naming its file.
+    for (r, name) in results.iter().zip(&names) {
+        assert_eq!(r["file"], name.as_str());
+    }
+    for bad in [2, 4, 5] {
+        assert_eq!(results[bad]["ok"], false, "{}", results[bad]);
+        assert!(
+            results[bad]["error"]
+                .as_str()
+                .unwrap()
+                .contains(&names[bad]),
+            "{}",
+            results[bad]
+        );
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("truncated.jpg") && err.contains("notes.jpg"),
+        "{err}"
+    );
+    // The first file started the series; the others follow it; nothing of the failures stored.
+    let first = &results[0]["capture"];
+    assert_eq!(first["role"], "baseline");
+    for r in results[1..9].iter().filter(|r| r["ok"] == true) {
+        assert_eq!(r["capture"]["baseline_id"], first["capture_id"], "{r}");
+    }
+    assert_eq!(results[9]["capture"]["existing"], true);
+    assert_eq!(capture_count(&s), 6);
+    // The previews and fingerprints were left for later, and are counted until made.
+    assert_eq!(first["derived_pending"], true);
+    assert_eq!(s.ok(&["status"])["derived_pending"], 6);
+    assert_eq!(s.ok(&["verify"])["derived_pending"], 6);
+    let made = s.ok(&["fingerprint", "backfill"]);
+    assert_eq!(
+        (
+            made["computed"].as_u64(),
+            made["failed"].as_array().map(Vec::len)
+        ),
+        (Some(6), Some(0))
+    );
+    assert_eq!(s.ok(&["status"])["derived_pending"], 0);
+    // What backfill made is what an import that derives at once makes (the same pixels, in
+    // a file with one more segment).
+    let again = s.write(
+        "again.jpg",
+        &images::with_app1(&images::jpeg(640, 480, 903), b"Other\0 segment"),
+    );
+    let now = s.import(&again, "B-1", &consent, &["--derive-now", "--new-baseline"]);
+    assert_eq!(now["derived_pending"], false);
+    let lib = s.open_lib();
+    let deferred_id = results[6]["capture"]["capture_id"].as_str().unwrap();
+    let now_id = now["capture_id"].as_str().unwrap();
+    assert_eq!(
+        lib.fingerprint(deferred_id).unwrap().map(|f| f.phash),
+        lib.fingerprint(now_id).unwrap().map(|f| f.phash)
+    );
+    drop(lib);
+    s.ok(&["verify"]);
+    s.ok(&["audit", "verify"]);
+    // One capture time cannot stand for several photos.
+    let mut timed = args.clone();
+    timed.extend(["--captured-at", "2026-01-05T10:00:00"]);
+    s.fails(&timed, &["--captured-at"]);
 }

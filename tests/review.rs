@@ -781,23 +781,29 @@ fn pair_certificate_and_fingerprint_backfill() {
         &["unknown capture cap_0000000000000000"],
     );
 
-    // A published copy of a capture whose fingerprint is missing is not found, and the
-    // review says why; another is outdated (an older recipe) and is counted too.
+    // Captures whose fingerprint is missing (deferred at import) or outdated (an older
+    // recipe) are counted by status and verify, fingerprinted by `fingerprint backfill`…
     let published = s.write("b0-published.jpg", &jpeg(&resize(&caps[0].3, 700, 525), 85));
-    s.sql_exec(&format!(
-        "DELETE FROM fingerprint WHERE capture_id <> '{}'",
-        caps[1].0
-    ));
-    s.sql_exec("UPDATE fingerprint SET version = 1");
-    let before = s.ok(&["review", published.to_str().unwrap()]);
-    assert_eq!(before["summary"]["captures_to_backfill"], 8, "{before}");
-    assert_eq!(before["images"][0]["sources"].as_array().unwrap().len(), 0);
+    let forget = || {
+        s.sql_exec(&format!(
+            "DELETE FROM fingerprint WHERE capture_id <> '{}'",
+            caps[1].0
+        ));
+        s.sql_exec("UPDATE fingerprint SET version = 1");
+    };
+    forget();
+    assert_eq!(s.ok(&["status"])["derived_pending"], 8);
+    assert_eq!(s.ok(&["verify"])["derived_pending"], 8);
     let r = s.ok(&["fingerprint", "backfill"]);
     assert_eq!(r["computed"], 8);
     let again = s.ok(&["fingerprint", "backfill"]);
     assert_eq!(again["computed"], 0);
     assert_eq!(again["already"], 8);
+    assert_eq!(s.ok(&["status"])["derived_pending"], 0);
+    // …or by the review itself before it matches, so a published copy is never missed.
+    forget();
     let after = s.ok(&["review", published.to_str().unwrap()]);
+    assert_eq!(after["summary"]["derived_before_review"], 8, "{after}");
     assert_eq!(after["summary"]["captures_to_backfill"], 0, "{after}");
     assert_eq!(after["images"][0]["sources"][0]["capture_id"], b0.as_str());
 }
@@ -841,7 +847,7 @@ fn reduced_previews_are_stored_sealed_and_backfilled() {
     ));
     let want = store.small_preview(ids[1]).unwrap();
     assert_eq!(store.fingerprints_to_backfill().unwrap(), 1);
-    let r = store.backfill_fingerprints(&|_, _| {}).unwrap();
+    let r = store.backfill_fingerprints(2, &|_, _| {}).unwrap();
     assert_eq!((r.computed, r.failed.len()), (1, 0));
     assert_eq!(store.fingerprints_to_backfill().unwrap(), 0);
     let filled = t.sql_one(&format!(
@@ -897,7 +903,7 @@ fn the_index_copy_follows_every_fingerprint_write() {
         "SELECT COUNT(*) FROM fingerprint_index WHERE descriptors = zeroblob(1536)"
     };
     assert_eq!(count(zeros), 1);
-    store.backfill_fingerprints(&|_, _| {}).unwrap();
+    store.backfill_fingerprints(2, &|_, _| {}).unwrap();
     assert_eq!(in_step(), 10);
     assert_eq!(count(zeros), 0);
     // The review traces that capture again from the rewritten copy.
@@ -909,10 +915,27 @@ fn the_index_copy_follows_every_fingerprint_write() {
         found.first().map(|m| m.capture_id.as_str()),
         Some(id.as_str())
     );
-    // Deleted with its fingerprint (as a purge deletes it).
-    store.write(|tx| tx.delete_fingerprint(id)).unwrap();
+    // Deleted with its fingerprint (as a purge deletes it, leaving a tombstone), and not
+    // made again by the next review.
+    let consent_id = store.capture(id).unwrap().consent_id;
+    store
+        .write(|tx| {
+            tx.delete_fingerprint(id)?;
+            tx.insert_tombstone(&sameframe::store::repo::TombstoneRow {
+                kind: "fingerprint".into(),
+                sha256: None,
+                subject_id: Some(id.clone()),
+                consent_id: consent_id.clone(),
+                job_id: "job_test".into(),
+                purged_at: sameframe::timefmt::now_utc(),
+                purged_by: "test".into(),
+                reason: "withdrawal".into(),
+            })
+        })
+        .unwrap();
     assert_eq!(count("SELECT COUNT(*) FROM fingerprint_index"), 9);
     assert_eq!(store.review_index().unwrap().len(), 9);
+    assert_eq!(store.fingerprints_to_backfill().unwrap(), 0);
 }
 
 /// Run a command on a given day (debug builds take the date from `SAMEFRAME_TODAY`).

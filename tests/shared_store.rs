@@ -674,10 +674,11 @@ fn the_database_going_away_mid_import_loses_nothing() {
             files
                 .iter()
                 .map(|f| {
-                    let out = s
-                        .command(&import_args(f, "D-1", &cid, "frontal"))
-                        .output()
-                        .unwrap();
+                    // Deriving at once keeps each import long enough for the outage to
+                    // fall inside one.
+                    let mut args = import_args(f, "D-1", &cid, "frontal");
+                    args.push("--derive-now");
+                    let out = s.command(&args).output().unwrap();
                     (out.status.success(), text(&out))
                 })
                 .collect::<Vec<_>>()

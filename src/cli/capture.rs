@@ -7,16 +7,19 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::{Ctx, one_line, read_input};
-use sameframe::records::capture::ImportRequest;
+use sameframe::records::capture::{ImportOutcome, ImportRequest};
 use sameframe::records::confounders::ConfounderInput;
 use sameframe::records::{Area, Capture, Scope, View};
 
 #[derive(Debug, Subcommand)]
 pub enum CaptureCmd {
-    /// Import a photo (JPEG, PNG or TIFF) as an immutable capture.
+    /// Import photos (JPEG, PNG or TIFF) as immutable captures. With several files each is
+    /// checked and reported on its own (one failing file never blocks the others; the exit
+    /// status is non-zero if any failed), in the order given, the work spread over the cores.
     Import {
-        /// The image file.
-        file: PathBuf,
+        /// The image files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
         #[arg(long = "patient", value_name = "REF")]
         patient: String,
         /// The consent it is taken under (needs an active clinical scope).
@@ -48,6 +51,11 @@ pub enum CaptureCmd {
         /// When the photo was taken (YYYY-MM-DDTHH:MM:SS[±HH:MM]); default EXIF, then file time.
         #[arg(long, value_name = "TIME")]
         captured_at: Option<String>,
+        /// Make the preview, thumbnail and fingerprint now. By default they are left to
+        /// `sameframe fingerprint backfill` or the next review (both count what is pending),
+        /// so an import costs little more than a copy of the file.
+        #[arg(long)]
+        derive_now: bool,
     },
     /// Show a capture with EXIF, confounders and station measurements.
     Show {
@@ -146,11 +154,116 @@ fn human(c: &Capture) -> String {
     s
 }
 
+fn imported_line(out: &ImportOutcome) -> String {
+    format!(
+        "{} capture {} ({} {}/{}, sha256 {})",
+        if out.existing {
+            "already stored as"
+        } else {
+            "imported"
+        },
+        out.capture.id,
+        out.capture.role,
+        out.capture.area,
+        out.capture.view,
+        sameframe::ids::short(&out.capture.sha256)
+    )
+}
+
+fn import_one(
+    ctx: &Ctx,
+    store: &sameframe::store::Store,
+    file: &std::path::Path,
+    template: ImportRequest<'_>,
+) -> Result<()> {
+    let bytes = read_input(file, store.calibration())?;
+    let subject = file.display().to_string();
+    let req = ImportRequest {
+        bytes: &bytes,
+        subject: &subject,
+        file_modified: std::fs::metadata(file).and_then(|m| m.modified()).ok(),
+        ..template
+    };
+    let out = store.import_capture(req)?;
+    for w in &out.warnings {
+        ctx.note(&format!("warning: {w}"));
+    }
+    ctx.emit(&out, || imported_line(&out))
+}
+
+/// A batch: every file's result, a progress line on a terminal, non-zero if any failed.
+fn import_many(
+    ctx: &Ctx,
+    store: &sameframe::store::Store,
+    files: &[PathBuf],
+    template: &ImportRequest<'_>,
+) -> Result<ExitCode> {
+    let n = files.len();
+    let pb = super::review::progress_bar_of(n as u64, "files");
+    let results = store.import_files(
+        files,
+        template,
+        super::review::cores(),
+        &mut |done, failed| {
+            if let Some(pb) = &pb {
+                pb.set_position(done as u64);
+                if failed > 0 {
+                    pb.set_message(format!("{failed} failed"));
+                }
+            }
+        },
+    );
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
+    }
+    let mut rows = Vec::with_capacity(n);
+    let mut lines = Vec::with_capacity(n);
+    let (mut imported, mut existing, mut failed) = (0, 0, 0);
+    for r in &results {
+        let file = r.file.display().to_string();
+        match &r.outcome {
+            Ok(out) => {
+                if out.existing {
+                    existing += 1
+                } else {
+                    imported += 1
+                }
+                for w in &out.warnings {
+                    ctx.note(&format!("warning: {file}: {w}"));
+                }
+                lines.push(one_line(&format!("{file}: {}", imported_line(out))));
+                rows.push(serde_json::json!({ "file": file, "ok": true, "capture": out }));
+            }
+            Err(e) => {
+                failed += 1;
+                let message = e.to_string();
+                ctx.note(&format!("error: {message}"));
+                lines.push(one_line(&format!("{file}: FAILED: {message}")));
+                rows.push(serde_json::json!({ "file": file, "ok": false, "error": message }));
+            }
+        }
+    }
+    let summary = serde_json::json!({
+        "files": n, "imported": imported, "existing": existing, "failed": failed, "results": rows,
+    });
+    ctx.emit(&summary, || {
+        lines.push(format!(
+            "{imported} imported, {existing} already stored, {failed} failed, of {n} files"
+        ));
+        lines.join("\n")
+    })?;
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 pub fn run(ctx: &Ctx, cmd: CaptureCmd) -> Result<ExitCode> {
     let store = ctx.open()?;
     match cmd {
         CaptureCmd::Import {
-            file,
+            files,
             patient,
             consent,
             area,
@@ -161,37 +274,25 @@ pub fn run(ctx: &Ctx, cmd: CaptureCmd) -> Result<ExitCode> {
             confounders,
             note,
             captured_at,
+            derive_now,
         } => {
-            let bytes = read_input(&file, store.calibration())?;
-            let subject = file.display().to_string();
-            let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
-            let mut req = ImportRequest::new(&bytes, &subject, &patient, &consent, area, view);
+            let mut req = ImportRequest::new(&[], "", &patient, &consent, area, view);
+            req.derive_later = !derive_now;
             req.visit_id = visit.as_deref();
             req.baseline_id = baseline.as_deref();
             req.new_baseline = new_baseline;
             req.confounders = confounders;
             req.note = note.as_deref();
             req.captured_at = captured_at.as_deref();
-            req.file_modified = modified;
-            let out = store.import_capture(req)?;
-            for w in &out.warnings {
-                ctx.note(&format!("warning: {w}"));
+            if let [file] = files.as_slice() {
+                import_one(ctx, &store, file, req)?;
+            } else {
+                anyhow::ensure!(
+                    captured_at.is_none(),
+                    "--captured-at names one time: with several files each takes its own (EXIF, then the file's time)"
+                );
+                return import_many(ctx, &store, &files, &req);
             }
-            ctx.emit(&out, || {
-                format!(
-                    "{} capture {} ({} {}/{}, sha256 {})",
-                    if out.existing {
-                        "already stored as"
-                    } else {
-                        "imported"
-                    },
-                    out.capture.id,
-                    out.capture.role,
-                    out.capture.area,
-                    out.capture.view,
-                    sameframe::ids::short(&out.capture.sha256)
-                )
-            })?;
         }
         CaptureCmd::Show { id } => {
             let c = store.capture(&id)?;

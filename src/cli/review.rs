@@ -76,15 +76,27 @@ pub enum FingerprintCmd {
 }
 
 pub fn progress_bar(total_hint: u64) -> Option<indicatif::ProgressBar> {
+    progress_bar_of(total_hint, "images")
+}
+
+/// A progress bar on stderr counting `what`, when stderr is a terminal.
+pub fn progress_bar_of(total_hint: u64, what: &str) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
     let pb = indicatif::ProgressBar::new(total_hint);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} images {wide_bar} {eta}")
-            .ok()?,
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {{pos}}/{{len}} {what} {{wide_bar}} {{eta}} {{msg}}"
+        ))
+        .ok()?,
     );
     Some(pb)
+}
+
+/// The machine's cores (for work spread over threads).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
@@ -154,6 +166,12 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
             "{} images: {} pass, {} warn, {} fail; {} without a source; {} unreadable",
             m.images, m.pass, m.warn, m.fail, m.without_source, m.unreadable
         );
+        if m.derived_before_review > 0 {
+            s += &format!(
+                "\n{} capture(s) imported without their preview and fingerprint were fingerprinted first",
+                m.derived_before_review
+            );
+        }
         if m.captures_to_backfill > 0 {
             s += &format!(
                 "\n{} stored capture(s) have no current fingerprint and may be missed: run `sameframe fingerprint backfill`",
@@ -331,7 +349,7 @@ pub fn fingerprint(ctx: &Ctx, cmd: FingerprintCmd) -> Result<ExitCode> {
     match cmd {
         FingerprintCmd::Backfill => {
             let pb = progress_bar(0);
-            let r = store.backfill_fingerprints(&|done, total| {
+            let r = store.backfill_fingerprints(cores(), &|done, total| {
                 if let Some(pb) = &pb {
                     pb.set_length(total as u64);
                     pb.set_position(done as u64);

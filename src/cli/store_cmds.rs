@@ -227,6 +227,8 @@ struct Status {
     /// Take-downs still open, and those of them past their due day.
     takedowns_open: usize,
     takedowns_overdue: Vec<String>,
+    /// Captures whose preview and fingerprint are still to be made (deferred at import).
+    derived_pending: usize,
 }
 
 pub fn status(ctx: &Ctx) -> Result<ExitCode> {
@@ -257,6 +259,7 @@ pub fn status(ctx: &Ctx) -> Result<ExitCode> {
         unfinished_withdrawals: unfinished,
         takedowns_open: open.len(),
         takedowns_overdue: overdue,
+        derived_pending: store.fingerprints_to_backfill()?,
     };
     ctx.emit(&st, || {
         let mut s = format!(
@@ -278,6 +281,12 @@ pub fn status(ctx: &Ctx) -> Result<ExitCode> {
         );
         for u in &st.unfinished_withdrawals {
             s += &format!("\n  UNFINISHED WITHDRAWAL {u}: run `sameframe consent resume` to finish it");
+        }
+        if st.derived_pending > 0 {
+            s += &format!(
+                "\n  {} capture(s) wait for their preview and fingerprint (`sameframe fingerprint backfill`; a review makes them first)",
+                st.derived_pending
+            );
         }
         if st.takedowns_open > 0 {
             s += &format!(
@@ -313,6 +322,12 @@ fn verify_text(r: &sameframe::records::integrity::VerifyReport) -> String {
     }
     for d in &r.records_damaged {
         s += &format!("\n  DAMAGED {}: {}", d.record, d.why);
+    }
+    if r.derived_pending > 0 {
+        s += &format!(
+            "\n  {} capture(s) wait for their preview and fingerprint (`sameframe fingerprint backfill`)",
+            r.derived_pending
+        );
     }
     for o in &r.orphans {
         s += &format!(

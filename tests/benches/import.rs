@@ -119,6 +119,112 @@ fn store(
     (data, key, v["consent_id"].as_str().unwrap().to_string())
 }
 
+/// One `capture import F1 … Fn` of new variants into `store`, against `sha256sum F1 … Fn`
+/// and `cp F1 … Fn` of the same files in one shell, then the deferred work.
+fn batch(dir: &Path, jpeg: &[u8], store: &(PathBuf, Option<PathBuf>, String)) -> Batch {
+    let n = 24;
+    let files: Vec<PathBuf> = (0..n)
+        .map(|i| {
+            let p = dir.join(format!("batch{i}.jpg"));
+            std::fs::write(&p, variant(jpeg, 1000 + i)).unwrap();
+            p
+        })
+        .collect();
+    let names: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let (data, key, consent) = store;
+    let mut args = vec!["capture", "import"];
+    args.extend(&names);
+    args.extend([
+        "--patient",
+        "B1",
+        "--consent",
+        consent,
+        "--area",
+        "face",
+        "--view",
+        "oblique_left_45",
+    ]);
+    let t = Instant::now();
+    run_ok(sameframe(data, key.as_deref(), &args));
+    let import_ms = t.elapsed().as_secs_f64() * 1e3;
+    let dest = dir.join("cp-batch");
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::create_dir_all(&dest).unwrap();
+    let list = names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let t = Instant::now();
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "sha256sum {list} >/dev/null && cp {list} '{}'",
+            dest.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let peer_ms = t.elapsed().as_secs_f64() * 1e3;
+    // The deferred work, counted: the previews and fingerprints, made later by `fingerprint
+    // backfill` (or the next review) on every core.
+    let t = Instant::now();
+    let made = run_ok(sameframe(
+        data,
+        key.as_deref(),
+        &["fingerprint", "backfill"],
+    ));
+    let deferred_ms = t.elapsed().as_secs_f64() * 1e3;
+    let made: serde_json::Value = serde_json::from_str(&made).unwrap();
+    // The store's single imports above were deferred too: the cost per capture, for the batch.
+    let computed = made["computed"].as_u64().unwrap_or(0) as f64;
+    assert!(computed >= n as f64, "{made}");
+    Batch {
+        import_ms,
+        peer_ms,
+        deferred_ms: deferred_ms / computed * n as f64,
+        files: n,
+    }
+}
+
+/// A batch's figures.
+struct Batch {
+    import_ms: f64,
+    peer_ms: f64,
+    deferred_ms: f64,
+    files: usize,
+}
+
+/// Imports that make their preview and fingerprint at once (`--derive-now`), the median: the
+/// cost that deferral moves out of the import.
+fn derive_now(files: &[PathBuf], store: &(PathBuf, Option<PathBuf>, String)) -> f64 {
+    let (data, key, consent) = store;
+    let mut t = Vec::new();
+    for f in files {
+        let start = Instant::now();
+        run_ok(sameframe(
+            data,
+            key.as_deref(),
+            &[
+                "capture",
+                "import",
+                f.to_str().unwrap(),
+                "--patient",
+                "B1",
+                "--consent",
+                consent,
+                "--area",
+                "face",
+                "--view",
+                "lateral_left_90",
+                "--derive-now",
+            ],
+        ));
+        t.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    common::median(&mut t)
+}
+
 fn main() {
     let dir = common::work_dir("import");
     let jpeg = twelve_megapixel(&dir);
@@ -202,6 +308,36 @@ fn main() {
         peer.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let peer_ms = common::median(&mut peer);
+    // Peer with the copy made durable (`sync FILE`), as the import's write is.
+    let mut peer_sync = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let to = dest.join(format!("s{i}.jpg"));
+        let t = Instant::now();
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "sha256sum '{}' >/dev/null && cp '{}' '{}' && sync '{}'",
+                f.display(),
+                f.display(),
+                to.display(),
+                to.display()
+            ))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        peer_sync.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let peer_sync_ms = common::median(&mut peer_sync);
+    let b = batch(&dir, &jpeg, &stores[1].1);
+    let (batch_ms, batch_peer_ms, batch_n) = (b.import_ms, b.peer_ms, b.files);
+    let now_files: Vec<PathBuf> = (0..6)
+        .map(|i| {
+            let p = dir.join(format!("now{i}.jpg"));
+            std::fs::write(&p, variant(&jpeg, 2000 + i)).unwrap();
+            p
+        })
+        .collect();
+    let now_ms = derive_now(&now_files, &stores[1].1);
 
     // In-process breakdown of one import's work.
     let bytes = variant(&jpeg, 999);
@@ -253,6 +389,25 @@ fn main() {
     }
     println!("  sha256sum + cp                              {peer_ms:8.1} ms");
     println!(
+        "  sha256sum + cp + sync                       {peer_sync_ms:8.1} ms   (encrypted import: {:.2}× this)",
+        enc / peer_sync_ms
+    );
+    println!(
+        "\nbatch of {batch_n} files in one `capture import F…` (encrypted key-file store): {batch_ms:.0} ms = {:.1} ms per file; sha256sum + cp of the same files in one shell: {batch_peer_ms:.0} ms; ratio {:.2}×",
+        batch_ms / batch_n as f64,
+        batch_ms / batch_peer_ms
+    );
+    println!(
+        "deferred work of that batch (`fingerprint backfill`, every core): {:.0} ms = {:.1} ms per file; batch import + deferred work: {:.2}× sha256sum+cp",
+        b.deferred_ms,
+        b.deferred_ms / batch_n as f64,
+        (batch_ms + b.deferred_ms) / batch_peer_ms
+    );
+    println!(
+        "one import deriving at once (`--derive-now`, encrypted store): {now_ms:.1} ms = {:.2}× sha256sum+cp+sync",
+        now_ms / peer_sync_ms
+    );
+    println!(
         "\nin-process breakdown (best of runs): sha256 {hash_ms:.1} ms, structure check {structure_ms:.1} ms, preview decode (DCT-scaled, parallel to the write) {preview_ms:.1} ms, seal {seal_ms:.1} ms, durable write {write_ms:.1} ms"
     );
     println!(
@@ -266,6 +421,10 @@ fn main() {
             "bytes": jpeg.len(), "plaintext_ms": plain, "encrypted_ms": enc, "sha256sum_cp_ms": peer_ms,
             "ratio_plaintext_vs_peer": plain / peer_ms, "ratio_encrypted_vs_plaintext": enc / plain,
             "shared_ms": shared, "ratio_shared_vs_encrypted_embedded": shared.map(|s| s / enc),
+            "sha256sum_cp_sync_ms": peer_sync_ms, "ratio_encrypted_vs_peer_sync": enc / peer_sync_ms,
+            "batch_files": batch_n, "batch_ms": batch_ms, "batch_peer_ms": batch_peer_ms,
+            "ratio_batch_vs_peer": batch_ms / batch_peer_ms,
+            "batch_deferred_ms": b.deferred_ms, "derive_now_ms": now_ms,
             "hash_ms": hash_ms, "structure_ms": structure_ms, "preview_ms": preview_ms, "seal_ms": seal_ms, "write_ms": write_ms,
         }),
     );

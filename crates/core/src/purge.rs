@@ -285,6 +285,8 @@ pub struct PlannedCapture {
     pub id: String,
     pub sha256: String,
     pub has_fingerprint: bool,
+    /// Its thumbnail is cached (an import that deferred its derived data made none yet).
+    pub has_thumbnail: bool,
 }
 
 /// What a withdrawal's plan is made from: the rows as its unit of work sees them.
@@ -343,10 +345,20 @@ pub fn plan(p: &PlanInput<'_>) -> Vec<Item> {
             }
         };
         for c in p.captures {
-            let mut t = item("thumbnail");
+            // A capture whose import deferred its derived data has no thumbnail yet: one made
+            // since the plan is deleted all the same, and none is made again.
+            let mut t = item(if c.has_thumbnail {
+                "thumbnail"
+            } else {
+                "late_thumbnail"
+            });
             t.subject_id = Some(c.id.clone());
             t.sha256 = Some(c.sha256.clone());
             t.path = Some((p.location_of)(&BlobKey::Thumb(c.sha256.clone())));
+            if !c.has_thumbnail {
+                t.detail =
+                    Some("no thumbnail or fingerprint had been made yet; none will be made".into());
+            }
             items.push(t);
             if c.has_fingerprint {
                 let mut f = item("fingerprint");
@@ -717,6 +729,7 @@ impl Store {
         for c in tx.captures_of_consent(&consent.id)? {
             captures.push(PlannedCapture {
                 has_fingerprint: tx.fingerprint(&c.id)?.is_some(),
+                has_thumbnail: self.blobs().exists(&BlobKey::Thumb(c.sha256.clone()))?,
                 id: c.id,
                 sha256: c.sha256,
             });
@@ -812,7 +825,9 @@ impl Store {
         for it in &items {
             match (it.kind.as_str(), &it.sha256) {
                 ("export", _) => files.extend(it.path.as_ref().map(PathBuf::from)),
-                ("thumbnail", Some(h)) => self.blobs().delete(&BlobKey::Thumb(h.clone()))?,
+                ("thumbnail" | "late_thumbnail", Some(h)) => {
+                    self.blobs().delete(&BlobKey::Thumb(h.clone()))?;
+                }
                 ("original" | "document", Some(h)) if !encrypted => {
                     self.blobs().delete(&BlobKey::Blob(h.clone()))?;
                 }
@@ -872,6 +887,8 @@ impl Store {
                         Some("treatment")
                     }
                     "thumbnail" => Some("thumbnail"),
+                    // Marks the capture's derived data as purged, so it is never made again.
+                    "late_thumbnail" => Some("derived"),
                     "export" => {
                         tx.delete_export(subject)?;
                         Some("export")
@@ -1340,6 +1357,7 @@ mod tests {
             id: "cap_1".into(),
             sha256: "aa".repeat(32),
             has_fingerprint: true,
+            has_thumbnail: true,
         }];
         let exports = vec![
             export("exp_teach", "teaching", "exports/t.jpg", true, "sta_here"),

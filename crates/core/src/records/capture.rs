@@ -126,6 +126,11 @@ pub struct ImportRequest<'a> {
     pub file_modified: Option<SystemTime>,
     /// Station measurements to keep with the capture.
     pub analysis: Option<StationMeasurements>,
+    /// Leave the preview, thumbnail and fingerprint of a JPEG to later (`fingerprint
+    /// backfill`, or the next review): the import is then the checks (the JPEG's structure
+    /// walked to its end marker), the sealed original and its row. PNG and TIFF files are
+    /// decoded at import whatever this says: their decode is their check.
+    pub derive_later: bool,
 }
 
 impl<'a> ImportRequest<'a> {
@@ -153,6 +158,7 @@ impl<'a> ImportRequest<'a> {
             captured_at: None,
             file_modified: None,
             analysis: None,
+            derive_later: false,
         }
     }
 }
@@ -165,6 +171,9 @@ pub struct ImportOutcome {
     /// True when these bytes were already stored for this patient (nothing new was written).
     pub existing: bool,
     pub warnings: Vec<String>,
+    /// The preview and fingerprint are still to be made (the import deferred them).
+    #[serde(default)]
+    pub derived_pending: bool,
 }
 
 /// A capture summary for lists.
@@ -290,11 +299,11 @@ fn resolve_captured_at(
 }
 
 /// Work done on the decoded preview while the blob is written.
-struct Derived {
-    thumbnail_jpeg: Vec<u8>,
-    fingerprint: Fingerprint,
+pub(crate) struct Derived {
+    pub(crate) thumbnail_jpeg: Vec<u8>,
+    pub(crate) fingerprint: Fingerprint,
     /// The thumbnail reduced for verifying published images against it.
-    small: Option<image::GrayImage>,
+    pub(crate) small: Option<image::GrayImage>,
 }
 
 /// The preview a capture of `img` (upright) stores: its thumbnail, as the JPEG kept.
@@ -325,6 +334,26 @@ fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {
         fingerprint,
         small,
     }
+}
+
+/// An import prepared by [`Store::prepare_import`].
+pub enum Prepared {
+    /// These bytes are stored already: the answer, nothing written.
+    Done(Box<ImportOutcome>),
+    /// Checked, blob written, derived data made: to record with [`Store::finish_import`].
+    Ready(Box<PreparedImport>),
+}
+
+/// The work of an import done before its unit of work.
+pub struct PreparedImport {
+    id: String,
+    checked: Checked,
+    key_id: Option<String>,
+    /// `None` when deferred.
+    derived: Option<Derived>,
+    small: Option<Vec<u8>>,
+    put: Put,
+    warnings: Vec<String>,
 }
 
 /// What the checks before the blob is written found.
@@ -477,9 +506,21 @@ impl Store {
     /// a consent that does not allow clinical use, an unknown confounder or a bad baseline.
     /// Importing the same bytes again for the same patient returns the existing capture.
     pub fn import_capture(&self, req: ImportRequest<'_>) -> Result<ImportOutcome, RecordError> {
-        let checked = self.check_import(&req)?;
+        match self.prepare_import(&req)? {
+            Prepared::Done(out) => Ok(*out),
+            Prepared::Ready(p) => self.finish_import(&req, *p),
+        }
+    }
+
+    /// An import's work before its unit of work: the checks, the sealed blob written, the
+    /// preview, thumbnail and fingerprint made. Runs on any handle of the store (a worker's
+    /// [`Store::reader`]); [`Store::finish_import`] records it.
+    pub fn prepare_import(&self, req: &ImportRequest<'_>) -> Result<Prepared, RecordError> {
+        let checked = self.check_import(req)?;
         if let Some(existing) = self.capture_by_sha(&checked.hash)? {
-            return self.already_imported(&req, &checked, existing);
+            return self
+                .already_imported(req, &checked, existing)
+                .map(|o| Prepared::Done(Box::new(o)));
         }
         let limits = self.calibration().limits()?;
         let mut warnings: Vec<String> = checked.time_warning.iter().cloned().collect();
@@ -504,10 +545,17 @@ impl Store {
             other => other?,
         };
         let orientation = checked.exif.as_ref().and_then(|e| e.orientation);
+        // Only a JPEG's derived data waits: its structure walk has checked every segment and
+        // scan to the end marker. A PNG's or TIFF's decode is its check (chunks, pages,
+        // frames), so those are derived now.
+        let defer = req.derive_later && checked.kind == ImageKind::Jpeg;
         let (decoded, put) = std::thread::scope(|s| {
             let decoder = s.spawn(|| {
+                if defer {
+                    return Ok(None);
+                }
                 ingest::decode_preview(req.bytes, checked.kind, req.subject, &limits)
-                    .map(|img| derive(img, orientation))
+                    .map(|img| Some(derive(img, orientation)))
             });
             let put = self.put_sealed_blob(req.bytes, &checked.hash, key.as_ref());
             let decoded = decoder.join().unwrap_or_else(|_| {
@@ -530,18 +578,45 @@ impl Store {
         let key_id = key.as_ref().map(|(k, _)| crate::ids::hex(k));
         let id = new_id("cap")?;
         let small = derived
-            .small
             .as_ref()
+            .and_then(|d| d.small.as_ref())
             .map(|g| self.seal_small(&id, req.consent_id.trim(), g))
             .transpose()?;
+        Ok(Prepared::Ready(Box::new(PreparedImport {
+            id,
+            checked,
+            key_id,
+            derived,
+            small,
+            put,
+            warnings,
+        })))
+    }
+
+    /// Record a prepared import in one unit of work (the consent and the series read again
+    /// under the write lock), then cache its thumbnail.
+    pub fn finish_import(
+        &self,
+        req: &ImportRequest<'_>,
+        p: PreparedImport,
+    ) -> Result<ImportOutcome, RecordError> {
+        let PreparedImport {
+            id,
+            checked,
+            key_id,
+            derived,
+            small,
+            put,
+            mut warnings,
+        } = p;
         let committed = self.write(|tx| {
             self.commit_import(
                 tx,
                 &id,
-                &req,
+                req,
                 &checked,
                 key_id.as_deref(),
-                &derived.fingerprint,
+                derived.as_ref().map(|d| &d.fingerprint),
                 small.as_deref(),
             )
         });
@@ -554,8 +629,9 @@ impl Store {
         };
         if existing {
             warnings.push("these bytes were already imported; nothing new was stored".into());
-        } else if let Err(e) =
-            self.write_thumbnail(&checked.hash, &capture.consent_id, &derived.thumbnail_jpeg)
+        } else if let Some(d) = &derived
+            && let Err(e) =
+                self.write_thumbnail(&checked.hash, &capture.consent_id, &d.thumbnail_jpeg)
         {
             warnings.push(format!(
                 "thumbnail not cached ({e}); it will be regenerated"
@@ -563,6 +639,7 @@ impl Store {
         }
         Ok(ImportOutcome {
             capture,
+            derived_pending: derived.is_none() && !existing,
             existing,
             warnings,
         })
@@ -642,6 +719,7 @@ impl Store {
             capture: existing,
             existing: true,
             warnings: vec!["these bytes were already imported; nothing new was stored".into()],
+            derived_pending: false,
         })
     }
 
@@ -655,7 +733,7 @@ impl Store {
         req: &ImportRequest<'_>,
         checked: &Checked,
         key_id: Option<&str>,
-        fp: &Fingerprint,
+        fp: Option<&Fingerprint>,
         small: Option<&[u8]>,
     ) -> Result<(Capture, bool), RecordError> {
         let consent = self.consent_in(tx, req.consent_id.trim())?;
@@ -726,7 +804,9 @@ impl Store {
         })?;
         let row = self.capture_row(&c)?;
         tx.insert_capture(&row)?;
-        self.put_fingerprint_in(tx, &c.id, fp, small)?;
+        if let Some(fp) = fp {
+            self.put_fingerprint_in(tx, &c.id, fp, small)?;
+        }
         tx.audit(
             "capture.import",
             json!({
@@ -950,10 +1030,19 @@ impl Store {
         {
             return Ok(jpeg);
         }
-        let img = self.capture_image(&cap.id)?;
-        let derived = derive(img, None);
+        Ok(self.derive_stored(&cap)?.thumbnail_jpeg)
+    }
+
+    /// What an import makes of a capture (thumbnail, fingerprint, reduced preview), made from
+    /// the stored original as the import would have (decoded reduced, then turned upright);
+    /// the thumbnail is cached.
+    pub(crate) fn derive_stored(&self, cap: &Capture) -> Result<Derived, RecordError> {
+        let bytes = self.read_blob(&cap.sha256)?;
+        let limits = self.calibration().limits()?;
+        let img = ingest::decode_preview(&bytes, cap.format, &cap.id, &limits)?;
+        let derived = derive(img, cap.exif.as_ref().and_then(|e| e.orientation));
         self.write_thumbnail(&cap.sha256, &cap.consent_id, &derived.thumbnail_jpeg)?;
-        Ok(derived.thumbnail_jpeg)
+        Ok(derived)
     }
 }
 

@@ -12,6 +12,12 @@ use crate::analysis::fingerprint::{
 use crate::store::repo::FingerprintRow;
 use crate::store::{Store, StoreError, Tx, small_preview_label};
 
+/// A capture's derived data made by a backfill worker, to record.
+struct Made {
+    sealed_small: Vec<u8>,
+    fingerprint: Option<Fingerprint>,
+}
+
 /// What a backfill did.
 #[derive(Clone, Debug, Serialize)]
 pub struct BackfillReport {
@@ -79,10 +85,15 @@ impl Store {
         Ok(self.read(|r| r.count_fingerprints_to_backfill(VERSION))?)
     }
 
-    /// Fingerprint every capture that has none (or an older version).
+    /// Make the derived data of every capture that lacks it: the thumbnail (when not cached),
+    /// the fingerprint (none, or an older recipe) and the reduced preview; what an import
+    /// deferred, or an upgrade of the recipe asks for. Decoding is spread over `workers`
+    /// threads, each with its own read-only handle on the store; this thread records the
+    /// results. `progress(done, total)` after each capture.
     pub fn backfill_fingerprints(
         &self,
-        progress: &dyn Fn(usize, usize),
+        workers: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<BackfillReport, RecordError> {
         // (capture, whether its fingerprint is current and only its reduced preview is missing)
         let todo = self.read(|r| r.fingerprints_to_backfill(VERSION))?;
@@ -94,31 +105,49 @@ impl Store {
                 .saturating_sub(todo.len()),
             failed: Vec::new(),
         };
-        for (i, (id, current)) in todo.iter().enumerate() {
-            progress(i, todo.len());
-            // A current fingerprint needs only its reduced preview; the full preview is decoded
-            // only to fingerprint.
-            let read = self.thumbnail(id).and_then(|jpeg| {
-                let small = small_of(id, &jpeg)?;
-                let preview = (!*current).then(|| preview_of(id, &jpeg)).transpose()?;
-                Ok((small, preview))
-            });
-            let (small, preview) = match read {
-                Ok(r) => r,
-                Err(e) => {
-                    report.failed.push(format!("{id}: {e}"));
-                    continue;
+        let readers: Vec<Store> = (0..workers.clamp(1, todo.len().max(1)))
+            .filter_map(|_| self.reader().ok())
+            .collect();
+        let inline = readers.is_empty();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Made, RecordError>)>();
+        std::thread::scope(|scope| -> Result<(), RecordError> {
+            for store in readers {
+                let (tx, next, todo) = (tx.clone(), &next, &todo);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some((id, current)) = todo.get(i) else {
+                            return;
+                        };
+                        if tx.send((i, store.derive_one(id, *current))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut done = 0;
+            let mut record = |i: usize, d: Result<Made, RecordError>| {
+                let id = &todo[i].0;
+                match d.and_then(|d| self.record_derived(id, d)) {
+                    Ok(()) => report.computed += 1,
+                    Err(e) => report.failed.push(format!("{id}: {e}")),
                 }
+                done += 1;
+                progress(done, todo.len());
             };
-            let consent_id = self.capture(id)?.consent_id;
-            let sealed = self.seal_small(id, &consent_id, &small)?;
-            let fp = preview.map(|img| Fingerprint::of(&img));
-            self.write(|tx| match &fp {
-                None => tx.set_fingerprint_small(id, &sealed),
-                Some(f) => self.put_fingerprint_in(tx, id, f, Some(&sealed)),
-            })?;
-            report.computed += 1;
-        }
+            // Without a second handle (a store that cannot open one), the work is done here.
+            if inline {
+                for (i, (id, current)) in todo.iter().enumerate() {
+                    record(i, self.derive_one(id, *current));
+                }
+            }
+            for (i, d) in rx {
+                record(i, d);
+            }
+            Ok(())
+        })?;
         if report.computed > 0 {
             self.audit_now(
                 "fingerprint.backfill",
@@ -127,6 +156,46 @@ impl Store {
             )?;
         }
         Ok(report)
+    }
+
+    /// Make what imports deferred (and what an older recipe lacks) before anything is matched
+    /// against the captures, on every core; how many captures got their data.
+    pub fn derive_pending(&self) -> Result<usize, RecordError> {
+        if self.fingerprints_to_backfill()? == 0 {
+            return Ok(0);
+        }
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        Ok(self.backfill_fingerprints(workers, &|_, _| {})?.computed)
+    }
+
+    /// One capture's missing data, made (see [`Store::backfill_fingerprints`]): reads only,
+    /// besides caching the thumbnail.
+    fn derive_one(&self, id: &str, current: bool) -> Result<Made, RecordError> {
+        let cap = self.capture(id)?;
+        // A current fingerprint needs only its reduced preview, from the thumbnail; a missing
+        // or outdated one is made from the original, exactly as an import makes it.
+        let (small, fingerprint) = if current {
+            (small_of(id, &self.thumbnail(id)?)?, None)
+        } else {
+            let d = self.derive_stored(&cap)?;
+            let small = match d.small {
+                Some(s) => s,
+                None => small_of(id, &d.thumbnail_jpeg)?,
+            };
+            (small, Some(d.fingerprint))
+        };
+        Ok(Made {
+            sealed_small: self.seal_small(id, &cap.consent_id, &small)?,
+            fingerprint,
+        })
+    }
+
+    fn record_derived(&self, id: &str, d: Made) -> Result<(), RecordError> {
+        self.write(|tx| match &d.fingerprint {
+            None => tx.set_fingerprint_small(id, &d.sealed_small),
+            Some(f) => self.put_fingerprint_in(tx, id, f, Some(&d.sealed_small)),
+        })?;
+        Ok(())
     }
 
     /// The capture's preview reduced to about

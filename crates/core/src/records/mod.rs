@@ -5,6 +5,7 @@
 //! share one code path; they reach rows only through the store's repositories, and keep
 //! patient text in sealed record bodies (see [`crate::store::seal`]).
 
+pub mod batch;
 pub mod capture;
 pub mod confounders;
 pub mod consent;

@@ -260,8 +260,9 @@ pub fn find_panels(gray: &GrayImage) -> Vec<[u32; 4]> {
 }
 
 impl Store {
-    /// Load every fingerprint into an index.
+    /// Load every fingerprint into an index, after making those imports deferred.
     pub fn review_index(&self) -> Result<Index, RecordError> {
+        self.derive_pending()?;
         // Only the indexed keypoints (the first ones), from the compact copy the store keeps
         // of them, read straight from the backend's buffers.
         // (entry, where its keypoints start in `points`, how many), and the keypoints.

@@ -49,9 +49,14 @@ pub struct Summary {
     pub edits_flagged: usize,
     pub captures_indexed: usize,
     /// Captures with no fingerprint, or one from an older recipe (`sameframe fingerprint
-    /// backfill` brings them up to date): images made from them may be missed.
+    /// backfill` brings them up to date): images made from them may be missed. The review
+    /// makes what is missing first, so this counts only captures whose data could not be made.
     #[serde(default)]
     pub captures_to_backfill: usize,
+    /// Captures whose preview and fingerprint the review made first (deferred at import, or
+    /// from an older recipe), so that none is missed.
+    #[serde(default)]
+    pub derived_before_review: usize,
 }
 
 /// The review.
@@ -303,12 +308,15 @@ impl Store {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Review, RecordError> {
         let files = collect_files(paths)?;
+        // Nothing is silently missing: what imports deferred is made now.
+        let derived_before_review = self.derive_pending()?;
         let index: Index = self.review_index()?;
         let limits = self.calibration().limits()?;
         let mut images = Vec::with_capacity(files.len());
         let mut summary = Summary {
             captures_indexed: index.len(),
             captures_to_backfill: self.fingerprints_to_backfill()?,
+            derived_before_review,
             ..Default::default()
         };
         // Decoding, feature extraction and matching run on one worker per core, each with

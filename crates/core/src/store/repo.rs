@@ -390,7 +390,9 @@ pub trait FingerprintRepo {
     fn set_fingerprint_small(&mut self, capture_id: &str, small: &[u8]) -> RepoResult<()>;
     fn delete_fingerprint(&mut self, capture_id: &str) -> RepoResult<()>;
     /// Captures whose fingerprint is missing, older than `version`, or lacks its reduced
-    /// preview, in import order, with whether only the preview is missing.
+    /// preview, in import order, with whether only the preview is missing; never a capture
+    /// whose derived data a withdrawal purged (a tombstone of its fingerprint, thumbnail or
+    /// `derived` data).
     fn fingerprints_to_backfill(&mut self, version: i64) -> RepoResult<Vec<(String, bool)>>;
     fn count_fingerprints_to_backfill(&mut self, version: i64) -> RepoResult<usize>;
     /// Captures whose fingerprint has a stored reduced preview, with their consent.

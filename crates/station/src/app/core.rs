@@ -526,6 +526,8 @@ impl Worker {
             captured_at: Some(&at),
             file_modified: None,
             analysis: Some(job.analysis.clone()),
+            // The station shows what was stored at once, and the next view's ghost needs it.
+            derive_later: false,
         };
         match s.import_capture(req) {
             Ok(out) => {

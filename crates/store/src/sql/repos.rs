@@ -954,7 +954,9 @@ impl FingerprintRepo for Sql<'_> {
         self.rows(
             "list fingerprints to backfill",
             "SELECT c.id, f.version FROM capture c LEFT JOIN fingerprint f ON f.capture_id = c.id
-             WHERE f.capture_id IS NULL OR f.version < ?1 OR f.small IS NULL
+             WHERE (f.capture_id IS NULL OR f.version < ?1 OR f.small IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM tombstone t WHERE t.subject_id = c.id
+                               AND t.kind IN ('fingerprint', 'thumbnail', 'derived'))
              ORDER BY c.imported_at, c.id",
             &[version.into()],
             |c| Ok((c.text(0)?, c.opt_int(1)?.is_some_and(|v| v >= version))),
@@ -965,7 +967,9 @@ impl FingerprintRepo for Sql<'_> {
         let n = self.one(
             "count fingerprints to backfill",
             "SELECT COUNT(*) FROM capture c LEFT JOIN fingerprint f ON f.capture_id = c.id
-             WHERE f.capture_id IS NULL OR f.version < ?1 OR f.small IS NULL",
+             WHERE (f.capture_id IS NULL OR f.version < ?1 OR f.small IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM tombstone t WHERE t.subject_id = c.id
+                               AND t.kind IN ('fingerprint', 'thumbnail', 'derived'))",
             &[version.into()],
             |c| c.int(0),
         )?;

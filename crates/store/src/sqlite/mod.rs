@@ -202,13 +202,16 @@ impl Backend for Sqlite {
         loop {
             attempt += 1;
             let mut c = self.conn.borrow_mut();
+            // Errors are named from the connection in hand (`self.fail` would borrow it again).
+            let location = c.location();
+            let fail = |op: &str, e| StoreError::Backend(backend_error(location.clone(), op, e));
             c.db.execute_batch("BEGIN IMMEDIATE")
-                .map_err(|e| self.fail("take the store's write lock", classify(e)))?;
+                .map_err(|e| fail("take the store's write lock", classify(e)))?;
             let r = work(&mut Sql::new(&mut *c));
             let done = match r {
                 Ok(()) => {
                     c.db.execute_batch("COMMIT")
-                        .map_err(|e| self.fail("commit", classify(e)))
+                        .map_err(|e| fail("commit", classify(e)))
                 }
                 Err(e) => Err(e),
             };
