@@ -1474,3 +1474,130 @@ fn withdrawal_takedowns_certificates_and_an_erased_patients_publication() {
         "the closed take-down is named: {img}"
     );
 }
+
+/// A follow-up that is the baseline's pixels moved (rotated, scaled, shifted, a gain change,
+/// noise, re-encoded) is flagged when its derived data is made — at import, or by the backfill
+/// a deferred import leaves — audited, and failed by `pair`; a new photo of the patient on
+/// another day, and a burst frame of the same sitting, are not.
+#[test]
+fn a_follow_up_made_from_the_baselines_pixels_is_flagged() {
+    let s = TestStore::new();
+    let consent = s.patient_with_consent("G-1", "clinical");
+    let shared = util::shared_fixtures();
+    let face = |n: &str| -> Option<std::path::PathBuf> {
+        shared
+            .as_ref()
+            .map(|d| d.join("faces").join(n))
+            .filter(|p| p.is_file())
+    };
+    let base_file = face("obama.jpg").unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/faces/astronaut.jpg")
+    });
+    let base_img = image::open(&base_file).unwrap().to_rgb8();
+    let baseline = s.import(
+        &base_file,
+        "G-1",
+        &consent,
+        &["--captured-at", "2026-01-10T10:00:00", "--derive-now"],
+    );
+    let bid = baseline["capture_id"].as_str().unwrap().to_string();
+    let copy = |seed: u64, th: f64, sc: f64| {
+        let mut w = sameframe::testkit::warp_similarity(&base_img, 9.0, -6.0, th, sc, [0, 0, 0]);
+        let mut rng = sameframe::testkit::Rng(seed);
+        for p in w.pixels_mut() {
+            p.0 =
+                p.0.map(|v| (f64::from(v) * 1.04 + rng.gauss() * 2.0).clamp(0.0, 255.0) as u8);
+        }
+        jpeg(&w, 90)
+    };
+    // Imported with its derived data at once: flagged in the answer.
+    let f1 = s.write("copy1.jpg", &copy(1, 4.8, 0.92));
+    let out = s.import(
+        &f1,
+        "G-1",
+        &consent,
+        &["--captured-at", "2026-03-10T10:00:00", "--derive-now"],
+    );
+    let flag = &out["copy_of"];
+    assert_eq!(flag["capture_id"], bid.as_str(), "{out}");
+    assert!(
+        (flag["rotation_deg"].as_f64().unwrap() - 4.8).abs() < 0.3,
+        "{flag}"
+    );
+    assert!(
+        (flag["scale"].as_f64().unwrap() - 0.92).abs() < 0.01,
+        "{flag}"
+    );
+    assert!(
+        out["warnings"].to_string().contains("not a new photo"),
+        "{out}"
+    );
+    let g = s.ok(&["pair", &bid, out["capture_id"].as_str().unwrap()]);
+    assert!(g.to_string().contains("not a new photo"), "{g}");
+    assert_ne!(g["grade"], "A");
+    // Imported deferred: flagged when the backfill makes its derived data.
+    let f2 = s.write("copy2.jpg", &copy(2, -3.0, 1.06));
+    let out2 = s.import(
+        &f2,
+        "G-1",
+        &consent,
+        &["--captured-at", "2026-05-10T10:00:00"],
+    );
+    let id2 = out2["capture_id"].as_str().unwrap().to_string();
+    assert!(out2.get("copy_of").is_none());
+    s.ok(&["fingerprint", "backfill"]);
+    let shown = s.ok(&["capture", "show", &id2]);
+    assert_eq!(shown["copy_of"]["capture_id"], bid.as_str(), "{shown}");
+    let log = s.ok(&["audit", "log", "--action", "capture.copy_of"]);
+    assert_eq!(log.as_array().unwrap().len(), 2, "{log}");
+    // A burst frame of the baseline's sitting (same day) is not a follow-up copy.
+    let f3 = s.write("burst.jpg", &copy(3, 0.5, 1.0));
+    let burst = s.import(
+        &f3,
+        "G-1",
+        &consent,
+        &["--captured-at", "2026-01-10T10:00:05", "--derive-now"],
+    );
+    assert!(burst.get("copy_of").is_none(), "{burst}");
+    // A new photo of the same person in another session is not a copy.
+    if let Some(other) = face("obama2.jpg") {
+        let new = s.import(
+            &other,
+            "G-1",
+            &consent,
+            &["--captured-at", "2026-07-10T10:00:00", "--derive-now"],
+        );
+        assert!(new.get("copy_of").is_none(), "{new}");
+    }
+    s.ok(&["audit", "verify"]);
+}
+
+/// The synthetic sittings the review tests use are new photos to the copy check (their fine
+/// detail is out of register, as in real sessions), and the same scenes moved rigidly are
+/// copies: the margins either side of the threshold, measured on 512-px previews.
+#[test]
+fn synthetic_sittings_are_new_photos_and_moved_pixels_are_copies() {
+    use sameframe::analysis::copy_check::measure;
+    use sameframe::records::copies::COPY_DETAIL;
+    let preview = |img: &image::RgbImage| {
+        let img = image::load_from_memory(&jpeg(img, 90)).unwrap().to_rgb8();
+        image::imageops::thumbnail(&img, 512, 512 * img.height() / img.width())
+    };
+    let (mut sittings, mut copies) = (Vec::new(), Vec::new());
+    for (i, tex) in TEXTURES.iter().enumerate() {
+        let base = scene(tex, i as u64);
+        let later = later_session(&base, 100 + i as u64);
+        let moved = sameframe::testkit::warp_similarity(&base, 7.0, -4.0, 1.2, 0.98, [40, 40, 40]);
+        let m = |b: &image::RgbImage| {
+            measure(&preview(&base), &preview(b)).map(|m| m.detail_correlation)
+        };
+        sittings.push(m(&later).unwrap_or(0.0));
+        copies.push(m(&moved).unwrap());
+    }
+    eprintln!("detail correlation: sittings {sittings:.3?}, moved copies {copies:.3?}");
+    assert!(
+        sittings.iter().all(|&c| c < COPY_DETAIL - 0.05),
+        "{sittings:?}"
+    );
+    assert!(copies.iter().all(|&c| c > COPY_DETAIL + 0.2), "{copies:?}");
+}

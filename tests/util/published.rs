@@ -63,6 +63,10 @@ pub fn scene(texture: &str, seed: u64) -> RgbImage {
 
 /// The same scene at a later session: re-framed slightly, lit from another side, with some
 /// marks changed (the treatment, the skin's own changes) and fresh sensor noise.
+/// The wobble of a new sitting (see `later_session`), in preview pixels.
+const AMP: f64 = 1.0;
+const PERIOD: f64 = 30.0;
+
 pub fn later_session(scene_img: &RgbImage, seed: u64) -> RgbImage {
     let mut rng = Rng(seed);
     let moved = warp_similarity(
@@ -86,8 +90,35 @@ pub fn later_session(scene_img: &RgbImage, seed: u64) -> RgbImage {
         .collect();
     let light = rng.range(-0.18, 0.18);
     let mut noise = Rng(seed ^ 0x77);
+    // A new sitting is not the old photo moved: skin, hair and cloth sit a little differently
+    // everywhere, so the fine detail is out of register by a pixel or two (a smooth wobble),
+    // as in real sessions (see `analysis::copy_check`). In the pixels of a 512-px preview,
+    // where the copy check looks: AMP px, with a period of about PERIOD px.
+    let phase = [rng.range(0.0, 6.3), rng.range(0.0, 6.3)];
+    let k = f64::from(w.max(h)) / 512.0;
+    let wobble = |x: f64, y: f64| {
+        (
+            x + AMP * k * (y / (PERIOD / 6.3 * k) + phase[0]).sin(),
+            y + AMP * k * (x / (PERIOD / 6.3 * k) + phase[1]).sin(),
+        )
+    };
+    let at = |x: f64, y: f64| -> [f64; 3] {
+        let (x, y) = (
+            x.clamp(0.0, f64::from(w - 1)),
+            y.clamp(0.0, f64::from(h - 1)),
+        );
+        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (x - f64::from(x0), y - f64::from(y0));
+        let p = |xx, yy| moved.get_pixel(xx, yy).0.map(f64::from);
+        let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+        std::array::from_fn(|k| {
+            (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy
+        })
+    };
     RgbImage::from_fn(w, h, |x, y| {
-        let p = moved.get_pixel(x, y).0.map(f64::from);
+        let (sx, sy) = wobble(f64::from(x), f64::from(y));
+        let p = at(sx, sy);
         let g = 1.0 + light * (f64::from(x) / f64::from(w) - 0.5) * 2.0;
         let mut local = 0.0;
         for (cx, cy, r, d) in &changes {

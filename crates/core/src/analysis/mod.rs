@@ -3,6 +3,7 @@
 //! pixels — no GUI or camera types.
 
 pub mod color;
+pub mod copy_check;
 pub mod fingerprint;
 pub mod frame;
 pub mod geometry;

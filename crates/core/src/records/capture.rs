@@ -55,6 +55,39 @@ pub struct Capture {
     /// capture station.
     pub analysis: Option<StationMeasurements>,
     pub imported_at: String,
+    /// Set when this photo is found to be an earlier capture's pixels moved (see
+    /// [`crate::analysis::copy_check`]): not a new photo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<CopyOf>,
+}
+
+/// What an import says of a photo found to be a copy.
+pub fn copy_warning(copy: &CopyOf) -> String {
+    format!(
+        "this photo is {}: it is not a new photo of the patient (recorded with the capture)",
+        copy.describe()
+    )
+}
+
+/// An earlier capture of the same series whose pixels this capture is, rotated, scaled or
+/// shifted (with a gain change and noise).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CopyOf {
+    pub capture_id: String,
+    pub rotation_deg: f64,
+    pub scale: f64,
+    /// Correlation of the two photos' fine detail once aligned (a new photo: about 0).
+    pub detail_correlation: f64,
+}
+
+impl CopyOf {
+    /// "the pixels of cap_…, rotated 4.8° and scaled 0.92"
+    pub fn describe(&self) -> String {
+        format!(
+            "the pixels of {}, rotated {:.1}° and scaled {:.2} (fine-detail correlation {:.2}; a new photo has about 0)",
+            self.capture_id, self.rotation_deg, self.scale, self.detail_correlation
+        )
+    }
 }
 
 /// A confounder as kept in the capture's record.
@@ -95,6 +128,8 @@ pub struct CaptureBody {
     #[serde(default, deserialize_with = "super::measurements::lenient")]
     pub analysis: Option<StationMeasurements>,
     pub imported_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<CopyOf>,
 }
 
 /// When a photo was taken, and how we know.
@@ -437,6 +472,7 @@ impl Store {
             confounders,
             analysis: b.analysis,
             imported_at: b.imported_at,
+            copy_of: b.copy_of,
         })
     }
 
@@ -470,6 +506,7 @@ impl Store {
                 .collect(),
             analysis: c.analysis.clone(),
             imported_at: c.imported_at.clone(),
+            copy_of: c.copy_of.clone(),
         };
         Ok(CaptureRow {
             id: c.id.clone(),
@@ -627,15 +664,21 @@ impl Store {
                 return Err(e);
             }
         };
+        let mut capture = capture;
         if existing {
             warnings.push("these bytes were already imported; nothing new was stored".into());
-        } else if let Some(d) = &derived
-            && let Err(e) =
+        } else if let Some(d) = &derived {
+            if let Err(e) =
                 self.write_thumbnail(&checked.hash, &capture.consent_id, &d.thumbnail_jpeg)
-        {
-            warnings.push(format!(
-                "thumbnail not cached ({e}); it will be regenerated"
-            ));
+            {
+                warnings.push(format!(
+                    "thumbnail not cached ({e}); it will be regenerated"
+                ));
+            }
+            if let Some(copy) = self.copy_check_of(&capture, &d.thumbnail_jpeg)? {
+                warnings.push(copy_warning(&copy));
+                capture.copy_of = Some(copy);
+            }
         }
         Ok(ImportOutcome {
             capture,
@@ -793,6 +836,7 @@ impl Store {
                 .collect(),
             analysis: req.analysis.clone(),
             imported_at: now.clone(),
+            copy_of: None,
         };
         tx.insert_blob(&BlobRow {
             sha256: c.sha256.clone(),
@@ -1033,6 +1077,23 @@ impl Store {
         Ok(self.derive_stored(&cap)?.thumbnail_jpeg)
     }
 
+    /// Whether a capture whose thumbnail is `jpeg` is a copy of an earlier one; recorded when
+    /// it is.
+    pub(crate) fn copy_check_of(
+        &self,
+        cap: &Capture,
+        jpeg: &[u8],
+    ) -> Result<Option<CopyOf>, RecordError> {
+        let Ok(preview) = image::load_from_memory(jpeg).map(|i| i.to_rgb8()) else {
+            return Ok(None);
+        };
+        let copy = self.find_copy_of(cap, &preview)?;
+        if let Some(c) = &copy {
+            self.record_copy_of(&cap.id, c)?;
+        }
+        Ok(copy)
+    }
+
     /// What an import makes of a capture (thumbnail, fingerprint, reduced preview), made from
     /// the stored original as the import would have (decoded reduced, then turned upright);
     /// the thumbnail is cached.
@@ -1223,6 +1284,7 @@ mod tests {
             confounders: Vec::new(),
             analysis: None,
             imported_at: String::new(),
+            copy_of: None,
         }
     }
 

@@ -16,6 +16,8 @@ use crate::store::{Store, StoreError, Tx, small_preview_label};
 struct Made {
     sealed_small: Vec<u8>,
     fingerprint: Option<Fingerprint>,
+    /// An earlier capture this one is a copy of (checked when the fingerprint is made).
+    copy_of: Option<super::capture::CopyOf>,
 }
 
 /// What a backfill did.
@@ -174,19 +176,25 @@ impl Store {
         let cap = self.capture(id)?;
         // A current fingerprint needs only its reduced preview, from the thumbnail; a missing
         // or outdated one is made from the original, exactly as an import makes it.
-        let (small, fingerprint) = if current {
-            (small_of(id, &self.thumbnail(id)?)?, None)
+        let (small, fingerprint, copy_of) = if current {
+            (small_of(id, &self.thumbnail(id)?)?, None, None)
         } else {
             let d = self.derive_stored(&cap)?;
+            // What an import that derived at once would have found.
+            let copy_of = match (&cap.copy_of, preview_of(id, &d.thumbnail_jpeg)) {
+                (None, Ok(p)) => self.find_copy_of(&cap, &p)?,
+                _ => None,
+            };
             let small = match d.small {
                 Some(s) => s,
                 None => small_of(id, &d.thumbnail_jpeg)?,
             };
-            (small, Some(d.fingerprint))
+            (small, Some(d.fingerprint), copy_of)
         };
         Ok(Made {
             sealed_small: self.seal_small(id, &cap.consent_id, &small)?,
             fingerprint,
+            copy_of,
         })
     }
 
@@ -195,6 +203,9 @@ impl Store {
             None => tx.set_fingerprint_small(id, &d.sealed_small),
             Some(f) => self.put_fingerprint_in(tx, id, f, Some(&d.sealed_small)),
         })?;
+        if let Some(c) = &d.copy_of {
+            self.record_copy_of(id, c)?;
+        }
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod capture;
 pub mod confounders;
 pub mod consent;
+pub mod copies;
 pub mod fingerprints;
 pub mod integrity;
 pub mod measurements;

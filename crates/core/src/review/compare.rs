@@ -244,6 +244,17 @@ impl Store {
                 ),
             );
         }
+        if let Some(copy) = &f.copy_of {
+            push(
+                "records",
+                Level::Major,
+                format!(
+                    "the follow-up {} is {}: not a new photo of the patient",
+                    f.id,
+                    copy.describe()
+                ),
+            );
+        }
         // Pose.
         let pc = self.pose_check(&b.id, &self.preview(&f.id)?, b.area)?;
         let pose_score = pc.score;
