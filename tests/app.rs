@@ -1249,3 +1249,68 @@ fn the_treatment_record_is_drawn_and_recorded_from_the_treatment_window() {
     );
     assert!(shows(&h, "Area map of visit"));
 }
+
+#[test]
+fn a_follow_up_that_is_the_baselines_pixels_is_flagged_at_the_station() {
+    // The demo sequence is one photo moved about: a baseline from another day and a frame of
+    // the same sequence are the same pixels, which the station must not take for a new photo.
+    let s = station(&[5]);
+    let all = s.frames.parent().unwrap().join("all");
+    let png = std::fs::read(all.join("demo-03.png")).unwrap();
+    let store = store(&s);
+    store.add_patient("P-0020", None).unwrap();
+    let c = store
+        .grant_consent(sameframe::records::consent::NewConsent {
+            identifiable: false,
+            patient_ref: "P-0020",
+            scopes: vec![Scope::Clinical],
+            signed_by: "P-0020",
+            signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+            expires_on: None,
+            document: None,
+        })
+        .unwrap();
+    let mut req = ImportRequest::new(&png, "baseline", "P-0020", &c.id, Area::Face, View::Frontal);
+    req.captured_at = Some("2026-01-05T10:00:00");
+    let baseline = store.import_capture(req).unwrap().capture.id;
+    drop(store);
+    let mut h = harness(options(&s, &s.frames));
+    until(&mut h, "the patient list", |h| shows(h, "P-0020"));
+    click(&mut h, "P-0020");
+    until(&mut h, "the patient", |h| {
+        h.state().state().patient.is_some()
+    });
+    start_visit_and_protocol(&mut h);
+    until(&mut h, "the ghost and the pose", |h| {
+        let st = h.state().state();
+        st.baseline.is_some() && st.live.as_ref().is_some_and(|r| r.pose.is_some())
+    });
+    capture_now(&mut h);
+    let saved = h
+        .state()
+        .state()
+        .last_capture
+        .as_ref()
+        .unwrap()
+        .capture
+        .clone();
+    let copy = saved.copy_of.expect("the capture is flagged as a copy");
+    assert_eq!(copy.capture_id, baseline);
+    assert!(
+        h.state()
+            .state()
+            .notices
+            .iter()
+            .any(|n| n.error && n.text.contains("not a new photo")),
+        "the station says so"
+    );
+    assert!(
+        shows(&h, "NOT A NEW PHOTO"),
+        "and shows it with the last capture"
+    );
+    click(&mut h, "Compare…");
+    until(&mut h, "the pair in Compare", |h| {
+        h.state().state().compare.loaded.is_some()
+    });
+    assert!(shows(&h, "not a new photo"), "Compare gives the reason");
+}

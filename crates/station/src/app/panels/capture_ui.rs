@@ -163,6 +163,19 @@ fn saved(ui: &mut Ui, st: &State) {
                     .color(Color32::from_rgb(40, 170, 80)),
             );
             ui.label(c.capture.role.label());
+            if let Some(copy) = &c.capture.copy_of {
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(format!(
+                            "NOT A NEW PHOTO: the pixels of {}, rotated {:.1}° and scaled {:.2}",
+                            copy.capture_id, copy.rotation_deg, copy.scale
+                        ))
+                        .strong()
+                        .color(Color32::from_rgb(215, 55, 50)),
+                    )
+                    .wrap(),
+                );
+            }
             if let Some(score) = c.score {
                 ui.label(format!("pose score {score:.0}/100 (as stored)"));
             }
