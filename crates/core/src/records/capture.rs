@@ -675,9 +675,18 @@ impl Store {
                     "thumbnail not cached ({e}); it will be regenerated"
                 ));
             }
-            if let Some(copy) = self.copy_check_of(&capture, &d.thumbnail_jpeg)? {
-                warnings.push(copy_warning(&copy));
-                capture.copy_of = Some(copy);
+            // The capture is stored: what fails after its commit is a warning, never the
+            // import's failure (a server gone at this moment must not report a stored photo
+            // as not stored).
+            match self.copy_check_of(&capture, &d.thumbnail_jpeg) {
+                Ok(Some(copy)) => {
+                    warnings.push(copy_warning(&copy));
+                    capture.copy_of = Some(copy);
+                }
+                Ok(None) => {}
+                Err(e) => warnings.push(format!(
+                    "not checked whether this photo is a copy of an earlier one ({e})"
+                )),
             }
         }
         Ok(ImportOutcome {
