@@ -197,6 +197,17 @@ fn patient_with_frontal_baseline(
     scopes: &[Scope],
     png: &[u8],
 ) -> (String, String, String) {
+    patient_with_frontal_baseline_at(s, reference, scopes, png, None)
+}
+
+/// As [`patient_with_frontal_baseline`], the baseline taken at `captured_at` when given.
+fn patient_with_frontal_baseline_at(
+    s: &Station,
+    reference: &str,
+    scopes: &[Scope],
+    png: &[u8],
+    captured_at: Option<&str>,
+) -> (String, String, String) {
     let store = store(s);
     store.add_patient(reference, None).unwrap();
     let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
@@ -226,6 +237,7 @@ fn patient_with_frontal_baseline(
         .unwrap();
     let mut req = ImportRequest::new(png, "baseline", reference, &c.id, Area::Face, View::Frontal);
     req.visit_id = Some(&v.visit.id);
+    req.captured_at = captured_at;
     let b = store.import_capture(req).unwrap().capture.id;
     (c.id, v.visit.id, b)
 }
@@ -1257,23 +1269,13 @@ fn a_follow_up_that_is_the_baselines_pixels_is_flagged_at_the_station() {
     let s = station(&[5]);
     let all = s.frames.parent().unwrap().join("all");
     let png = std::fs::read(all.join("demo-03.png")).unwrap();
-    let store = store(&s);
-    store.add_patient("P-0020", None).unwrap();
-    let c = store
-        .grant_consent(sameframe::records::consent::NewConsent {
-            identifiable: false,
-            patient_ref: "P-0020",
-            scopes: vec![Scope::Clinical],
-            signed_by: "P-0020",
-            signed_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-            expires_on: None,
-            document: None,
-        })
-        .unwrap();
-    let mut req = ImportRequest::new(&png, "baseline", "P-0020", &c.id, Area::Face, View::Frontal);
-    req.captured_at = Some("2026-01-05T10:00:00");
-    let baseline = store.import_capture(req).unwrap().capture.id;
-    drop(store);
+    let (_, _, baseline) = patient_with_frontal_baseline_at(
+        &s,
+        "P-0020",
+        &[Scope::Clinical],
+        &png,
+        Some("2026-01-05T10:00:00"),
+    );
     let mut h = harness(options(&s, &s.frames));
     until(&mut h, "the patient list", |h| shows(h, "P-0020"));
     click(&mut h, "P-0020");

@@ -202,24 +202,9 @@ fn derive_now(files: &[PathBuf], store: &(PathBuf, Option<PathBuf>, String)) -> 
     let mut t = Vec::new();
     for f in files {
         let start = Instant::now();
-        run_ok(sameframe(
-            data,
-            key.as_deref(),
-            &[
-                "capture",
-                "import",
-                f.to_str().unwrap(),
-                "--patient",
-                "B1",
-                "--consent",
-                consent,
-                "--area",
-                "face",
-                "--view",
-                "lateral_left_90",
-                "--derive-now",
-            ],
-        ));
+        let mut args = util::import_args(f.to_str().unwrap(), "B1", consent, "lateral_left_90");
+        args.push("--derive-now");
+        run_ok(sameframe(data, key.as_deref(), &args));
         t.push(start.elapsed().as_secs_f64() * 1e3);
     }
     common::median(&mut t)
@@ -262,23 +247,8 @@ fn main() {
     for f in &files {
         for (k, (_, (data, key, consent))) in stores.iter().enumerate() {
             let t = Instant::now();
-            run_ok(sameframe(
-                data,
-                key.as_deref(),
-                &[
-                    "capture",
-                    "import",
-                    f.to_str().unwrap(),
-                    "--patient",
-                    "B1",
-                    "--consent",
-                    consent,
-                    "--area",
-                    "face",
-                    "--view",
-                    "frontal",
-                ],
-            ));
+            let args = util::import_args(f.to_str().unwrap(), "B1", consent, "frontal");
+            run_ok(sameframe(data, key.as_deref(), &args));
             times[k].push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
