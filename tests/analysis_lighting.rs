@@ -7,9 +7,10 @@ mod util;
 
 use sameframe::analysis::frame::Frame;
 use sameframe::analysis::lighting::{
-    self, LightingConfig, LightingOptions, LightingTracker, Verdict,
+    self, LightingConfig, LightingOptions, LightingTracker, Rect, Verdict,
 };
 use sameframe::testkit::{self, Exposure};
+use std::str::FromStr;
 
 fn cfg() -> LightingConfig {
     LightingConfig::builtin().unwrap()
@@ -298,8 +299,8 @@ fn negative_cases_say_why() {
     assert!(!r.card.found);
     assert!(r.reasons[0].contains("clipped"), "{:?}", r.reasons);
 
-    // A tiny card (0.4 % of the frame).
-    let tiny = testkit::card_quad(w, h, (0.5, 0.5), 0.055, 1.0, 0.0, 0.0);
+    // A tiny card (0.1 % of the frame).
+    let tiny = testkit::card_quad(w, h, (0.5, 0.5), 0.028, 1.0, 0.0, 0.0);
     let (img, _) = testkit::grey_scene(
         w,
         h,
@@ -520,5 +521,174 @@ fn the_card_outline_matches_the_card() {
     for (a, b) in q.iter().zip(truth.quad.iter()) {
         let d = (a[0] - b[0]).hypot(a[1] - b[1]);
         assert!(d < 5.0, "corner {a:?} is {d:.1} px from {b:?}");
+    }
+}
+
+/// A real photo cover-cropped to 1920×1080, as a station frames it.
+fn at_1080p(img: &image::RgbImage) -> image::RgbImage {
+    let s = (1920.0 / f64::from(img.width())).max(1080.0 / f64::from(img.height()));
+    let (nw, nh) = (
+        ((f64::from(img.width()) * s).ceil() as u32).max(1920),
+        ((f64::from(img.height()) * s).ceil() as u32).max(1080),
+    );
+    let big = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
+    image::imageops::crop_imm(&big, (nw - 1920) / 2, (nh - 1080) / 2, 1920, 1080).to_image()
+}
+
+/// Small grey cards (0.3–0.8 % of a 1080p frame: about 80 × 110 px) lit into real photos are
+/// found and measured as exactly as large ones, and the report says how many pixels the
+/// measurement rests on; cards on the photos' plainest and busiest parts alike.
+#[test]
+fn small_cards_on_real_photos_are_found_and_measured() {
+    let cfg = cfg();
+    let mut rng = testkit::Rng(31);
+    for (k, name) in [
+        "faces/astronaut.jpg",
+        "textures/coffee.jpg",
+        "textures/chelsea.jpg",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let photo = at_1080p(&image::open(format!("fixtures/{name}")).unwrap().to_rgb8());
+        for area in [0.003, 0.005, 0.008] {
+            let size = (area * 1920.0 * 1080.0 / 1.4f64).sqrt() / 1920.0;
+            let centre = (rng.range(0.15, 0.85), rng.range(0.2, 0.8));
+            let quad = testkit::card_quad(
+                1920,
+                1080,
+                centre,
+                size,
+                1.4,
+                rng.range(-10.0, 10.0),
+                rng.range(-20.0, 20.0),
+            );
+            let e = Exposure {
+                ev: rng.range(-0.8, 0.5),
+                cast: [rng.range(0.9, 1.1), 1.0, rng.range(0.9, 1.1)],
+                noise: 2.0,
+                seed: 40 + k as u64,
+                ..Default::default()
+            };
+            let (img, truth) = testkit::grey_scene_on(
+                testkit::photo_background(&photo),
+                1920,
+                1080,
+                quad,
+                0.18,
+                None,
+                &e,
+            );
+            let r = lighting::analyze(&Frame::rgb8(&img), &cfg, &LightingOptions::default());
+            let what = format!("{name} at {:.1} %: {:?}", area * 100.0, r.reasons);
+            assert!(r.card.found, "{what}");
+            let q = r.card.quad.unwrap();
+            let c = [
+                q.iter().map(|p| p[0]).sum::<f64>() / 4.0,
+                q.iter().map(|p| p[1]).sum::<f64>() / 4.0,
+            ];
+            assert!(
+                sameframe::analysis::geometry::inside_convex(&truth.quad, c),
+                "{what}"
+            );
+            assert!(
+                (r.exposure_ev.unwrap() - truth.exposure_ev).abs() <= 0.1,
+                "{what}"
+            );
+            let g = r.wb_gains.unwrap();
+            for ch in [0, 2] {
+                assert!(
+                    (g[ch] / truth.wb_gains[ch] - 1.0).abs() <= 0.03,
+                    "{what}: {g:?} vs {:?}",
+                    truth.wb_gains
+                );
+            }
+            let n = r.card.measured_pixels.unwrap();
+            let full = sameframe::analysis::geometry::polygon_area(&truth.quad);
+            assert!(n > 1000 && (n as f64) < full, "{what}: {n} of {full} px");
+            assert!(r.card.exposure_uncertainty_ev.unwrap() < 0.02, "{what}");
+        }
+    }
+}
+
+/// A card region whose pixels are too few for their noise is refused with the numbers, and no
+/// exposure is given; the same region on a clean frame is measured.
+#[test]
+fn a_card_too_small_for_its_noise_is_refused_with_numbers() {
+    let cfg = cfg();
+    let (w, h) = (640, 480);
+    let quad = testkit::card_quad(w, h, (0.5, 0.5), 0.3, 1.0, 0.0, 0.0);
+    let card = Rect::from_str("310,230,14,14").unwrap();
+    let opts = LightingOptions {
+        card: Some(card),
+        ..Default::default()
+    };
+    for (noise, refused) in [(12.0, true), (1.0, false)] {
+        let (img, _) = testkit::grey_scene(
+            w,
+            h,
+            quad,
+            0.18,
+            None,
+            &Exposure {
+                noise,
+                seed: 3,
+                ..Default::default()
+            },
+        );
+        let r = lighting::analyze(&Frame::rgb8(&img), &cfg, &opts);
+        let said = r
+            .reasons
+            .iter()
+            .any(|s| s.contains("rests on") && s.contains("uncertain to ±"));
+        assert_eq!(said, refused, "noise {noise}: {:?}", r.reasons);
+        assert_eq!(
+            r.exposure_ev.is_none(),
+            refused,
+            "noise {noise}: {:?}",
+            r.exposure_ev
+        );
+        if refused {
+            assert_eq!(r.verdict, Verdict::Fail);
+        }
+        assert!(
+            r.card.measured_pixels.unwrap() < 200,
+            "{:?}",
+            r.card.measured_pixels
+        );
+    }
+}
+
+/// Walls and backgrounds that look like small cards: grey bricks (a card-like quadrilateral
+/// with dozens of look-alikes) and a patch of sky framed by a camera, a chin and a tripod.
+#[test]
+fn card_like_patches_of_real_photos_are_not_cards() {
+    let cfg = cfg();
+    for name in [
+        "textures/brick.jpg",
+        "textures/camera.jpg",
+        "textures/rocket.jpg",
+    ] {
+        let photo = at_1080p(&image::open(format!("fixtures/{name}")).unwrap().to_rgb8());
+        for ev in [-0.5, 0.0, 0.4] {
+            let img = testkit::expose(
+                1920,
+                1080,
+                &testkit::photo_background(&photo),
+                &Exposure {
+                    ev,
+                    noise: 2.0,
+                    jpeg: Some(90),
+                    seed: 9,
+                    ..Default::default()
+                },
+            );
+            let r = lighting::analyze(&Frame::rgb8(&img), &cfg, &LightingOptions::default());
+            assert!(
+                !r.card.found,
+                "{name} at {ev:+} EV: false card at {:?}",
+                r.card.quad
+            );
+        }
     }
 }

@@ -1601,3 +1601,149 @@ fn synthetic_sittings_are_new_photos_and_moved_pixels_are_copies() {
     );
     assert!(copies.iter().all(|&c| c > COPY_DETAIL + 0.2), "{copies:?}");
 }
+
+/// Look-alike captures of one patient: the baseline, a burst frame of its sitting, two
+/// follow-ups that are the baseline's pixels moved (rotated, scaled, shifted, with a gain
+/// change and noise), and two real later photos. Each is published alone and in pairs,
+/// resized and re-encoded; every panel must name its capture exactly, or say it cannot tell
+/// among candidates that include the right one — never a confident wrong name.
+#[test]
+fn look_alike_captures_are_named_exactly_or_with_their_doubt() {
+    let s = TestStore::new();
+    let consent = s.patient_with_consent("L-1", "clinical,publication");
+    let shared = util::shared_fixtures();
+    let face = |n: &str| {
+        shared
+            .as_ref()
+            .map(|d| d.join("faces").join(n))
+            .filter(|p| p.is_file())
+            .map(|p| image::open(p).unwrap().to_rgb8())
+    };
+    let base = face("obama.jpg").unwrap_or_else(|| fixture("faces/astronaut.jpg"));
+    let moved = |seed: u64, dx: f64, dy: f64, th: f64, sc: f64, gain: f64| {
+        let mut w = sameframe::testkit::warp_similarity(&base, dx, dy, th, sc, [0, 0, 0]);
+        let mut rng = sameframe::testkit::Rng(seed);
+        for p in w.pixels_mut() {
+            p.0 =
+                p.0.map(|v| (f64::from(v) * gain + rng.gauss() * 2.0).clamp(0.0, 255.0) as u8);
+        }
+        w
+    };
+    let later = |name: &str, seed: u64| {
+        face(name)
+            .map(|img| {
+                resize(
+                    &img,
+                    base.width(),
+                    base.width() * img.height() / img.width(),
+                )
+            })
+            .unwrap_or_else(|| later_session(&base, seed))
+    };
+    let captures: Vec<(&str, &str, image::RgbImage)> = vec![
+        ("baseline", "2026-01-10T10:00:00", base.clone()),
+        (
+            "burst",
+            "2026-01-10T10:00:04",
+            moved(1, 3.0, -2.0, 0.3, 1.0, 1.0),
+        ),
+        (
+            "copy1",
+            "2026-03-10T10:00:00",
+            moved(2, 9.0, -6.0, 4.8, 0.92, 1.04),
+        ),
+        (
+            "copy2",
+            "2026-05-10T10:00:00",
+            moved(3, -7.0, 5.0, -3.0, 1.06, 0.96),
+        ),
+        ("later1", "2026-07-10T10:00:00", later("obama2.jpg", 71)),
+        ("later2", "2026-09-10T10:00:00", later("obama3.jpg", 72)),
+    ];
+    let mut ids: BTreeMap<&str, String> = BTreeMap::new();
+    for (name, at, img) in &captures {
+        let f = s.write(&format!("{name}.jpg"), &jpeg(img, 92));
+        let out = s.import(&f, "L-1", &consent, &["--captured-at", at, "--derive-now"]);
+        ids.insert(name, out["capture_id"].as_str().unwrap().to_string());
+    }
+    let img_of = |n: &str| &captures.iter().find(|c| c.0 == n).unwrap().2;
+    // Published: each alone (1280 px wide, JPEG 80) and pairs side by side.
+    let mut expected: Vec<(String, Vec<&str>)> = Vec::new();
+    for (name, _, img) in &captures {
+        let file = format!("single_{name}.jpg");
+        let small = resize(img, 1280, 1280 * img.height() / img.width());
+        write_jpeg(&s, "web", &file, &reencode(&small, 80));
+        expected.push((file, vec![name]));
+    }
+    for (a, b) in [
+        ("baseline", "copy1"),
+        ("baseline", "copy2"),
+        ("burst", "copy1"),
+        ("copy1", "copy2"),
+        ("baseline", "later1"),
+        ("later1", "later2"),
+    ] {
+        let file = format!("pair_{a}_{b}.jpg");
+        let pair = composite(img_of(a), img_of(b), 640, 12, false, false);
+        write_jpeg(&s, "web", &file, &reencode(&pair, 82));
+        expected.push((file, vec![a, b]));
+    }
+    let (_, o) = s.run(&["review", s.path("web").to_str().unwrap()]);
+    eprintln!("{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("ids {ids:?}");
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (mut exact, mut doubt, mut wrong) = (0, Vec::new(), Vec::new());
+    for (file, truth) in &expected {
+        let rep = image_report(&r, file);
+        let sources = rep["sources"].as_array().unwrap();
+        assert_eq!(sources.len(), truth.len(), "{file}: {rep}");
+        for (src, want) in sources.iter().zip(truth) {
+            let named = src["capture_id"].as_str().unwrap();
+            let also: Vec<&str> = src["could_also_be"]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            let want_id = ids[want].as_str();
+            let label = |id: &str| {
+                ids.iter()
+                    .find(|(_, v)| *v == id)
+                    .map(|(k, _)| *k)
+                    .unwrap_or("?")
+            };
+            if named == want_id && also.is_empty() {
+                exact += 1;
+            } else if named == want_id || also.contains(&want_id) {
+                doubt.push(format!(
+                    "{file}: {want} among {}, {:?}",
+                    label(named),
+                    also.iter().map(|a| label(a)).collect::<Vec<_>>()
+                ));
+                assert!(
+                    has(rep, "source", "warn", "cannot tell which capture"),
+                    "{file}: doubt without a finding: {rep}"
+                );
+            } else {
+                wrong.push(format!(
+                    "{file}: {want} named {} (also {:?})",
+                    label(named),
+                    also.iter().map(|a| label(a)).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "look-alikes: {exact} panels named exactly; cannot tell: {doubt:#?}; wrong: {wrong:#?}"
+    );
+    assert!(wrong.is_empty(), "confident wrong names: {wrong:#?}");
+    // Real photos of separate sessions are told apart: doubt is kept for look-alikes.
+    for file in [
+        "single_later1.jpg",
+        "single_later2.jpg",
+        "pair_later1_later2.jpg",
+    ] {
+        assert!(
+            !doubt.iter().any(|d| d.starts_with(file)),
+            "{file}: {doubt:#?}"
+        );
+    }
+}

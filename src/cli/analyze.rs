@@ -184,43 +184,69 @@ fn pose_frames(
 ) -> Result<ExitCode> {
     let cal = calibration_without_store(ctx);
     let cfg = PoseConfig::load(&cal)?;
-    // Two images at once: each within half the decode memory.
     let mut store = None;
-    let base = load_image_or_capture(ctx, baseline, &cal, 2, &mut store)?.into_rgb8();
-    let mut prepared: Option<(u32, pose::Baseline)> = None;
-    let mut out = Vec::with_capacity(frames.len());
-    for f in frames {
-        let mut one = || -> Result<pose::PoseReport> {
-            let img = load_image_or_capture(ctx, f, &cal, 2, &mut store)?;
-            let opts = PoseOptions {
-                area,
-                mm_per_px: card_scale(&Frame::from_dynamic(&img), &cal),
-                subject: None,
-            };
-            let img = img.into_rgb8();
-            let long = img.width().max(img.height());
-            if prepared.as_ref().is_none_or(|(l, _)| *l != long) {
-                prepared = Some((long, pose::Baseline::prepare(&base, &opts, long)));
-            }
-            let b = &prepared
-                .as_ref()
-                .map(|(_, b)| b)
-                .context("baseline prepared")?;
-            Ok(pose::compare(b, &img, &cfg, &opts, None, None).0)
-        };
-        match one() {
-            Ok(report) => out.push(FramePose {
-                frame: f.clone(),
-                report: Some(report),
-                error: None,
-            }),
-            Err(e) => out.push(FramePose {
-                frame: f.clone(),
-                report: None,
-                error: Some(format!("{e:#}")),
-            }),
+    let out = std::thread::scope(|s| -> Result<Vec<FramePose>> {
+        // The face models load on the other core while the images decode, when the area may
+        // need them (a scalp or body area never loads them).
+        if pose::face_area(area) {
+            s.spawn(|| {
+                let _ = pose::face::models();
+            });
         }
-    }
+        // Each frame that is a file is read (decoded, its card measured) on the other core
+        // while the one before is compared; captures come through the one store handle.
+        let read_file = |f: &String| {
+            let f = f.clone();
+            let cal = &cal;
+            Path::new(&f)
+                .exists()
+                .then(|| s.spawn(move || read_frame(ctx, &f, cal, &mut None)))
+        };
+        let mut next = frames.first().and_then(read_file);
+        let base = load_image_or_capture(ctx, baseline, &cal, 2, &mut store)?.into_rgb8();
+        let opts = PoseOptions {
+            area,
+            mm_per_px: None,
+            subject: None,
+        };
+        let base_long = base.width().max(base.height());
+        let mut prepared = (base_long, pose::Baseline::prepare(&base, &opts, base_long));
+        let mut out = Vec::with_capacity(frames.len());
+        for (i, f) in frames.iter().enumerate() {
+            let this = next.take();
+            next = frames.get(i + 1).and_then(read_file);
+            let read = match this {
+                Some(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("{f}: reading the frame failed"))),
+                None => read_frame(ctx, f, &cal, &mut store),
+            };
+            let report = read.map(|(img, mm_per_px)| {
+                let opts = PoseOptions {
+                    mm_per_px,
+                    ..opts.clone()
+                };
+                let long = img.width().max(img.height());
+                if prepared.0 != long {
+                    prepared = (long, pose::Baseline::prepare(&base, &opts, long));
+                }
+                pose::compare(&prepared.1, &img, &cfg, &opts, None, None).0
+            });
+            out.push(match report {
+                Ok(report) => FramePose {
+                    frame: f.clone(),
+                    report: Some(report),
+                    error: None,
+                },
+                Err(e) => FramePose {
+                    frame: f.clone(),
+                    report: None,
+                    error: Some(format!("{e:#}")),
+                },
+            });
+        }
+        Ok(out)
+    })?;
     if let [only] = out.as_slice() {
         return match (&only.report, &only.error) {
             (Some(r), _) => {
@@ -250,6 +276,19 @@ fn pose_frames(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A frame to compare (each of two images in hand within half the decode memory) and its
+/// millimetres per pixel from a grey card in it, when there is one.
+fn read_frame(
+    ctx: &Ctx,
+    f: &str,
+    cal: &Calibration,
+    store: &mut Option<sameframe::store::Store>,
+) -> Result<(image::RgbImage, Option<f64>)> {
+    let img = load_image_or_capture(ctx, f, cal, 2, store)?;
+    let mm_per_px = card_scale(&Frame::from_dynamic(&img), cal);
+    Ok((img.into_rgb8(), mm_per_px))
 }
 
 /// Millimetres per pixel from a grey card in the frame, when there is one.
@@ -350,6 +389,9 @@ pub fn lighting_text(r: &lighting::LightingReport) -> String {
     );
     if let Some(e) = r.exposure_ev {
         s += &format!("  exposure   {e:+.2} EV\n");
+    }
+    if let (Some(n), Some(u)) = (r.card.measured_pixels, r.card.exposure_uncertainty_ev) {
+        s += &format!("  measured   on {n} card pixels (exposure ±{u:.3} EV from their noise)\n");
     }
     if let Some(g) = r.wb_gains {
         s += &format!("  wb gains   R {:.3}  G 1  B {:.3}\n", g[0], g[2]);

@@ -141,9 +141,14 @@ pub fn review(ctx: &Ctx, a: ReviewArgs) -> Result<ExitCode> {
             );
             for src in &i.sources {
                 s += &format!(
-                    "      {} panel: capture {} (patient {}, taken {})\n",
+                    "      {} panel: capture {}{} (patient {}, taken {})\n",
                     src.position,
                     src.capture_id,
+                    if src.could_also_be.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", or one of {}: cannot tell", src.could_also_be.join(", "))
+                    },
                     one_line(&src.patient_ref),
                     src.captured_at.get(..10).unwrap_or(&src.captured_at)
                 );

@@ -179,6 +179,8 @@ fn main() {
         );
     }
 
+    let whole = whole_command(&dir, &pairs);
+
     // Live frames at 1080p with the face path, on 2 cores.
     let face = image::open(common::root().join("fixtures/faces/astronaut.jpg"))
         .unwrap()
@@ -224,6 +226,159 @@ fn main() {
             "peer_registered": peer.as_ref().map(|_| peer_err.len()),
             "peer_ms_per_pair": peer.as_ref().map(|_| peer_ms / peer_err.len().max(1) as f64),
             "live_tracked_ms": common::median(&mut live), "live_cold_ms": common::median(&mut cold),
+            "whole_command": whole,
         }),
     );
+}
+
+/// Wall time of a process, best of `n`, in milliseconds (its output is checked, not kept).
+fn process_ms(n: usize, cmd: &mut dyn FnMut() -> std::process::Command) -> f64 {
+    common::best_ms(n, || {
+        let out = cmd().output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    })
+    .0
+}
+
+/// `sameframe analyze pose` as a whole process (start-up, decoding, face models, the grey-card
+/// scale, registration, the report) against OpenCV ORB + RANSAC as a whole Python process
+/// (start-up, `import cv2`, decoding, one registration), on the same 1080p JPEG pairs: the
+/// textured pairs above and face pairs; then many frames against one baseline in one process.
+fn whole_command(dir: &std::path::Path, pairs: &[Pair]) -> serde_json::Value {
+    let Some(py) = common::peer_python("opencv", &["opencv-python-headless", "numpy"]) else {
+        return serde_json::Value::Null;
+    };
+    let bin = env!("CARGO_BIN_EXE_sameframe");
+    let data = dir.join("data");
+    let jpeg = |src: &str, name: String| {
+        let p = dir.join(name);
+        image::open(src).unwrap().to_rgb8().save(&p).unwrap();
+        p.display().to_string()
+    };
+    // (group, baseline, frame) as camera JPEGs.
+    let mut jobs: Vec<(&str, String, String)> = Vec::new();
+    for (i, p) in pairs.iter().enumerate().step_by(2) {
+        jobs.push((
+            "texture",
+            jpeg(&p.base, format!("whole_base{i}.jpg")),
+            jpeg(&p.frame, format!("whole_frame{i}.jpg")),
+        ));
+    }
+    let faces = [
+        common::root().join("../shared/fixtures/faces/obama-1080p.jpg"),
+        common::root().join("fixtures/faces/astronaut.jpg"),
+    ];
+    let mut face_sets: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, f) in faces.iter().filter(|f| f.exists()).enumerate() {
+        let img = image::open(f).unwrap().to_rgb8();
+        let base =
+            image::imageops::resize(&img, 1920, 1080, image::imageops::FilterType::CatmullRom);
+        let b = dir.join(format!("whole_face{k}.jpg"));
+        base.save(&b).unwrap();
+        let mut frames = Vec::new();
+        for j in 0..4 {
+            let t = f64::from(j);
+            let frame = warp_similarity(
+                &base,
+                12.0 * t - 18.0,
+                6.0 - 4.0 * t,
+                t - 1.5,
+                0.97 + 0.02 * t,
+                [0, 0, 0],
+            );
+            let p = dir.join(format!("whole_face{k}_{j}.jpg"));
+            frame.save(&p).unwrap();
+            frames.push(p.display().to_string());
+            jobs.push(("face", b.display().to_string(), p.display().to_string()));
+        }
+        face_sets.push((b.display().to_string(), frames));
+    }
+    println!("\nwhole process per 1080p JPEG pair, best of 3 (ms):");
+    println!(
+        "{:<8} {:<22} {:>10} {:>10} {:>7}",
+        "kind", "frame", "ours", "OpenCV", "ratio"
+    );
+    let mut ratios: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let mut rows = Vec::new();
+    for (kind, b, f) in &jobs {
+        let ours = process_ms(3, &mut || {
+            let mut c = std::process::Command::new(bin);
+            c.arg("--data-dir").arg(&data).args([
+                "--json",
+                "analyze",
+                "pose",
+                "--baseline",
+                b,
+                "--frame",
+                f,
+            ]);
+            c
+        });
+        let peer = process_ms(3, &mut || {
+            let mut c = std::process::Command::new(&py);
+            c.arg(common::root().join("tests/benches/peers/orb.py"))
+                .args(["--runs", "1", b, f]);
+            c
+        });
+        let name = std::path::Path::new(f)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        println!(
+            "{kind:<8} {name:<22} {ours:>10.1} {peer:>10.1} {:>7.2}",
+            ours / peer
+        );
+        ratios.entry(kind).or_default().push(ours / peer);
+        rows.push(
+            serde_json::json!({"kind": kind, "frame": name, "ours_ms": ours, "opencv_ms": peer}),
+        );
+    }
+    let mut all: Vec<f64> = ratios.values().flatten().copied().collect();
+    for (kind, v) in &mut ratios {
+        let worst = v.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{kind}: median ratio {:.2}, worst {worst:.2} (bar 0.5)",
+            common::median(v)
+        );
+    }
+    let worst = all.iter().copied().fold(0.0, f64::max);
+    println!(
+        "all pairs: median ratio ours/OpenCV {:.2}, worst {worst:.2} (bar 0.5)",
+        common::median(&mut all)
+    );
+    // Many frames against one baseline in one process.
+    let mut batch = Vec::new();
+    for (b, frames) in &face_sets {
+        let ours = process_ms(3, &mut || {
+            let mut c = std::process::Command::new(bin);
+            c.arg("--data-dir")
+                .arg(&data)
+                .args(["--json", "analyze", "pose", "--baseline", b, "--frame"])
+                .args(frames);
+            c
+        });
+        let peer = process_ms(3, &mut || {
+            let mut c = std::process::Command::new(&py);
+            c.arg(common::root().join("tests/benches/peers/orb.py"))
+                .args(["--runs", "1"]);
+            for f in frames {
+                c.args([b, f]);
+            }
+            c
+        });
+        println!(
+            "--frame ×{}: ours {:.1} ms per frame, OpenCV {:.1} ms per pair in one process, ratio {:.2}",
+            frames.len(),
+            ours / frames.len() as f64,
+            peer / frames.len() as f64,
+            ours / peer
+        );
+        batch.push(serde_json::json!({"frames": frames.len(), "ours_ms": ours, "opencv_ms": peer}));
+    }
+    serde_json::json!({"pairs": rows, "median_ratio": common::median(&mut all), "worst_ratio": worst, "batch": batch})
 }

@@ -61,12 +61,12 @@ pub fn scene(texture: &str, seed: u64) -> RgbImage {
     })
 }
 
-/// The same scene at a later session: re-framed slightly, lit from another side, with some
-/// marks changed (the treatment, the skin's own changes) and fresh sensor noise.
 /// The wobble of a new sitting (see `later_session`), in preview pixels.
 const AMP: f64 = 1.0;
 const PERIOD: f64 = 30.0;
 
+/// The same scene at a later session: re-framed slightly, lit from another side, with some
+/// marks changed (the treatment, the skin's own changes) and fresh sensor noise.
 pub fn later_session(scene_img: &RgbImage, seed: u64) -> RgbImage {
     let mut rng = Rng(seed);
     let moved = warp_similarity(

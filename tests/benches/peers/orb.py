@@ -1,7 +1,9 @@
 """Peer for the pose benchmark: OpenCV ORB (2000 features) + brute-force Hamming matching +
 estimateAffinePartial2D (RANSAC), on the same image pairs.
 
-Arguments: pairs of files (baseline frame baseline frame ...). Prints one JSON document:
+Arguments: pairs of files (baseline frame baseline frame ...), after `--runs N` to time N runs
+of each pair instead of 3 (`--runs 1`: the whole process does what one command does). Prints
+one JSON document:
 [{"dx", "dy", "theta_deg", "scale", "ms", "ok"}] in the pose convention
 p_frame = c + s·R(θ)(p_base − c) + d, θ counter-clockwise on screen, c the baseline centre.
 """
@@ -18,11 +20,14 @@ orb = cv2.ORB_create(nfeatures=2000)
 bf = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
 out = []
 args = sys.argv[1:]
+runs = 3
+if args[:1] == ["--runs"]:
+    runs, args = int(args[1]), args[2:]
 for i in range(0, len(args), 2):
     a = cv2.imread(args[i], cv2.IMREAD_GRAYSCALE)
     b = cv2.imread(args[i + 1], cv2.IMREAD_GRAYSCALE)
     best, res = None, None
-    for _ in range(3):
+    for _ in range(runs):
         t = time.perf_counter()
         ka, da = orb.detectAndCompute(a, None)
         kb, db = orb.detectAndCompute(b, None)

@@ -232,6 +232,8 @@ mod tests {
                 area_fraction: None,
                 neutral_patches: None,
                 patch_centres: None,
+                measured_pixels: None,
+                exposure_uncertainty_ev: None,
             },
             exposure_ev: Some(0.0),
             wb_gains: Some([1.0; 3]),

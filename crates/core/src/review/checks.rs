@@ -66,6 +66,10 @@ pub struct SourceReport {
     pub view: String,
     pub role: String,
     pub captured_at: String,
+    /// Captures this panel could equally have come from (see
+    /// [`SourceMatch::alternatives`]); empty when the panel names its capture exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub could_also_be: Vec<String>,
 }
 
 /// A region the edit check flags, in the published file's pixels.
@@ -418,7 +422,18 @@ impl Store {
         } else {
             Scope::Publication
         };
-        cx.consents(&caps, scope, &recorded)?;
+        // A panel that could be one of several captures is allowed out only if each of them
+        // may be published.
+        let mut possible = caps.clone();
+        for m in &matches {
+            for id in &m.alternatives {
+                if !possible.iter().any(|c| &c.id == id) {
+                    possible.push(self.capture(id)?);
+                }
+            }
+        }
+        cx.undecided(&matches, &positions);
+        cx.consents(&possible, scope, &recorded)?;
         cx.provenance(&published.manifest, &caps)?;
         let pair_grade = cx.pairing(&caps, &positions)?;
         let disclosures = disclosures_of(&caps);
@@ -481,6 +496,7 @@ impl Store {
             view: c.view.to_string(),
             role: c.role.to_string(),
             captured_at: c.captured_at.clone(),
+            could_also_be: m.alternatives.clone(),
         })
     }
     /// Local edits of a matched panel, compared at the published resolution (the capture's
@@ -791,6 +807,32 @@ impl Ctx<'_> {
     }
 
     /// Each source's consent must cover `scope` today; one about to expire is a warning.
+    /// Panels whose pixels fit several captures equally: named with their doubt, never as
+    /// a confident attribution (the dates, order and grade that follow are the named one's).
+    fn undecided(&mut self, matches: &[SourceMatch], positions: &[String]) {
+        for (m, pos) in matches.iter().zip(positions) {
+            if m.alternatives.is_empty() {
+                continue;
+            }
+            let all: Vec<&str> = std::iter::once(m.capture_id.as_str())
+                .chain(m.alternatives.iter().map(String::as_str))
+                .collect();
+            self.push(act(
+                "source",
+                Severity::Warn,
+                format!(
+                    "cannot tell which capture the {pos} panel comes from: one of {} (their pixels differ too little in this image to tell them apart); dates, order and grade are given for {} and may be another's",
+                    all.join(", "),
+                    m.capture_id
+                ),
+                format!(
+                    "check which of {} was published; publication copies made with `publish prepare` carry a signed manifest naming it",
+                    all.join(", ")
+                ),
+            ));
+        }
+    }
+
     fn consents(
         &mut self,
         caps: &[Capture],

@@ -171,6 +171,7 @@ fn check_one(
         inliers: a.len(),
         ncc: r,
         residual,
+        alternatives: Vec::new(),
     })
 }
 

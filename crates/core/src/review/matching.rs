@@ -28,8 +28,8 @@ use image::{GrayImage, RgbImage};
 
 use super::index::{self, Entry, Hits, Index, Indexed, Reach, Wanted};
 pub(super) use super::pixels::refine_onto;
+use super::pixels::{self, Verified, align, duel};
 pub use super::pixels::{Agreement, agreement};
-use super::pixels::{Verified, align, duel};
 use crate::analysis::fingerprint::{self, Fingerprint};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -119,6 +119,10 @@ pub struct SourceMatch {
     /// RMS difference after a whole-panel gain and offset (8-bit levels), at the reduced
     /// preview's scale.
     pub residual: f64,
+    /// Other captures whose pixels explain the panel as well as this one's, within what the
+    /// published pixels can tell (look-alikes: a burst, a copy of this capture, or this
+    /// capture a copy of them). Empty when the panel names its capture exactly.
+    pub alternatives: Vec<String>,
 }
 
 impl SourceMatch {
@@ -360,6 +364,12 @@ pub trait Sources {
     /// and view. When one verifies, these are verified too (the index may rank them low), and
     /// the exact source is the one that leaves the least difference.
     fn look_alikes_of(&self, capture_id: &str) -> Result<Vec<String>, RecordError>;
+    /// The capture's preview (about 1024 px) as luma, when there is one: look-alikes that
+    /// verify equally well on their reduced previews are told apart on these.
+    fn preview_luma_of(&self, capture_id: &str) -> Result<Option<GrayImage>, RecordError> {
+        let _ = capture_id;
+        Ok(None)
+    }
 }
 
 impl Sources for Store {
@@ -373,6 +383,10 @@ impl Sources for Store {
 
     fn look_alikes_of(&self, capture_id: &str) -> Result<Vec<String>, RecordError> {
         Ok(self.read(|r| r.look_alikes(capture_id))?)
+    }
+
+    fn preview_luma_of(&self, capture_id: &str) -> Result<Option<GrayImage>, RecordError> {
+        Ok(Some(fingerprint::luma(&self.preview(capture_id)?)))
     }
 }
 
@@ -416,6 +430,8 @@ struct Search<'a, S: Sources + ?Sized> {
     /// than one panel (the whole image, then its halves).
     fingerprints: RefCell<HashMap<String, Option<Rc<Fingerprint>>>>,
     smalls: RefCell<HashMap<String, Rc<GrayImage>>>,
+    /// Previews read to tell look-alikes apart.
+    previews: RefCell<HashMap<String, Option<Rc<GrayImage>>>>,
     /// Captures a signed provenance manifest names: among the captures whose pixels verify
     /// in a region, one of these is chosen (look-alikes verify almost equally well).
     preferred: &'a [String],
@@ -431,6 +447,15 @@ impl<S: Sources + ?Sized> Search<'_, S> {
             .borrow_mut()
             .insert(id.to_string(), f.clone());
         Ok(f)
+    }
+
+    fn preview_luma(&self, id: &str) -> Result<Option<Rc<GrayImage>>, RecordError> {
+        if let Some(g) = self.previews.borrow().get(id) {
+            return Ok(g.clone());
+        }
+        let g = self.src.preview_luma_of(id)?.map(Rc::new);
+        self.previews.borrow_mut().insert(id.to_string(), g.clone());
+        Ok(g)
     }
 
     fn small_preview(&self, id: &str) -> Result<Rc<GrayImage>, RecordError> {
@@ -476,6 +501,7 @@ pub fn find_sources_preferring<S: Sources + ?Sized>(
         want: WANTED,
         fingerprints: RefCell::default(),
         smalls: RefCell::default(),
+        previews: RefCell::default(),
     };
     let mut found = sources(&search)?;
     if found.is_empty() {
@@ -588,6 +614,32 @@ fn match_panels<S: Sources + ?Sized>(
             }
         }
     }
+    // What each panel's pixels leave in doubt: its best capture and those it does not beat
+    // beyond doubt. A panel given another of its options (each capture goes to one panel)
+    // keeps that doubt.
+    let doubt_of = |p: usize| -> Vec<String> {
+        options
+            .iter()
+            .find(|(pi, _)| *pi == p)
+            .map(|(_, m)| {
+                std::iter::once(m.capture_id.clone())
+                    .chain(m.alternatives.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let doubts: Vec<Vec<String>> = (0..panels.len()).map(doubt_of).collect();
+    let with_doubt = |p: usize, m: &SourceMatch| -> SourceMatch {
+        let mut m = m.clone();
+        if doubts[p].first() != Some(&m.capture_id) {
+            m.alternatives = doubts[p]
+                .iter()
+                .filter(|id| **id != m.capture_id)
+                .cloned()
+                .collect();
+        }
+        m
+    };
     // Two panels (a before/after pair): each session also verifies, less exactly, in the
     // other's panel. Each panel's winner (see `match_region`) when they differ, else the
     // assignment with the least total residual. Two sources placed as one picture are no
@@ -618,16 +670,19 @@ fn match_panels<S: Sources + ?Sized>(
             }
         }
         if let Some((_, i, j)) = best {
-            return Ok(pair(&options[i].1, &options[j].1));
+            return Ok(pair(
+                &with_doubt(0, &options[i].1),
+                &with_doubt(1, &options[j].1),
+            ));
         }
     }
     options.sort_by(|a, b| a.1.residual.total_cmp(&b.1.residual));
     let mut out: Vec<SourceMatch> = Vec::new();
     let mut done = vec![false; panels.len()];
-    for (pi, m) in options {
-        if !done[pi] && !out.iter().any(|o| o.capture_id == m.capture_id) {
-            done[pi] = true;
-            out.push(m);
+    for (pi, m) in &options {
+        if !done[*pi] && !out.iter().any(|o| o.capture_id == m.capture_id) {
+            done[*pi] = true;
+            out.push(with_doubt(*pi, m));
         }
     }
     Ok(out)
@@ -734,8 +789,10 @@ fn match_region<S: Sources + ?Sized>(
     // Among verified look-alikes, the exact source leaves the least difference: first by
     // residual, then the leader is challenged by each other candidate where the two differ.
     out.sort_by(|a, b| a.0.residual.total_cmp(&b.0.residual));
+    // Look-alikes are compared on their previews, at one resolution (see `fine_duel`).
+    let fine = |a: &Verified, b: &Verified| fine_duel(search, region, a, b);
     for i in 1..out.len() {
-        if duel(search.q, region, &out[i], &out[0]).is_some_and(|d| d < 0.0) {
+        if fine(&out[i], &out[0])?.is_some_and(|d| d.margin < 0.0) {
             out.swap(0, i);
         }
     }
@@ -746,7 +803,68 @@ fn match_region<S: Sources + ?Sized>(
         let named = out.remove(i);
         out.insert(0, named);
     }
+    // The runners-up the named capture does not beat beyond doubt stay named beside it,
+    // unless the clinic's signed manifest names it.
+    if let Some((named, rest)) = out.split_first_mut()
+        && !search.preferred.contains(&named.0.capture_id)
+    {
+        // Beyond doubt: on the previews by a clear margin, and the same way on the reduced
+        // previews (a look-alike misplaced on the finer pixels loses there by error).
+        let mut doubt = Vec::new();
+        for c in rest.iter() {
+            let coarse = duel(search.q, region, named, c).is_some_and(|d| d.margin < 0.0);
+            if !(coarse && fine(named, c)?.is_some_and(|d| d.decisive())) {
+                doubt.push(c.0.capture_id.clone());
+            }
+        }
+        named.0.alternatives = doubt;
+    }
     Ok(out.into_iter().map(|c| c.0).collect())
+}
+
+/// A [`duel`] of two verified candidates on their previews rather than their reduced previews,
+/// both brought to the same pixel size in the query (the coarser one's): a reduced preview
+/// covers a region in fewer pixels when its capture shows the scene smaller, and the
+/// candidate seen finer would win on resolution alone. Without previews (an in-memory set),
+/// on the reduced previews.
+fn fine_duel<S: Sources + ?Sized>(
+    search: &Search<'_, S>,
+    region: &[u32; 4],
+    a: &Verified,
+    b: &Verified,
+) -> Result<Option<pixels::Duel>, RecordError> {
+    let (Some(pa), Some(pb)) = (
+        search.preview_luma(&a.0.capture_id)?,
+        search.preview_luma(&b.0.capture_id)?,
+    ) else {
+        return Ok(duel(search.q, region, a, b));
+    };
+    // Query pixels per preview pixel.
+    let per = |v: &Verified, g: &GrayImage| {
+        v.0.transform.scale() * f64::from(v.2) / f64::from(g.width().max(1))
+    };
+    let common = per(a, &pa).max(per(b, &pb)).max(1.0);
+    let at_common = |v: &Verified, g: &GrayImage| -> Verified {
+        let k = per(v, g) / common;
+        let (w, h) = (
+            ((f64::from(g.width()) * k).round() as u32).max(8),
+            ((f64::from(g.height()) * k).round() as u32).max(8),
+        );
+        let g = fingerprint::area_resize(g, w, h);
+        // Placed to a fraction of these finer pixels: a misplacement the reduced preview
+        // could not see would lose the duel for the wrong reason.
+        let mut m = v.0.clone();
+        if let Some(t) = align(search.q, &g, v.2, &m.transform, region) {
+            m.transform = t;
+        }
+        (m, Rc::new(g), v.2)
+    };
+    Ok(duel(
+        search.q,
+        region,
+        &at_common(a, &pa),
+        &at_common(b, &pb),
+    ))
 }
 
 /// Verify one candidate against a region: geometry, then pixels.
@@ -809,6 +927,7 @@ fn verify_candidate<S: Sources + ?Sized>(
                     inliers,
                     ncc: ag.ncc,
                     residual: ag.residual,
+                    alternatives: Vec::new(),
                 },
                 small,
                 fp.width,
@@ -1188,6 +1307,7 @@ mod tests {
             want: WANTED,
             fingerprints: RefCell::default(),
             smalls: RefCell::default(),
+            previews: RefCell::default(),
         };
         let reached = Reached::Index {
             entry: 0,

@@ -97,7 +97,7 @@ pub(super) type Verified = (SourceMatch, Rc<GrayImage>, u32);
 /// and offset: negative when `a` does. Where the two look alike (most of a before/after
 /// pair) both explain the query equally; where the query was overlaid (a label, a watermark)
 /// neither does; the blocks where one session differs from the other decide.
-pub(super) fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> Option<f64> {
+pub(super) fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> Option<Duel> {
     const B: usize = 8;
     let per_small = |v: &Verified| v.0.transform.scale() * f64::from(v.2) / f64::from(v.1.width());
     let (level, img) = q.level_for(per_small(a).min(per_small(b)));
@@ -161,7 +161,39 @@ pub(super) fn duel(q: &Query, region: &[u32; 4], a: &Verified, b: &Verified) -> 
                 .collect()
         })
         .collect();
-    Some(rms[0].iter().zip(&rms[1]).map(|(x, y)| x - y).sum::<f64>() / blocks.len() as f64)
+    let d: Vec<f64> = rms[0].iter().zip(&rms[1]).map(|(x, y)| x - y).collect();
+    let n = d.len() as f64;
+    let margin = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|v| (v - margin).powi(2)).sum::<f64>() / (n - 1.0);
+    Some(Duel {
+        margin,
+        standard_error: (var / n).sqrt(),
+    })
+}
+
+/// The outcome of a [`duel`]: the mean per-block difference of the two candidates' RMS
+/// residuals (8-bit levels; negative when the first explains the query better) and its
+/// standard error over the blocks.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Duel {
+    pub margin: f64,
+    pub standard_error: f64,
+}
+
+impl Duel {
+    /// The smallest margin, in 8-bit levels per block, that tells one capture from another:
+    /// above what a difference in sharpness alone gives between a capture and a copy of it
+    /// moved by a few degrees and per cent (measured up to 0.74 on re-encoded, resized
+    /// publications of look-alikes)…
+    const MIN_MARGIN: f64 = 1.0;
+    /// …in standard errors.
+    const MIN_Z: f64 = 4.0;
+
+    /// Whether the first candidate explains the query better beyond doubt: by a margin the
+    /// blocks agree on, not by a shade that noise, resampling or re-encoding could give either.
+    pub fn decisive(&self) -> bool {
+        self.margin <= -Self::MIN_MARGIN && self.margin <= -Self::MIN_Z * self.standard_error
+    }
 }
 
 /// Direct affine alignment of a reduced preview (`small`, of a frame `frame_width` wide,

@@ -751,8 +751,17 @@ fn source_figure(src: &super::checks::SourceReport, thumb: Option<&Vec<u8>>) -> 
         })
         .unwrap_or_default();
     format!(
-        "<figure>{img}<figcaption><b>{} panel</b>: patient <b>{}</b>, {} {}/{}, taken {}<br>consent {} signed {}{}: {scopes}</figcaption></figure>",
+        "<figure>{img}<figcaption><b>{} panel</b>{}: patient <b>{}</b>, {} {}/{}, taken {}<br>consent {} signed {}{}: {scopes}</figcaption></figure>",
         esc(&src.position),
+        if src.could_also_be.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (cannot tell: {} or {})",
+                esc(&src.capture_id),
+                esc(&src.could_also_be.join(", "))
+            )
+        },
         esc(&src.patient_ref),
         esc(&src.role.replace('_', "-")),
         esc(&src.area),

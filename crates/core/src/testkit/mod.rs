@@ -225,7 +225,29 @@ pub fn grey_scene(
     shadow: Option<(f64, f32)>,
     e: &Exposure,
 ) -> (RgbImage, Truth) {
-    let mut refl = background(w, h, e.seed);
+    grey_scene_on(background(w, h, e.seed), w, h, quad, reflectance, shadow, e)
+}
+
+/// A real photo as the reflectance of a scene: its sRGB codes decoded to linear light and kept
+/// below white, so the photo can be lit again with a known exposure and cast.
+pub fn photo_background(img: &RgbImage) -> Vec<[f32; 3]> {
+    img.pixels()
+        .map(|p| {
+            p.0.map(|v| srgb_to_linear(f32::from(v) / 255.0).clamp(0.002, 0.9))
+        })
+        .collect()
+}
+
+/// [`grey_scene`] on a given background (e.g. [`photo_background`] of a real photo).
+pub fn grey_scene_on(
+    mut refl: Vec<[f32; 3]>,
+    w: u32,
+    h: u32,
+    quad: [Pt; 4],
+    reflectance: f32,
+    shadow: Option<(f64, f32)>,
+    e: &Exposure,
+) -> (RgbImage, Truth) {
     paint(&mut refl, w, h, &quad, [reflectance; 3]);
     let cx = quad.iter().map(|p| p[0]).sum::<f64>() / 4.0;
     let mut truth_x = cx;
@@ -256,8 +278,18 @@ pub fn grey_scene(
 /// A ColorChecker Classic (reference colours; neutrals at their nominal Y) on its dark frame,
 /// inside `quad` (the chart's outer edge, TL, TR, BR, BL in chart orientation).
 pub fn checker_scene(w: u32, h: u32, quad: [Pt; 4], e: &Exposure) -> (RgbImage, Truth) {
+    checker_scene_on(background(w, h, e.seed), w, h, quad, e)
+}
+
+/// [`checker_scene`] on a given background (e.g. [`photo_background`] of a real photo).
+pub fn checker_scene_on(
+    mut refl: Vec<[f32; 3]>,
+    w: u32,
+    h: u32,
+    quad: [Pt; 4],
+    e: &Exposure,
+) -> (RgbImage, Truth) {
     let cfg = crate::analysis::lighting::LightingConfig::builtin().ok();
-    let mut refl = background(w, h, e.seed);
     paint(&mut refl, w, h, &quad, [0.035, 0.033, 0.032]);
     let unit = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
     let Some(from_unit) = Homography::fit(&unit, &quad) else {

@@ -15,6 +15,14 @@ pub struct GreyCardDef {
     pub height_mm: f64,
     pub min_area_fraction: f64,
     pub max_saturation: f64,
+    /// The largest standard uncertainty of the card's exposure its pixel noise may leave
+    /// (EV); a card whose pixels cannot do better is refused, with the numbers.
+    #[serde(default = "default_max_uncertainty")]
+    pub max_exposure_uncertainty_ev: f64,
+}
+
+fn default_max_uncertainty() -> f64 {
+    0.02
 }
 
 /// One ColorChecker patch.

@@ -21,6 +21,7 @@
 pub mod checker;
 pub mod config;
 pub mod greycard;
+mod outline;
 pub mod segment;
 mod tracker;
 
@@ -116,6 +117,14 @@ pub struct CardReport {
     /// ColorChecker patch centres in reference order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch_centres: Option<Vec<[f64; 2]>>,
+    /// Grey card: how many of the frame's pixels the measurement rests on (inside the card,
+    /// away from its edge, the lit part only when a shadow splits it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_pixels: Option<u64>,
+    /// Grey card: the exposure's standard uncertainty from the card's own pixel noise and the
+    /// number of pixels, in EV.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposure_uncertainty_ev: Option<f64>,
 }
 
 /// Differences against a saved room profile.
@@ -187,6 +196,19 @@ struct QuadStats {
     clipped: f64,
     residual: f64,
     n: usize,
+    /// Frame pixels the samples stand for (samples × the sampling step²).
+    pixels: u64,
+}
+
+impl QuadStats {
+    /// Standard uncertainty of the mean exposure, in EV: the per-pixel scatter of log
+    /// luminance around the light gradient over the square root of the number of independent
+    /// measurements. Sensor noise after demosaicing and JPEG is correlated over a few pixels;
+    /// every 4 × 4 block counts as one measurement.
+    fn exposure_uncertainty_ev(&self) -> f64 {
+        let independent = (self.pixels as f64 / 16.0).max(1.0);
+        self.residual / std::f64::consts::LN_2 / independent.sqrt()
+    }
 }
 
 /// Samples inside a quad (in its own unit coordinates `[margin, 1 − margin]²`), optionally
@@ -295,6 +317,7 @@ fn measure_quad(
         clipped: clipped as f64 / n_all as f64,
         residual,
         n: n_all,
+        pixels: n_all as u64 * u64::from(step * step),
     })
 }
 
@@ -455,6 +478,19 @@ fn detect(frame: &Frame<'_>, cfg: &LightingConfig) -> Found {
     }
 }
 
+/// Why a grey card's pixels cannot carry the measurement: too few of them for their noise.
+fn too_noisy(stats: &QuadStats, def: &config::GreyCardDef) -> Option<String> {
+    let u = stats.exposure_uncertainty_ev();
+    (u > def.max_exposure_uncertainty_ev).then(|| {
+        format!(
+            "the card's measurement rests on {} pixels with a scatter of {:.3} EV each: exposure uncertain to ±{u:.3} EV (needs ±{:.3} or better): move the card closer or light it evenly",
+            stats.pixels,
+            stats.residual / std::f64::consts::LN_2,
+            def.max_exposure_uncertainty_ev
+        )
+    })
+}
+
 /// Millimetres per pixel at the card, from a grey card's outline and its physical size (the
 /// pose check's centimetre scale). `None` for a ColorChecker or a degenerate outline.
 ///
@@ -577,6 +613,8 @@ fn measure(
         area_fraction: None,
         neutral_patches: None,
         patch_centres: None,
+        measured_pixels: None,
+        exposure_uncertainty_ev: None,
     };
     let mut exposure_ev = None;
     let mut wb_gains = None;
@@ -635,7 +673,13 @@ fn measure(
                         area_fraction: Some(area_fraction),
                         neutral_patches: None,
                         patch_centres: None,
+                        measured_pixels: Some(stats.pixels),
+                        exposure_uncertainty_ev: Some(stats.exposure_uncertainty_ev()),
                     };
+                    let noisy = too_noisy(&stats, &cfg.grey);
+                    if let Some(why) = &noisy {
+                        raise(Verdict::Fail, &mut reasons, why.clone());
+                    }
                     if all_stats.clipped > 0.02 {
                         raise(
                             Verdict::Fail,
@@ -668,11 +712,13 @@ fn measure(
                             );
                         }
                     }
-                    exposure_ev = Some(n.exposure_ev);
-                    wb_gains = Some(n.gains);
-                    cast_lab = Some(n.cast_lab);
-                    if all_stats.n > 32 {
-                        falloff_ev = all_stats.slope_ev;
+                    if noisy.is_none() {
+                        exposure_ev = Some(n.exposure_ev);
+                        wb_gains = Some(n.gains);
+                        cast_lab = Some(n.cast_lab);
+                        if all_stats.n > 32 {
+                            falloff_ev = all_stats.slope_ev;
+                        }
                     }
                 }
             }
@@ -724,6 +770,8 @@ fn measure(
                 ),
                 neutral_patches: Some(patches),
                 patch_centres: Some(chart.centres.to_vec()),
+                measured_pixels: None,
+                exposure_uncertainty_ev: None,
             };
             if den <= 0.0 || mid_y <= 0.0 {
                 raise(

@@ -30,10 +30,10 @@ type Plan = Arc<TypedRunnableModel>;
 #[cfg(not(feature = "face-model"))]
 type Plan = Arc<()>;
 
-/// The two face models, loaded and optimised once.
+/// The two face models, loaded and optimised once: the detector when the models are first
+/// asked for, the landmark model at the same time on another core (see [`models`]).
 pub struct FaceModels {
     detector: Plan,
-    mesh: Plan,
     anchors: Vec<[f32; 2]>,
 }
 
@@ -91,17 +91,39 @@ fn anchors() -> Vec<[f32; 2]> {
     out
 }
 
-/// The process-wide models (loading takes a fraction of a second; do it once).
+/// The process-wide models (loading takes a fraction of a second; done once). The first call
+/// loads the detector and starts loading the larger landmark model on another thread, so that
+/// a face is being found while its landmark model is still being optimised; the first
+/// landmark call waits for it.
 pub fn models() -> Result<&'static FaceModels, &'static FaceError> {
     static M: OnceLock<Result<FaceModels, FaceError>> = OnceLock::new();
     M.get_or_init(|| {
+        // Without a thread to spare, the landmark model loads on first use instead.
+        let _ = std::thread::Builder::new()
+            .name("face-landmark-model".into())
+            .spawn(|| {
+                let _ = mesh();
+            });
         Ok(FaceModels {
             detector: load(DETECTOR, "face detection", [1, 128, 128, 3])?,
-            mesh: load(MESH, "face landmark", [1, 192, 192, 3])?,
             anchors: anchors(),
         })
     })
     .as_ref()
+}
+
+/// The landmark model, loaded once (by whichever thread asks first; the others wait).
+fn mesh() -> Result<&'static Plan, FaceError> {
+    static MESH_PLAN: OnceLock<Result<Plan, FaceError>> = OnceLock::new();
+    MESH_PLAN
+        .get_or_init(|| load(MESH, "face landmark", [1, 192, 192, 3]))
+        .as_ref()
+        .map_err(|e| FaceError::Load {
+            model: "face landmark",
+            message: match e {
+                FaceError::Load { message, .. } | FaceError::Run { message, .. } => message.clone(),
+            },
+        })
 }
 
 /// A detected face in image pixels.
@@ -299,7 +321,7 @@ impl FaceModels {
                 }
             }
         }
-        let out = self.run(&self.mesh, "face landmark", input, [1, 192, 192, 3])?;
+        let out = self.run(mesh()?, "face landmark", input, [1, 192, 192, 3])?;
         let (pts, pres) = if out[0].len() == 1404 {
             (&out[0], &out[1])
         } else {

@@ -202,7 +202,9 @@ pub struct Baseline {
     notes: Vec<String>,
 }
 
-fn face_area(area: Option<Area>) -> bool {
+/// Whether an area is registered on the face (its models are needed): face, neck, or an area
+/// not given (the face is used when one is found).
+pub fn face_area(area: Option<Area>) -> bool {
     matches!(area, None | Some(Area::Face) | Some(Area::Neck))
 }
 
