@@ -189,3 +189,86 @@ fn many_frames_are_scored_against_one_baseline_each_on_its_own() {
     assert_eq!(alone["score"], list[2]["report"]["score"]);
     assert_eq!(alone["dx_px"], list[2]["report"]["dx_px"]);
 }
+
+/// The face models are parsed once and kept in the data directory's model cache: a later
+/// process reads them there and scores the same; a damaged or stale copy is made again, never
+/// used; a scalp or body area never needs them.
+#[test]
+fn the_face_models_are_cached_checked_and_remade() {
+    let s = TestStore::new();
+    let face = image::open(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/faces/astronaut.jpg"
+    ))
+    .unwrap()
+    .to_rgb8();
+    let frame = warp_similarity(&face, 6.0, -4.0, 2.0, 1.02, [0, 0, 0]);
+    let (a, b) = (s.path("base.png"), s.path("frame.png"));
+    face.save(&a).unwrap();
+    frame.save(&b).unwrap();
+    let args = |area: &'static str| {
+        vec![
+            "analyze".to_string(),
+            "pose".into(),
+            "--baseline".into(),
+            a.display().to_string(),
+            "--frame".into(),
+            b.display().to_string(),
+            "--area".into(),
+            area.into(),
+        ]
+    };
+    let run = |area: &'static str| {
+        let v = args(area);
+        s.ok(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let cache = s.data.join("cache").join("models");
+    let cached = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&cache)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    run("scalp");
+    assert!(
+        cached().is_empty(),
+        "a scalp comparison loaded the face models: {:?}",
+        cached()
+    );
+    let first = run("face");
+    assert_eq!(first["method"], "face+features", "{first}");
+    let files = cached();
+    let tars: Vec<_> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tar"))
+        .collect();
+    assert_eq!(tars.len(), 2, "{files:?}");
+    assert_eq!(
+        files.len(),
+        4,
+        "each cached model has its checksum: {files:?}"
+    );
+    // Read from the cache: the same scores.
+    let second = run("face");
+    assert_eq!(first, second);
+    // A damaged copy is not used: the result is the same and the copy is made again.
+    let landmark = tars
+        .iter()
+        .find(|p| p.to_string_lossy().contains("landmark"))
+        .unwrap();
+    let good = std::fs::read(landmark).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    std::fs::write(landmark, &bad).unwrap();
+    let third = run("face");
+    assert_eq!(first, third);
+    let remade = std::fs::read(landmark).unwrap();
+    assert_ne!(remade, bad, "the damaged copy was not remade");
+    assert_eq!(
+        std::fs::read_to_string(landmark.with_extension("sha256")).unwrap(),
+        sameframe::ids::sha256_hex(&remade)
+    );
+    drop(good);
+}

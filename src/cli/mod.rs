@@ -157,6 +157,8 @@ impl Ctx {
             None => sameframe::store::default_data_dir()
                 .context("no platform data folder: pass --data-dir or set SAMEFRAME_DATA_DIR")?,
         };
+        // The face models, parsed once, are kept with the data for the next process.
+        sameframe::analysis::pose::face::use_cache_dir(data_dir.join("cache").join("models"));
         Ok(Ctx {
             data_dir,
             actor: cli

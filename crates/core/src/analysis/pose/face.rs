@@ -61,15 +61,98 @@ fn load(bytes: &[u8], name: &'static str, shape: [usize; 4]) -> Result<Plan, Fac
         model: name,
         message: e.to_string(),
     };
-    tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(bytes))
-        .map_err(err)?
-        .with_input_fact(0, f32::fact(shape).into())
+    decluttered(bytes, name, shape)
         .map_err(err)?
         .into_optimized()
         .map_err(err)?
         .into_runnable()
         .map_err(err)
+}
+
+/// Where optimisable models are kept between runs (see [`use_cache_dir`]).
+static CACHE_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Keep the face models, parsed and simplified, in `dir` (the data directory's model cache):
+/// later processes read them there instead of parsing and simplifying the ONNX models again,
+/// which is most of the models' loading time. Each cached model is named by the SHA-256 of
+/// the model it was made from and checked against its own recorded SHA-256 before use; a
+/// missing, stale or damaged copy is made again. The first call wins.
+pub fn use_cache_dir(dir: std::path::PathBuf) {
+    let _ = CACHE_DIR.set(dir);
+}
+
+/// The model parsed, typed for `shape` and simplified (decluttered): from the cache when a
+/// sound copy is there, else from the ONNX bytes (and cached, best effort).
+#[cfg(feature = "face-model")]
+fn decluttered(bytes: &[u8], name: &str, shape: [usize; 4]) -> TractResult<TypedModel> {
+    decluttered_in(CACHE_DIR.get().map(|d| d.as_path()), bytes, name, shape).map(|(m, _)| m)
+}
+
+/// [`decluttered`] with the cache in `dir`; whether the model came from the cache.
+#[cfg(feature = "face-model")]
+fn decluttered_in(
+    dir: Option<&std::path::Path>,
+    bytes: &[u8],
+    name: &str,
+    shape: [usize; 4],
+) -> TractResult<(TypedModel, bool)> {
+    use sha2::{Digest, Sha256};
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let cached = dir.map(|dir| {
+        let id = hex(&Sha256::digest(bytes)[..12]);
+        let slug = name.replace(' ', "-");
+        let dims = shape.map(|d| d.to_string()).join("x");
+        dir.join(format!("{slug}-{id}-{dims}-tract0.23.nnef.tar"))
+    });
+    if let Some(path) = &cached
+        && let Ok(tar) = std::fs::read(path)
+        && std::fs::read_to_string(path.with_extension("sha256"))
+            .ok()
+            .as_deref()
+            == Some(hex(&Sha256::digest(&tar)).as_str())
+        && let Ok(m) = nnef().model_for_read(&mut std::io::Cursor::new(&tar))
+    {
+        return Ok((m, true));
+    }
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))?
+        .with_input_fact(0, f32::fact(shape).into())?
+        .into_typed()?
+        .into_decluttered()?;
+    if let Some(path) = &cached {
+        // Best effort: a cache that cannot be written only costs the next run time.
+        let _ = write_cached(&model, path);
+    }
+    Ok((model, false))
+}
+
+#[cfg(feature = "face-model")]
+fn nnef() -> tract_nnef::framework::Nnef {
+    use tract_onnx::WithOnnx;
+    tract_nnef::nnef().with_onnx()
+}
+
+/// Write a cached model and its SHA-256 beside it, each through a temporary file renamed into
+/// place (a reader never sees half a file).
+#[cfg(feature = "face-model")]
+fn write_cached(model: &TypedModel, path: &std::path::Path) -> TractResult<()> {
+    use sha2::{Digest, Sha256};
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tar = nnef().write_to_tar(model, Vec::new())?;
+    let sum: String = Sha256::digest(&tar)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for (target, body) in [
+        (path.to_path_buf(), tar),
+        (path.with_extension("sha256"), sum.into_bytes()),
+    ] {
+        let tmp = target.with_extension(format!("part-{}", std::process::id()));
+        std::fs::write(&tmp, &body)?;
+        std::fs::rename(&tmp, &target)?;
+    }
+    Ok(())
 }
 
 /// SSD anchor centres of the short-range detector: 16×16 cells × 2 (stride 8), then 8×8 × 6
@@ -428,4 +511,56 @@ fn iou(a: &Detection, b: &Detection) -> f32 {
     let ih = (p[3].min(q[3]) - p[1].max(q[1])).max(0.0);
     let inter = iw * ih;
     inter / (a.size[0] * a.size[1] + b.size[0] * b.size[1] - inter).max(1e-6)
+}
+
+#[cfg(all(test, feature = "face-model"))]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_model_is_read_back_and_a_damaged_one_remade() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = || {
+            decluttered_in(
+                Some(dir.path()),
+                DETECTOR,
+                "face detection",
+                [1, 128, 128, 3],
+            )
+            .unwrap()
+        };
+        let (parsed, from_cache) = load();
+        assert!(!from_cache);
+        let (cached, from_cache) = load();
+        assert!(from_cache, "the second load did not use the cache");
+        // The same answers from either.
+        let run = |m: TypedModel| {
+            let plan = m.into_optimized().unwrap().into_runnable().unwrap();
+            let input: Vec<f32> = (0..128 * 128 * 3)
+                .map(|i| ((i % 255) as f32 / 127.5) - 1.0)
+                .collect();
+            let t = Tensor::from_shape(&[1, 128, 128, 3], &input).unwrap();
+            plan.run(tvec!(t.into())).unwrap()[0]
+                .to_plain_array_view::<f32>()
+                .unwrap()
+                .iter()
+                .copied()
+                .collect::<Vec<f32>>()
+        };
+        let (a, b) = (run(parsed), run(cached));
+        assert_eq!(a.len(), b.len());
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4));
+        let tar = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "tar"))
+            .unwrap();
+        let mut bytes = std::fs::read(&tar).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last / 3] ^= 1;
+        std::fs::write(&tar, &bytes).unwrap();
+        assert!(!load().1, "a damaged copy was used");
+        assert!(load().1, "the damaged copy was not remade");
+    }
 }
