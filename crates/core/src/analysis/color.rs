@@ -59,6 +59,17 @@ pub fn luminance(rgb: [f32; 3]) -> f32 {
     LUMA[0] * rgb[0] + LUMA[1] * rgb[1] + LUMA[2] * rgb[2]
 }
 
+/// Chromaticity of linear RGB: the red and green shares of r + g + b.
+pub fn chromaticity(rgb: [f32; 3]) -> [f32; 2] {
+    let s = (rgb[0] + rgb[1] + rgb[2]).max(1e-6);
+    [rgb[0] / s, rgb[1] / s]
+}
+
+/// How far apart two chromaticities are: the larger of the two shares' differences.
+pub fn chromaticity_distance(a: [f32; 2], b: [f32; 2]) -> f32 {
+    (a[0] - b[0]).abs().max((a[1] - b[1]).abs())
+}
+
 /// Linear sRGB (D65) to CIEXYZ.
 pub fn rgb_to_xyz(c: [f32; 3]) -> [f32; 3] {
     [

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::config::GreyCardDef;
 use super::segment::{Region, Segmentation, fit_quad};
-use crate::analysis::color::saturation;
+use crate::analysis::color::{chromaticity, chromaticity_distance, saturation};
 use crate::analysis::frame::Working;
 use crate::analysis::geometry::{Pt, quad_angles, quad_sides};
 
@@ -159,20 +159,13 @@ fn look_alikes(seg: &Segmentation, labels: &[u32]) -> usize {
     let Some(main) = parts.iter().max_by_key(|r| r.len()) else {
         return 0;
     };
-    let chroma = |r: &Region| {
-        let s = (r.mean_rgb[0] + r.mean_rgb[1] + r.mean_rgb[2]).max(1e-6);
-        [r.mean_rgb[0] / s, r.mean_rgb[1] / s]
-    };
-    let c = chroma(main);
+    let c = chromaticity(main.mean_rgb);
     seg.regions
         .iter()
         .filter(|r| !labels.contains(&r.label))
         .filter(|r| (n / 2..=n * 2).contains(&r.len()))
         .filter(|r| (r.mean_log_y - main.mean_log_y).abs() < 0.15)
-        .filter(|r| {
-            let o = chroma(r);
-            (o[0] - c[0]).abs().max((o[1] - c[1]).abs()) < 0.015
-        })
+        .filter(|r| chromaticity_distance(chromaticity(r.mean_rgb), c) < 0.015)
         .count()
 }
 
@@ -191,12 +184,7 @@ pub fn detect(w: &Working, seg: &Segmentation, def: &GreyCardDef) -> Detection {
     // Pairs split by a shadow edge: adjacent, same chromaticity, different brightness.
     for (a, b) in adjacent_pairs(seg, small_floor * total) {
         let (ra, rb) = (by_label[&a], by_label[&b]);
-        let ch = |r: &Region| {
-            let s = (r.mean_rgb[0] + r.mean_rgb[1] + r.mean_rgb[2]).max(1e-6);
-            [r.mean_rgb[0] / s, r.mean_rgb[1] / s]
-        };
-        let (ca, cb) = (ch(ra), ch(rb));
-        let dc = (ca[0] - cb[0]).abs().max((ca[1] - cb[1]).abs());
+        let dc = chromaticity_distance(chromaticity(ra.mean_rgb), chromaticity(rb.mean_rgb));
         if dc < 0.02 && (ra.mean_log_y - rb.mean_log_y).abs() < 2.2 {
             candidates.push(vec![ra, rb]);
         }

@@ -2,6 +2,7 @@
 //! side, and its edges end at its corners. A patch of background seen between things in front
 //! of it is uniform and four-sided too, but its sides are those things' edges, which run on.
 
+use crate::analysis::color::{chromaticity, chromaticity_distance, luminance};
 use crate::analysis::frame::Working;
 use crate::analysis::geometry::{Pt, offset_quad};
 
@@ -29,20 +30,13 @@ fn at(w: &Working, p: Pt) -> Option<[f32; 3]> {
 }
 
 fn log_y(c: [f32; 3]) -> f64 {
-    f64::from(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
-        .max(1e-5)
-        .ln()
-}
-
-fn chroma(c: [f32; 3]) -> [f32; 2] {
-    let s = (c[0] + c[1] + c[2]).max(1e-6);
-    [c[0] / s, c[1] / s]
+    f64::from(luminance(c)).max(1e-5).ln()
 }
 
 /// Whether two linear colours differ visibly: luminance by more than 12 %, or chromaticity.
 fn differs(a: [f32; 3], b: [f32; 3]) -> bool {
-    let (ca, cb) = (chroma(a), chroma(b));
-    (log_y(a) - log_y(b)).abs() > 0.12 || (ca[0] - cb[0]).abs().max((ca[1] - cb[1]).abs()) > 0.015
+    (log_y(a) - log_y(b)).abs() > 0.12
+        || chromaticity_distance(chromaticity(a), chromaticity(b)) > 0.015
 }
 
 /// The smallest, over the four sides, of the fraction of the side's middle 70 % along which

@@ -96,10 +96,9 @@ fn decluttered_in(
     name: &str,
     shape: [usize; 4],
 ) -> TractResult<(TypedModel, bool)> {
-    use sha2::{Digest, Sha256};
-    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    use crate::ids::sha256_hex;
     let cached = dir.map(|dir| {
-        let id = hex(&Sha256::digest(bytes)[..12]);
+        let id = &sha256_hex(bytes)[..24];
         let slug = name.replace(' ', "-");
         let dims = shape.map(|d| d.to_string()).join("x");
         dir.join(format!("{slug}-{id}-{dims}-tract0.23.nnef.tar"))
@@ -109,7 +108,7 @@ fn decluttered_in(
         && std::fs::read_to_string(path.with_extension("sha256"))
             .ok()
             .as_deref()
-            == Some(hex(&Sha256::digest(&tar)).as_str())
+            == Some(sha256_hex(&tar).as_str())
         && let Ok(m) = nnef().model_for_read(&mut std::io::Cursor::new(&tar))
     {
         return Ok((m, true));
@@ -136,14 +135,10 @@ fn nnef() -> tract_nnef::framework::Nnef {
 /// place (a reader never sees half a file).
 #[cfg(feature = "face-model")]
 fn write_cached(model: &TypedModel, path: &std::path::Path) -> TractResult<()> {
-    use sha2::{Digest, Sha256};
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tar = nnef().write_to_tar(model, Vec::new())?;
-    let sum: String = Sha256::digest(&tar)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sum = crate::ids::sha256_hex(&tar);
     for (target, body) in [
         (path.to_path_buf(), tar),
         (path.with_extension("sha256"), sum.into_bytes()),
