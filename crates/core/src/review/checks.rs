@@ -7,7 +7,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use super::edits::{self, EditKind};
-use super::matching::{self, Affine, Query, SourceMatch};
+use super::matching::{self, Affine, SourceMatch};
 use crate::publish::provenance::{ManifestReading, ProvenanceReader};
 use crate::records::publication::Publication;
 use crate::records::{Capture, RecordError, Scope};
@@ -81,6 +81,9 @@ pub struct EditBox {
     pub kind: String,
     pub severity: Severity,
     pub capture_id: String,
+    /// The region's evidence in units of the panel's noise threshold (summed over its blocks).
+    #[serde(default)]
+    pub evidence: f64,
 }
 
 /// The verdict on a published image.
@@ -216,19 +219,6 @@ fn reading_order(matches: &mut [SourceMatch]) {
     } else {
         matches.sort_by_key(|m| (m.panel[1], m.panel[0]));
     }
-}
-
-/// Refine `sim` (source → published pixels) by direct alignment over the panel.
-fn refine_at(
-    source: &RgbImage,
-    published: &RgbImage,
-    t: Affine,
-    panel: &[u32; 4],
-) -> Option<Affine> {
-    let pg = crate::analysis::pose::refine::GradImage::new(&crate::analysis::fingerprint::luma(
-        published,
-    ));
-    super::matching::refine_onto(source, &pg, t, panel, 4000, 30, 0.6)
 }
 
 /// The longest caption file read.
@@ -389,7 +379,6 @@ impl Store {
         file: &str,
         sha256: Option<String>,
         published: &super::report::Published,
-        q: &Query,
         caption: Option<String>,
         mut matches: Vec<SourceMatch>,
         opts: &ReviewOptions,
@@ -438,7 +427,7 @@ impl Store {
         let pair_grade = cx.pairing(&caps, &positions)?;
         let disclosures = disclosures_of(&caps);
         cx.disclosure(&disclosures, caption.is_some());
-        let edits = cx.edits(&matches, &caps, q, published)?;
+        let edits = cx.edits(&matches, &caps, published)?;
         match &caption {
             Some(text) => cx.findings.extend(check_caption(text, &disclosures)),
             None if !caps.is_empty() => cx.findings.push(act(
@@ -499,39 +488,35 @@ impl Store {
             could_also_be: m.alternatives.clone(),
         })
     }
-    /// Local edits of a matched panel, compared at the published resolution (the capture's
-    /// original is used when the preview is coarser than the published panel).
+    /// Local edits of a matched panel, compared at the published resolution: the source is
+    /// resampled to the panel's scale first (the capture's original when the preview is
+    /// coarser than the panel, so that no detail is missing from it; an area average when it
+    /// is finer, so that none is aliased into it).
     fn edits_of(
         &self,
         m: &SourceMatch,
         c: &Capture,
-        q: &Query,
         original: &RgbImage,
-    ) -> Result<Vec<edits::EditRegion>, RecordError> {
+    ) -> Result<edits::EditCheck, RecordError> {
         let preview = self.preview(&c.id)?;
-        let _ = q;
         // Published pixels per preview pixel.
         let zoom = m.transform.scale();
-        let (source, pre) = if zoom > 1.3 {
+        let (source, pre) = if zoom > 1.05 {
             let full = self.capture_image(&c.id)?.to_rgb8();
             let k = f64::from(full.width()) / f64::from(preview.width());
             let pre = zoom.min(k);
-            let (w, h) = (
-                (f64::from(preview.width()) * pre).round().max(1.0) as u32,
-                (f64::from(preview.height()) * pre).round().max(1.0) as u32,
-            );
-            (crate::analysis::fingerprint::resize_rgb(&full, w, h), pre)
+            (edits::register::resize_by(&full, pre / k), pre)
+        } else if zoom < 0.95 {
+            (edits::register::resize_by(&preview, zoom), zoom)
         } else {
             (preview, 1.0)
         };
-        // Source pixels → preview → published, then refined at this resolution: a fraction of a
-        // pixel of misalignment would look like texture changes everywhere.
+        // Source pixels → preview → published.
         let t = Affine {
             m: m.transform.m.map(|r| r.map(|v| v / pre)),
             t: m.transform.t,
         };
-        let t = refine_at(&source, original, t, &m.panel).unwrap_or(t);
-        Ok(edits::detect(&source, original, &t, &m.panel))
+        Ok(edits::register::check(&source, original, t, &m.panel))
     }
 }
 
@@ -1044,62 +1029,105 @@ impl Ctx<'_> {
         }
     }
 
-    /// Local edits of each panel, as findings and as boxes in the file's pixels.
+    /// Local edits of each panel, as findings and as boxes in the file's pixels: a failure
+    /// when the evidence is beyond what honest copies show, a warning to look when it is not,
+    /// and a note of what the check could not see.
     fn edits(
         &mut self,
         matches: &[SourceMatch],
         caps: &[Capture],
-        q: &Query,
         published: &super::report::Published,
     ) -> Result<Vec<EditBox>, RecordError> {
         let mut boxes = Vec::new();
         for (m, c) in matches.iter().zip(caps) {
-            for region in self.store.edits_of(m, c, q, &published.image)? {
+            let check = self.store.edits_of(m, c, &published.image)?;
+            for region in &check.regions {
                 let b = region
                     .bbox
                     .map(|v| (f64::from(v) * published.scale()).round() as u32);
-                let (sev, kind, what) = match region.kind {
-                    EditKind::Smoothing => (
-                        Severity::Fail,
-                        "smoothing",
-                        "local smoothing (detail removed)",
-                    ),
-                    EditKind::LocalChange => (
-                        Severity::Fail,
-                        "local_change",
-                        "local change (cloning, liquify or retouching)",
-                    ),
-                    EditKind::Overlay => (
-                        Severity::Info,
-                        "overlay",
-                        "overlay (text, logo or watermark)",
-                    ),
+                let sev = match region.kind {
+                    EditKind::Overlay => Severity::Info,
+                    _ if region.certain => Severity::Fail,
+                    _ => Severity::Warn,
                 };
-                let message = format!(
-                    "{what} in the panel of {} (box {} in the report)",
-                    c.id,
-                    boxes.len() + 1
-                );
-                self.push(if sev == Severity::Fail {
-                    act(
-                        "edit",
-                        sev,
-                        message,
-                        "take down: altered beyond crop, resize and whole-frame colour".into(),
-                    )
-                } else {
-                    finding("edit", sev, message)
-                });
+                let n = boxes.len() + 1;
+                self.push(edit_finding(region.kind, sev, &c.id, n));
                 boxes.push(EditBox {
                     bbox: b,
-                    kind: kind.into(),
+                    kind: edit_kind_name(region.kind).into(),
                     severity: sev,
                     capture_id: c.id.clone(),
+                    evidence: (region.strength * 10.0).round() / 10.0,
                 });
+            }
+            if let Some(note) = coverage_note(&check.coverage, &c.id) {
+                self.push(finding("edit", Severity::Info, note));
             }
         }
         Ok(boxes)
     }
+}
+
+fn edit_kind_name(kind: EditKind) -> &'static str {
+    match kind {
+        EditKind::Smoothing => "smoothing",
+        EditKind::LocalChange => "local_change",
+        EditKind::Overlay => "overlay",
+    }
+}
+
+/// The finding for one edit region (box `n` of the report).
+fn edit_finding(kind: EditKind, sev: Severity, capture: &str, n: usize) -> Finding {
+    let what = match kind {
+        EditKind::Smoothing => "local smoothing (detail removed)",
+        EditKind::LocalChange => "local change (cloning, liquify or retouching)",
+        EditKind::Overlay => "overlay (text, logo or watermark)",
+    };
+    let message = format!("{what} in the panel of {capture} (box {n} in the report)");
+    match sev {
+        Severity::Fail => act(
+            "edit",
+            sev,
+            message,
+            "take down: altered beyond crop, resize and whole-frame colour".into(),
+        ),
+        Severity::Warn => act(
+            "edit",
+            sev,
+            format!(
+                "possible {message}: the difference is above the copy's noise but not beyond what honest copies show"
+            ),
+            format!("compare box {n} with the capture by eye"),
+        ),
+        Severity::Info => finding("edit", sev, message),
+    }
+}
+
+/// "cannot tell" for the parts of a panel whose pixels carry no evidence, when they matter.
+fn coverage_note(c: &edits::Coverage, capture: &str) -> Option<String> {
+    let pct = |n: u32| (100.0 * f64::from(n) / f64::from(c.blocks.max(1))).round();
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (c.overlay, "under overlays"),
+        (c.clipped, "clipped"),
+        (c.edge, "outside the capture or at the border"),
+    ] {
+        if pct(n) >= 5.0 {
+            parts.push(format!("{} % {what}", pct(n)));
+        }
+    }
+    if pct(c.flat) >= 25.0 {
+        parts.push(format!(
+            "smoothing cannot show in its flat {} %",
+            pct(c.flat)
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "edit check of the panel of {capture}: cannot tell in {}",
+            parts.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@
 use image::{GrayImage, RgbImage};
 
 use super::index::{self, Entry, Hits, Index, Indexed, Reach, Wanted};
-pub(super) use super::pixels::refine_onto;
 use super::pixels::{self, Verified, align, duel};
 pub use super::pixels::{Agreement, agreement};
 use crate::analysis::fingerprint::{self, Fingerprint};

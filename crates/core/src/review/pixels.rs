@@ -358,13 +358,15 @@ pub fn agreement(
 
 /// Refine `t` (source pixels → target pixels, an affine map: a published crop may be
 /// stretched) by direct alignment of `points` template points of `source` whose image under
-/// `t` falls inside `panel` (target pixels); None when the aligned correlation stays at or
-/// below `min_ncc`.
+/// `t` falls inside `panel` and outside every box of `exclude` (target pixels); None when the
+/// aligned correlation stays at or below `min_ncc`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn refine_onto(
     source: &RgbImage,
     target: &GradImage,
     t: Affine,
     panel: &[u32; 4],
+    exclude: &[[u32; 4]],
     points: usize,
     iterations: usize,
     min_ncc: f64,
@@ -372,7 +374,7 @@ pub(super) fn refine_onto(
     let sg = GradImage::new(&fingerprint::luma(source));
     let inside_panel = |x: f32, y: f32| {
         let p = t.apply([f64::from(x), f64::from(y)]);
-        inside(panel, p[0], p[1])
+        inside(panel, p[0], p[1]) && !exclude.iter().any(|b| inside(b, p[0], p[1]))
     };
     let template = Template::new(&sg, points, &inside_panel);
     let r = refine::refine_affine(&template, target, t, iterations)?;

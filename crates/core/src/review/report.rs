@@ -392,13 +392,12 @@ impl Store {
                         let f = &files[images.len()];
                         let name = f.display().to_string();
                         let report = match (prepared, matches) {
-                            (Ok((sha, published, q)), Some(matches)) => {
+                            (Ok((sha, published, _)), Some(matches)) => {
                                 let caption = checks::caption_for(f, caption_dir);
                                 self.review_matched(
                                     &name,
                                     Some(sha),
                                     &published,
-                                    &q,
                                     caption,
                                     matches?,
                                     opts,
