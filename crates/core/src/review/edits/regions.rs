@@ -31,6 +31,7 @@ pub fn find(a: &Aligned, measured: &[Block], scores: &[Option<Score>], bw: u32) 
     let level = |i: usize| scores[i].map_or(0.0, |s| s.change());
     let mut seen = vec![false; scores.len()];
     let mut out = Vec::new();
+    let mut laids = Vec::new();
     for start in 0..scores.len() {
         if seen[start] || level(start) < SEED {
             continue;
@@ -41,7 +42,8 @@ pub fn find(a: &Aligned, measured: &[Block], scores: &[Option<Score>], bw: u32) 
             continue;
         }
         let block_box = bounds(&members, bw);
-        let kind = kind_of(a, measured, scores, &members, bw, block_box);
+        let laid = overlay(a, &members, bw, block_box);
+        let kind = kind_of(measured, scores, &members, &laid);
         let mut ratios: Vec<f32> = members
             .iter()
             .filter(|&&i| measured[i].textured())
@@ -59,9 +61,28 @@ pub fn find(a: &Aligned, measured: &[Block], scores: &[Option<Score>], bw: u32) 
             },
             certain: evidence >= CERTAIN && members.len() >= 2,
         });
+        laids.push(laid);
     }
+    same_overlay(&mut out, &laids);
     beside_overlays(&mut out);
     out
+}
+
+/// A blend without hard edges in the colour of one of the panel's overlays is more of that
+/// overlay (a watermark over light skin steps by a few levels only).
+fn same_overlay(found: &mut [Found], laids: &[Laid]) {
+    let overlays: Vec<&Laid> = found
+        .iter()
+        .zip(laids)
+        .filter(|(f, _)| f.kind == EditKind::Overlay)
+        .map(|(_, l)| l)
+        .collect();
+    for (f, l) in found.iter_mut().zip(laids) {
+        if f.kind != EditKind::Overlay && l.blend && overlays.iter().any(|o| o.shares_colour(l)) {
+            f.kind = EditKind::Overlay;
+            f.certain = false;
+        }
+    }
 }
 
 /// A change that touches an overlay is the overlay's edge or what its compression did around
@@ -124,14 +145,12 @@ fn bounds(members: &[usize], bw: u32) -> [u32; 4] {
 /// means beside edges); an overlay when the
 /// changed pixels are a flat colour laid over the picture; otherwise a local change.
 fn kind_of(
-    a: &Aligned,
     measured: &[Block],
     scores: &[Option<Score>],
     members: &[usize],
-    bw: u32,
-    block_box: [u32; 4],
+    laid: &Laid,
 ) -> EditKind {
-    if overlay(a, members, bw, block_box) {
+    if laid.hard {
         return EditKind::Overlay;
     }
     let (mut smooth, mut other) = (0, 0);
@@ -164,7 +183,7 @@ const ONE_OPACITY: f32 = 0.6;
 /// picture ([`blend`]; each block its own colour and opacity, so a caption over a face and a
 /// shirt, or a watermark across the frame, is seen as one), with the hard edges of something
 /// laid on rather than feathered in ([`hard_edged`]).
-pub fn overlay(a: &Aligned, members: &[usize], bw: u32, block_box: [u32; 4]) -> bool {
+pub fn overlay(a: &Aligned, members: &[usize], bw: u32, block_box: [u32; 4]) -> Laid {
     let mut colours: Vec<[f32; 3]> = Vec::new();
     let mut undecided: Vec<Vec<Change>> = Vec::new();
     let (mut judged, mut blended) = (0, 0);
@@ -196,7 +215,33 @@ pub fn overlay(a: &Aligned, members: &[usize], bw: u32, block_box: [u32; 4]) -> 
             .filter(|p| colours.iter().any(|&c| blends_with(p, c)))
             .count();
     }
-    judged > 0 && blended as f32 >= BLENDED * judged as f32 && hard_edged(a, block_box)
+    let blend = judged > 0 && blended as f32 >= BLENDED * judged as f32;
+    Laid {
+        blend,
+        hard: blend && hard_edged(a, block_box),
+        colours,
+    }
+}
+
+/// What a region's changes say of an overlay.
+#[derive(Clone, Debug, Default)]
+pub struct Laid {
+    /// Most of its blocks are one colour laid over the picture …
+    pub blend: bool,
+    /// … with hard edges: an overlay.
+    pub hard: bool,
+    /// The colours its blocks were laid in.
+    pub colours: Vec<[f32; 3]>,
+}
+
+impl Laid {
+    /// Whether it shares a colour with `other`: the same caption or watermark, elsewhere
+    /// over a lighter part of the picture (where its edges are soft).
+    fn shares_colour(&self, other: &Laid) -> bool {
+        self.colours
+            .iter()
+            .any(|c| other.colours.iter().any(|o| norm(sub(*c, *o)) < CHANGED))
+    }
 }
 
 /// A change at least this large (levels) right beside an unchanged pixel is a hard edge …
