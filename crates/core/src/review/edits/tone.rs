@@ -21,9 +21,11 @@ impl ToneCurves {
     ///
     /// ```
     /// use sameframe_core::review::edits::tone::ToneCurves;
-    /// // A published copy 20 % brighter in every channel.
-    /// let pairs: Vec<([f32; 3], [u8; 3])> = (0..=200u8)
-    ///     .map(|v| ([f32::from(v); 3], [(f32::from(v) * 1.2).round() as u8; 3]))
+    /// // A published copy 20 % brighter in every channel (each level seen 20 times: a level
+    /// // seen by fewer than a dozen pixels is filled in from its neighbours).
+    /// let pairs: Vec<([f32; 3], [u8; 3])> = (0..4000u32)
+    ///     .map(|i| (i % 200) as f32)
+    ///     .map(|v| ([v; 3], [(v * 1.2).round() as u8; 3]))
     ///     .collect();
     /// let curves = ToneCurves::fit(pairs.iter().copied());
     /// assert!((curves.apply([100.0; 3])[0] - 120.0).abs() < 3.0);
