@@ -102,16 +102,13 @@ fn usable(a: &Aligned, x: u32, y: u32) -> Option<([f32; 3], [f32; 3])> {
     (s[0].is_finite() && ok(&s) && ok(&p)).then_some((s, p))
 }
 
-/// The unblurred luma step between two pixels, expected and published.
-fn sharp_step(a: &Aligned, x: u32, y: u32, nx: u32, ny: u32) -> f32 {
-    let (i, j) = ((y * a.w + x) as usize, (ny * a.w + nx) as usize);
-    (luma(a.sharp_expected[j]) - luma(a.sharp_expected[i])).abs()
-}
-
-fn published_step(a: &Aligned, x: u32, y: u32, nx: u32, ny: u32) -> f32 {
-    let (i, j) = ((y * a.w + x) as usize, (ny * a.w + nx) as usize);
-    let l = |p: [u8; 3]| luma(p.map(f32::from));
-    (l(a.sharp_published[j]) - l(a.sharp_published[i])).abs()
+/// The unblurred luma steps from pixel `i` to pixel `j`: expected and published.
+fn sharp_steps(a: &Aligned, i: usize, j: usize) -> (f32, f32) {
+    let published = |k: usize| luma(a.sharp_published[k].map(f32::from));
+    (
+        (luma(a.sharp_expected[j]) - luma(a.sharp_expected[i])).abs(),
+        (published(j) - published(i)).abs(),
+    )
 }
 
 fn block(a: &Aligned, x0: u32, y0: u32) -> Block {
@@ -149,7 +146,7 @@ fn block(a: &Aligned, x0: u32, y0: u32) -> Block {
                         gk[k] += f64::from(s2[k] - s[k]).powi(2);
                     }
                     // Detail as the unblurred pixels hold it: the blur would hide its loss.
-                    let (ds, dp) = (sharp_step(a, x, y, nx, ny), published_step(a, x, y, nx, ny));
+                    let (ds, dp) = sharp_steps(a, i, (ny * a.w + nx) as usize);
                     gs += f64::from(ds);
                     gp += f64::from(dp);
                     pairs += 1;

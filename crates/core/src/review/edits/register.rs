@@ -30,7 +30,9 @@ pub fn resize_by(img: &RgbImage, k: f64) -> RgbImage {
 /// The edit check of `panel` of `published` against `source`, `t` mapping source pixels to
 /// published ones roughly (within a few percent).
 pub fn check(source: &RgbImage, published: &RgbImage, t: Affine, panel: &[u32; 4]) -> EditCheck {
-    let t = coarse_to_fine(source, published, t, panel);
+    // The panel's gradients at full resolution, for both full-resolution refinements.
+    let target = GradImage::new(&luma(published));
+    let t = coarse_to_fine(source, published, &target, t, panel);
     let first = detect(source, published, &t, panel);
     if first.regions.is_empty() {
         return first;
@@ -50,7 +52,6 @@ pub fn check(source: &RgbImage, published: &RgbImage, t: Affine, panel: &[u32; 4
             ]
         })
         .collect();
-    let target = GradImage::new(&luma(published));
     let Some(t2) = refine_onto(
         source, &target, t, panel, &exclude, POINTS, ITERATIONS, MIN_NCC,
     ) else {
@@ -64,8 +65,15 @@ pub fn check(source: &RgbImage, published: &RgbImage, t: Affine, panel: &[u32; 4
     }
 }
 
-/// Refine `t` on reduced copies of both images, then at full resolution.
-fn coarse_to_fine(source: &RgbImage, published: &RgbImage, t: Affine, panel: &[u32; 4]) -> Affine {
+/// Refine `t` on reduced copies of both images, then at full resolution (`target`: the
+/// published image's gradients).
+fn coarse_to_fine(
+    source: &RgbImage,
+    published: &RgbImage,
+    target: &GradImage,
+    t: Affine,
+    panel: &[u32; 4],
+) -> Affine {
     let mut t = t;
     for f in PYRAMID {
         if f64::from(source.width().min(published.width())) * f < 96.0 {
@@ -79,8 +87,7 @@ fn coarse_to_fine(source: &RgbImage, published: &RgbImage, t: Affine, panel: &[u
             t = rescale(&r, 1.0 / f);
         }
     }
-    let target = GradImage::new(&luma(published));
-    refine_onto(source, &target, t, panel, &[], POINTS, ITERATIONS, MIN_NCC).unwrap_or(t)
+    refine_onto(source, target, t, panel, &[], POINTS, ITERATIONS, MIN_NCC).unwrap_or(t)
 }
 
 /// `t` for both images resampled by `f` (pixel centres: x' + ½ = f (x + ½)).
