@@ -109,3 +109,27 @@ pub fn save_summary(name: &str, v: &serde_json::Value) {
     std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
     println!("summary written to {}", p.display());
 }
+
+/// Options for opening a benchmark's store sealed with the key file `key`.
+pub fn key_file_options(key: &Path) -> sameframe::store::OpenOptions {
+    sameframe::store::OpenOptions {
+        actor: "bench".into(),
+        keys: sameframe::store::KeySource::KeyFile(key.to_path_buf()),
+        calibration_dir: None,
+        ..Default::default()
+    }
+}
+
+/// A new embedded store at `dir` (SQLite and a local folder), sealed with a new key file `key`.
+pub fn new_embedded_store(dir: &Path, key: &Path) -> sameframe::store::Store {
+    sameframe::backends::init(
+        dir,
+        &sameframe::backends::Target::Embedded,
+        false,
+        sameframe::store::Encryption::KeyFile {
+            path: key.to_path_buf(),
+        },
+        key_file_options(key),
+    )
+    .unwrap()
+}

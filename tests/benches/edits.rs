@@ -463,28 +463,59 @@ struct Tally {
     located_fail: usize,
 }
 
+impl Tally {
+    /// The tallies of every category together.
+    fn all<'a>(tallies: impl Iterator<Item = &'a Tally>) -> Tally {
+        let mut sum = Tally::default();
+        for t in tallies {
+            sum.n += t.n;
+            sum.unmatched += t.unmatched;
+            sum.flagged += t.flagged;
+            sum.warned += t.warned;
+            sum.located += t.located;
+            sum.located_fail += t.located_fail;
+        }
+        sum
+    }
+
+    /// A share of the matched images, in percent.
+    fn pct(&self, count: usize) -> f64 {
+        100.0 * count as f64 / (self.n - self.unmatched).max(1) as f64
+    }
+
+    /// A line of the allowed derivatives' table.
+    fn allowed_row(&self, name: &str) -> String {
+        format!(
+            "  {name:<16} {:>4} images, {:>3} unmatched, {:>3} with a fail ({:.1} %), {:>3} with only a warning ({:.1} %)",
+            self.n,
+            self.unmatched,
+            self.flagged,
+            self.pct(self.flagged),
+            self.warned,
+            self.pct(self.warned)
+        )
+    }
+
+    /// A line of the local edits' table.
+    fn edit_row(&self, name: &str) -> String {
+        format!(
+            "  {name:<16} {:>4} images, {:>3} unmatched, found {:.1} %, located {:.1} % (as a fail {:.1} %)",
+            self.n,
+            self.unmatched,
+            self.pct(self.flagged),
+            self.pct(self.located),
+            self.pct(self.located_fail)
+        )
+    }
+}
+
 fn main() {
-    use sameframe::store::{Encryption, KeySource, OpenOptions};
     let root = common::work_dir("edits");
     let _ = std::fs::remove_dir_all(&root);
     let dir = common::work_dir("edits");
     let published = dir.join("published");
     std::fs::create_dir_all(&published).unwrap();
-    let key = dir.join("store.key");
-    let opts = OpenOptions {
-        actor: "bench".into(),
-        keys: KeySource::KeyFile(key.clone()),
-        calibration_dir: None,
-        ..Default::default()
-    };
-    let store = sameframe::backends::init(
-        &dir.join("store"),
-        &sameframe::backends::Target::Embedded,
-        false,
-        Encryption::KeyFile { path: key },
-        opts,
-    )
-    .unwrap();
+    let store = common::new_embedded_store(&dir.join("store"), &dir.join("store.key"));
     let mut rng = Rng(2020);
     let (mut retried, mut invisible) = (0usize, 0usize);
     // (file stem) -> (category, allowed?, truth rectangle in published pixels)
@@ -646,52 +677,18 @@ fn report(
     secs: f64,
     n: usize,
 ) {
-    let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
     println!("\nallowed derivatives: any `fail` edit finding (bar ≤ 1 %)");
-    let (mut n_a, mut f_a, mut u_a, mut w_a) = (0, 0, 0, 0);
     for (cat, t) in allowed_t {
-        println!(
-            "  {cat:<16} {:>4} images, {:>3} unmatched, {:>3} with a fail ({:.1} %), {:>3} with only a warning ({:.1} %)",
-            t.n,
-            t.unmatched,
-            t.flagged,
-            pct(t.flagged, t.n - t.unmatched),
-            t.warned,
-            pct(t.warned, t.n - t.unmatched)
-        );
-        n_a += t.n;
-        f_a += t.flagged;
-        w_a += t.warned;
-        u_a += t.unmatched;
+        println!("{}", t.allowed_row(cat));
     }
-    println!(
-        "  all              {n_a:>4} images, {u_a:>3} unmatched, {f_a:>3} with a fail ({:.1} %), {w_a:>3} with only a warning ({:.1} %)",
-        pct(f_a, n_a - u_a),
-        pct(w_a, n_a - u_a)
-    );
+    println!("{}", Tally::all(allowed_t.values()).allowed_row("all"));
     println!(
         "\nlocal edits: found (warn or fail) and located (a box overlapping the truth) (bar ≥ 90 %)"
     );
-    let (mut n_e, mut l_e, mut u_e, mut lf_e) = (0, 0, 0, 0);
     for (cat, t) in edits_t {
-        println!(
-            "  {cat:<16} {:>4} images, {:>3} unmatched, found {:.1} %, located {:.1} % (as a fail {:.1} %)",
-            t.n,
-            t.unmatched,
-            pct(t.flagged, t.n - t.unmatched),
-            pct(t.located, t.n - t.unmatched),
-            pct(t.located_fail, t.n - t.unmatched)
-        );
-        n_e += t.n;
-        l_e += t.located;
-        lf_e += t.located_fail;
-        u_e += t.unmatched;
+        println!("{}", t.edit_row(cat));
     }
-    println!(
-        "  all              {n_e:>4} images, {u_e:>3} unmatched, located {:.1} % (as a fail {:.1} %)",
-        pct(l_e, n_e - u_e),
-        pct(lf_e, n_e - u_e)
-    );
+    println!("{}", Tally::all(edits_t.values()).edit_row("all"));
     println!("\nreviewed {n} images in {secs:.1} s");
     for f in false_fails.iter().take(12) {
         println!("  false fail: {f}");

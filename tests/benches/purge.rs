@@ -22,7 +22,6 @@ use std::time::Instant;
 use sameframe::records::capture::ImportRequest;
 use sameframe::records::consent::NewConsent;
 use sameframe::records::{Area, Scope, View};
-use sameframe::store::{Encryption, KeySource, OpenOptions};
 use serde_json::json;
 
 fn count() -> usize {
@@ -53,15 +52,6 @@ fn photo(variant: usize) -> Vec<u8> {
     out
 }
 
-fn opts(key: &Path) -> OpenOptions {
-    OpenOptions {
-        actor: "bench".into(),
-        keys: KeySource::KeyFile(key.to_path_buf()),
-        calibration_dir: None,
-        ..Default::default()
-    }
-}
-
 /// The populated store: (data dir, key file, consent id, files inside the data dir).
 fn template(n: usize) -> (PathBuf, PathBuf, String) {
     let root = common::work_dir("purge").join(format!("template-{n}"));
@@ -74,14 +64,7 @@ fn template(n: usize) -> (PathBuf, PathBuf, String) {
     std::fs::create_dir_all(&root).unwrap();
     eprintln!("building a store with {n} captures under one consent (cached) …");
     let t = Instant::now();
-    let store = sameframe::backends::init(
-        &data,
-        &sameframe::backends::Target::Embedded,
-        false,
-        Encryption::KeyFile { path: key.clone() },
-        opts(&key),
-    )
-    .unwrap();
+    let store = common::new_embedded_store(&data, &key);
     store.add_patient("PURGE-1", None).unwrap();
     let doc = std::fs::read(common::root().join("fixtures/cmyk.jpg")).unwrap();
     let consent = store

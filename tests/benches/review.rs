@@ -639,17 +639,10 @@ fn index_rows(store: &sameframe::store::Store) -> usize {
 
 /// The collection in an embedded store (made once and cached).
 fn embedded_store(coll: &Collection, ids: &[String]) -> sameframe::store::Store {
-    use sameframe::store::{Encryption, KeySource, OpenOptions};
     let n = ids.len();
     let dir = common::work_dir("review").join(format!("store-v2-{n}-v{}", fingerprint::VERSION));
     let key = dir.with_extension("key");
-    let opts = || OpenOptions {
-        actor: "bench".into(),
-        keys: KeySource::KeyFile(key.clone()),
-        calibration_dir: None,
-        ..Default::default()
-    };
-    if let Ok(store) = sameframe::backends::open(&dir, opts())
+    if let Ok(store) = sameframe::backends::open(&dir, common::key_file_options(&key))
         && index_rows(&store) == n
     {
         return store;
@@ -657,14 +650,7 @@ fn embedded_store(coll: &Collection, ids: &[String]) -> sameframe::store::Store 
     eprintln!("writing {n} captures into an embedded store (cached for later runs) …");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&key);
-    let store = sameframe::backends::init(
-        &dir,
-        &sameframe::backends::Target::Embedded,
-        false,
-        Encryption::KeyFile { path: key.clone() },
-        opts(),
-    )
-    .unwrap();
+    let store = common::new_embedded_store(&dir, &key);
     fill_store(&store, coll, ids);
     store
 }
