@@ -193,14 +193,14 @@ pub fn overlay(a: &Aligned, members: &[usize], bw: u32, block_box: [u32; 4]) -> 
         match blend(&pixels) {
             None => {}
             Some(Some(colour)) => {
-                judged += 1;
-                blended += 1;
+                judged += pixels.len();
+                blended += pixels.len();
                 if !colours.iter().any(|c| norm(sub(*c, colour)) < CHANGED) && colours.len() < 4 {
                     colours.push(colour);
                 }
             }
             Some(None) => {
-                judged += 1;
+                judged += pixels.len();
                 undecided.push(pixels);
             }
         }
@@ -212,13 +212,18 @@ pub fn overlay(a: &Aligned, members: &[usize], bw: u32, block_box: [u32; 4]) -> 
     if blended as f32 >= AGREED * judged as f32 {
         blended += undecided
             .iter()
-            .filter(|p| colours.iter().any(|&c| blends_with(p, c)))
-            .count();
+            .filter(|p| {
+                colours
+                    .iter()
+                    .any(|&c| blends_with(p, c) || opaque_with(p, c))
+            })
+            .map(Vec::len)
+            .sum::<usize>();
     }
     let blend = judged > 0 && blended as f32 >= BLENDED * judged as f32;
     Laid {
         blend,
-        hard: blend && hard_edged(a, block_box),
+        hard: blend && hard_edged(a, block_box, &colours),
         colours,
     }
 }
@@ -252,7 +257,30 @@ const HARD_SHARE: f32 = 0.3;
 /// Whether the box's changes begin with a step rather than a ramp: a caption, a logo or a
 /// watermark is laid on with hard edges; retouching is feathered in, so that where its change
 /// first exceeds the noise it is barely above it.
-fn hard_edged(a: &Aligned, block_box: [u32; 4]) -> bool {
+///
+/// Counted twice: over all the box's edge pixels, and over those whose change is one of the
+/// region's `colours` laid over the picture — compression rings around a laid-on shape (a
+/// logo at JPEG 75) with small changes of other colours, which are edges of nothing.
+fn hard_edged(a: &Aligned, block_box: [u32; 4], colours: &[[f32; 3]]) -> bool {
+    edge_counts(a, block_box, colours)
+        .iter()
+        .any(|&(edge, hard)| edge > 0 && hard as f32 >= HARD_SHARE * edge as f32)
+}
+
+/// Whether the change at (x, y) is one of `colours` laid over the picture.
+fn laid_in(a: &Aligned, x: u32, y: u32, colours: &[[f32; 3]]) -> bool {
+    let i = (y * a.w + x) as usize;
+    let pixel = Change {
+        expected: a.sharp_expected[i],
+        change: sub(a.sharp_published[i].map(f32::from), a.sharp_expected[i]),
+    };
+    colours
+        .iter()
+        .any(|&c| explained(&pixel, c).is_some_and(|alpha| alpha >= 0.1))
+}
+
+/// (edge pixels, hard ones) of the box: all of them, and those laid in `colours`.
+fn edge_counts(a: &Aligned, block_box: [u32; 4], colours: &[[f32; 3]]) -> [(u32, u32); 2] {
     // NaN (outside the source) is never a change.
     let changed = |m: f32| m.is_finite() && m > CHANGED;
     let size = |x: u32, y: u32| {
@@ -267,7 +295,7 @@ fn hard_edged(a: &Aligned, block_box: [u32; 4]) -> bool {
         (block_box[2] * B).min(a.w - 1),
         (block_box[3] * B).min(a.h - 1),
     );
-    let (mut edge, mut hard) = (0u32, 0u32);
+    let (mut edge, mut hard, mut laid_edge, mut laid_hard) = (0u32, 0u32, 0u32, 0u32);
     for y in y0.max(1)..y1 {
         for x in x0.max(1)..x1 {
             let m = size(x, y);
@@ -285,17 +313,22 @@ fn hard_edged(a: &Aligned, block_box: [u32; 4]) -> bool {
             if !alone && beside.iter().any(|&n| n <= CHANGED) {
                 edge += 1;
                 hard += u32::from(m >= HARD);
+                if laid_in(a, x, y, colours) {
+                    laid_edge += 1;
+                    laid_hard += u32::from(m >= HARD);
+                }
             }
         }
     }
-    edge > 0 && hard as f32 >= HARD_SHARE * edge as f32
+    [(edge, hard), (laid_edge, laid_hard)]
 }
 
 /// Share of a region's blocks that must be blends on their own before the others are tried
 /// with their colours.
 const AGREED: f32 = 0.3;
 
-/// Share of a region's judged blocks that must be blends.
+/// Share of a region's judged blocks, weighed by their changed pixels (a caption's blocks
+/// outweigh the few misregistered pixels of the texture beside it), that must be blends.
 const BLENDED: f32 = 0.6;
 
 /// Whether changed pixels are one colour `c` laid over the picture at one opacity α:
@@ -310,7 +343,7 @@ fn blend(changed: &[Change]) -> Option<Option<[f32; 3]>> {
     // pixels, then again on those at the commonest opacity (antialiased and ringing edges are
     // at others).
     let Some((mut colour, _)) = blend_fit(changed.iter()) else {
-        return Some(None);
+        return Some(opaque(changed));
     };
     for _ in 0..2 {
         let mode = commonest(&opacities(changed, colour));
@@ -322,7 +355,60 @@ fn blend(changed: &[Change]) -> Option<Option<[f32; 3]>> {
             None => break,
         }
     }
-    Some(blends_with(changed, colour).then_some(colour))
+    if blends_with(changed, colour) {
+        return Some(Some(colour));
+    }
+    Some(opaque(changed))
+}
+
+/// Share of a block's changed pixels with the most change whose published colour is taken as
+/// an opaque overlay's.
+const CORE: f32 = 0.25;
+/// How much of an opaque overlay's changes must point one way (a caption's strokes are
+/// lighter, or darker, than everything they cover; smoothing moves pixels both ways).
+const COHERENT: f32 = 0.7;
+/// Share of the change (by size) an opaque colour must explain.
+const OPAQUE_EXPLAINED: f32 = 0.85;
+/// Pixels at this opacity or more are covered, and at least this share of them must be.
+const COVERED: f32 = 0.75;
+const COVERED_SHARE: f32 = 0.3;
+
+/// An opaque colour laid over the picture with soft edges (thin strokes antialiased, or
+/// blurred by resizing and compression, so that no one opacity explains most pixels): the
+/// published colour of the most changed pixels, when it explains most changes, the changes
+/// mostly point one way, and a good part of them are (nearly) covered.
+fn opaque(changed: &[Change]) -> Option<[f32; 3]> {
+    let mut by_size: Vec<&Change> = changed.iter().collect();
+    by_size.sort_by(|a, b| norm(b.change).total_cmp(&norm(a.change)));
+    let core = &by_size[..((changed.len() as f32 * CORE) as usize).max(1)];
+    let colour: [f32; 3] = std::array::from_fn(|k| {
+        core.iter()
+            .map(|c| c.expected[k] + c.change[k])
+            .sum::<f32>()
+            / core.len() as f32
+    });
+    opaque_with(changed, colour).then_some(colour)
+}
+
+/// Whether `colour`, laid opaque with soft edges, explains the changes: most of the change
+/// (weighed by size: compression's halo around thin strokes is small) lies on the way from
+/// the expected colour to `colour`, it mostly points one way, and a good part of the pixels
+/// are (nearly) covered.
+fn opaque_with(changed: &[Change], colour: [f32; 3]) -> bool {
+    let n = changed.len() as f32;
+    let mean: [f32; 3] =
+        std::array::from_fn(|k| changed.iter().map(|c| c.change[k]).sum::<f32>() / n);
+    let total: f32 = changed.iter().map(|c| norm(c.change)).sum();
+    let (mut laid, mut covered) = (0.0, 0.0);
+    for c in changed {
+        if let Some(alpha) = explained(c, colour) {
+            laid += norm(c.change);
+            covered += f32::from(u8::from(alpha >= COVERED));
+        }
+    }
+    laid >= OPAQUE_EXPLAINED * total
+        && norm(mean) * n >= COHERENT * total
+        && covered >= COVERED_SHARE * n
 }
 
 /// Whether `colour` at one opacity explains most changed pixels.
