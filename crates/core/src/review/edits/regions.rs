@@ -269,11 +269,7 @@ fn hard_edged(a: &Aligned, block_box: [u32; 4], colours: &[[f32; 3]]) -> bool {
 
 /// Whether the change at (x, y) is one of `colours` laid over the picture.
 fn laid_in(a: &Aligned, x: u32, y: u32, colours: &[[f32; 3]]) -> bool {
-    let i = (y * a.w + x) as usize;
-    let pixel = Change {
-        expected: a.sharp_expected[i],
-        change: sub(a.sharp_published[i].map(f32::from), a.sharp_expected[i]),
-    };
+    let pixel = Change::at(a, (y * a.w + x) as usize);
     colours
         .iter()
         .any(|&c| explained(&pixel, c).is_some_and(|alpha| alpha >= 0.1))
@@ -283,13 +279,7 @@ fn laid_in(a: &Aligned, x: u32, y: u32, colours: &[[f32; 3]]) -> bool {
 fn edge_counts(a: &Aligned, block_box: [u32; 4], colours: &[[f32; 3]]) -> [(u32, u32); 2] {
     // NaN (outside the source) is never a change.
     let changed = |m: f32| m.is_finite() && m > CHANGED;
-    let size = |x: u32, y: u32| {
-        let i = (y * a.w + x) as usize;
-        norm(sub(
-            a.sharp_published[i].map(f32::from),
-            a.sharp_expected[i],
-        ))
-    };
+    let size = |x: u32, y: u32| norm(Change::at(a, (y * a.w + x) as usize).change);
     let (x0, y0) = (block_box[0] * B, block_box[1] * B);
     let (x1, y1) = (
         (block_box[2] * B).min(a.w - 1),
@@ -448,20 +438,26 @@ struct Change {
     change: [f32; 3],
 }
 
+impl Change {
+    /// The unblurred pixel `i` of the aligned pair (an overlay's edge is sharp).
+    fn at(a: &Aligned, i: usize) -> Self {
+        let expected = a.sharp_expected[i];
+        Change {
+            expected,
+            change: sub(a.sharp_published[i].map(f32::from), expected),
+        }
+    }
+}
+
 /// The box's pixels whose change is more than [`CHANGED`] (unblurred: an overlay's edge is
 /// sharp).
 fn changed_pixels(a: &Aligned, block_box: [u32; 4]) -> Vec<Change> {
     let mut out = Vec::new();
     for y in block_box[1] * B..block_box[3] * B {
         for x in block_box[0] * B..block_box[2] * B {
-            let i = (y * a.w + x) as usize;
-            let (s, p) = (a.sharp_expected[i], a.sharp_published[i].map(f32::from));
-            let change = sub(p, s);
-            if s[0].is_finite() && norm(change) > CHANGED {
-                out.push(Change {
-                    expected: s,
-                    change,
-                });
+            let c = Change::at(a, (y * a.w + x) as usize);
+            if c.expected[0].is_finite() && norm(c.change) > CHANGED {
+                out.push(c);
             }
         }
     }
