@@ -446,8 +446,7 @@ fn png_structure(bytes: &[u8]) -> Result<(), String> {
 /// Decode a preview at most [`PREVIEW_SIDE`] pixels on its long side. JPEGs are decoded with
 /// DCT scaling (every coefficient is still entropy-decoded, so damage is still found, but the
 /// inverse transform runs at 1/2 to 1/8 size); other formats are decoded within the decode
-/// memory limit and reduced (through a triangle as wide as the reduction, so that a fine
-/// weave is not aliased into a moiré the published copies, reduced properly, do not show).
+/// memory limit. Either is then reduced by [`crate::decode::reduce`].
 pub fn decode_preview(
     bytes: &[u8],
     kind: ImageKind,
@@ -465,15 +464,7 @@ pub fn decode_preview(
     } else {
         decode(bytes, kind, subject, limits, crate::decode::Request::FULL)?.image
     };
-    Ok(if img.width().max(img.height()) > PREVIEW_SIDE {
-        img.resize(
-            PREVIEW_SIDE,
-            PREVIEW_SIDE,
-            image::imageops::FilterType::Triangle,
-        )
-    } else {
-        img
-    })
+    Ok(crate::decode::reduce(img, PREVIEW_SIDE))
 }
 
 /// Decode a JPEG with DCT scaling to the smallest size whose long side is at least `side`,

@@ -211,17 +211,32 @@ pub fn decode(
     run(bytes, &p, subject, limits)
 }
 
-/// Reduce to the request: no longer than its long side, 8 bits unless 16 are asked for.
+/// `img` no longer than `side` on its long side, reduced through a filter as wide as the
+/// reduction (a triangle), as the edit check reduces the source it compares with: a box of
+/// whole pixels (`thumbnail`) aliases a fine weave (a tie, a lab coat's fabric) into a moiré
+/// that the source, reduced properly, does not have.
 ///
-/// Reduced through a filter as wide as the reduction (a triangle), as the edit check reduces
-/// the source it compares with: a box of whole pixels (`thumbnail`) aliases a fine weave (a
-/// tie, a lab coat's fabric) into a moiré that the source, reduced properly, does not have.
+/// ```
+/// use sameframe_core::decode::reduce;
+/// let img = image::DynamicImage::new_rgb8(64, 32);
+/// let small = reduce(img.clone(), 16);
+/// assert_eq!((small.width(), small.height()), (16, 8));
+/// assert_eq!(reduce(img, 100).width(), 64);
+/// ```
+pub fn reduce(img: DynamicImage, side: u32) -> DynamicImage {
+    if img.width().max(img.height()) > side {
+        img.resize(side, side, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    }
+}
+
+/// Reduce to the request: no longer than its long side ([`reduce`]), 8 bits unless 16 are
+/// asked for.
 fn fit(img: DynamicImage, req: Request) -> DynamicImage {
     let img = match req.max_side {
-        Some(side) if img.width().max(img.height()) > side => {
-            img.resize(side, side, image::imageops::FilterType::Triangle)
-        }
-        _ => img,
+        Some(side) => reduce(img, side),
+        None => img,
     };
     let sixteen = matches!(
         img,
