@@ -186,12 +186,23 @@ fn pose_frames(
     let cfg = PoseConfig::load(&cal)?;
     let mut store = None;
     let out = std::thread::scope(|s| -> Result<Vec<FramePose>> {
-        // The face models load on the other core while the images decode, when the area may
-        // need them (a scalp or body area never loads them).
+        // The face models load on other cores while the images decode, when the area may need
+        // them (a scalp or body area never loads them). A baseline file's face is kept in the
+        // data directory's cache by the file's hash and a follow-up is tracked from it with
+        // the landmark model alone: the detector loads only for a baseline not seen before
+        // (or a frame that cannot be tracked).
+        let base_sha = Path::new(baseline)
+            .is_file()
+            .then(|| std::fs::read(baseline).ok())
+            .flatten()
+            .map(|b| sameframe::ids::sha256_hex(&b));
         if pose::face_area(area) {
-            s.spawn(|| {
-                let _ = pose::face::models();
-            });
+            pose::face::preload_landmarks();
+            if !base_sha.as_deref().is_some_and(pose::face::is_face_cached) {
+                s.spawn(|| {
+                    let _ = pose::face::models();
+                });
+            }
         }
         // Each frame that is a file is read (decoded, its card measured) on the other core
         // while the one before is compared; captures come through the one store handle.
@@ -210,7 +221,9 @@ fn pose_frames(
             subject: None,
         };
         let base_long = base.width().max(base.height());
-        let mut prepared = (base_long, pose::Baseline::prepare(&base, &opts, base_long));
+        let prepare =
+            |long: u32| pose::Baseline::prepare_cached(&base, &opts, long, base_sha.as_deref());
+        let mut prepared = (base_long, prepare(base_long));
         let mut out = Vec::with_capacity(frames.len());
         for (i, f) in frames.iter().enumerate() {
             let this = next.take();
@@ -228,7 +241,7 @@ fn pose_frames(
                 };
                 let long = img.width().max(img.height());
                 if prepared.0 != long {
-                    prepared = (long, pose::Baseline::prepare(&base, &opts, long));
+                    prepared = (long, prepare(long));
                 }
                 pose::compare(&prepared.1, &img, &cfg, &opts, None, None).0
             });

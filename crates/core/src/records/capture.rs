@@ -350,12 +350,22 @@ fn thumbnail_of(img: &image::DynamicImage) -> (image::RgbImage, Vec<u8>) {
     (thumb, thumbnail_jpeg)
 }
 
-/// The preview pixels a capture of `img` (upright) will have once stored: what
-/// [`Store::preview`] gives back for it, so a check made before the capture is stored sees
-/// what `pair` sees after.
-pub fn stored_preview_of(img: &image::RgbImage) -> image::RgbImage {
-    let (thumb, jpeg) = thumbnail_of(&image::DynamicImage::ImageRgb8(img.clone()));
-    image::load_from_memory(&jpeg).map_or(thumb, |i| i.to_rgb8())
+impl Store {
+    /// The preview pixels the photo `bytes` will have once imported: what [`Store::preview`]
+    /// gives back for it, made by the import's own decode, reduction and JPEG, so a check
+    /// made before the capture is stored sees what `pair` sees after.
+    pub fn stored_preview_of(
+        &self,
+        bytes: &[u8],
+        subject: &str,
+    ) -> Result<image::RgbImage, RecordError> {
+        let kind = ingest::sniff(bytes, subject)?;
+        let limits = self.calibration().limits()?;
+        let orientation = ingest::read_exif(bytes).0.and_then(|e| e.orientation);
+        let img = ingest::decode_preview(bytes, kind, subject, &limits)?;
+        let derived = derive(img, orientation);
+        super::fingerprints::preview_of(subject, &derived.thumbnail_jpeg)
+    }
 }
 
 fn derive(img: image::DynamicImage, orientation: Option<u32>) -> Derived {

@@ -231,7 +231,7 @@ impl Store {
 }
 
 /// A capture's thumbnail JPEG decoded as pixels.
-fn preview_of(capture_id: &str, jpeg: &[u8]) -> Result<RgbImage, RecordError> {
+pub(crate) fn preview_of(capture_id: &str, jpeg: &[u8]) -> Result<RgbImage, RecordError> {
     image::load_from_memory(jpeg)
         .map(|i| i.to_rgb8())
         .map_err(|e| bad_preview(capture_id, e.to_string()))

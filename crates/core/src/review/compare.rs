@@ -170,7 +170,7 @@ impl PoseCheck {
 
 impl Store {
     /// The pose of `followup_preview` (the preview pixels of a follow-up, stored or about to
-    /// be: see [`crate::records::capture::stored_preview_of`]) against the stored preview of
+    /// be: see [`Store::stored_preview_of`]) against the stored preview of
     /// `baseline_id`: the one measure `pair`, review and the station's commit share.
     pub fn pose_check(
         &self,

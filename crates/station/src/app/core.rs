@@ -470,11 +470,28 @@ impl Worker {
                 message,
             });
         };
+        let png;
+        let bytes: &[u8] = match &job.frame.encoded {
+            Some(b) => b,
+            None => {
+                png = match encode_png(&job.frame.image) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.emit(failed("encode the frame", e));
+                        return;
+                    }
+                };
+                &png
+            }
+        };
+        let subject = format!("station frame {}", job.frame.seq);
         // The pose of the very frame stored, re-checked against the baseline by the measure
         // `pair` and Compare use: a follow-up out of tolerance is stored only with the override.
         if let Some(b) = &job.baseline_id {
-            let preview = sameframe_core::records::capture::stored_preview_of(&job.frame.image);
-            match s.pose_check(b, &preview, job.area) {
+            let checked = s
+                .stored_preview_of(bytes, &subject)
+                .and_then(|preview| s.pose_check(b, &preview, job.area));
+            match checked {
                 Ok(check) => {
                     if let Some(problem) = check.problem() {
                         match job.analysis.override_.as_mut() {
@@ -495,21 +512,6 @@ impl Worker {
                 }
             }
         }
-        let png;
-        let bytes: &[u8] = match &job.frame.encoded {
-            Some(b) => b,
-            None => {
-                png = match encode_png(&job.frame.image) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.emit(failed("encode the frame", e));
-                        return;
-                    }
-                };
-                &png
-            }
-        };
-        let subject = format!("station frame {}", job.frame.seq);
         let at = timefmt::fmt_local(job.frame.captured_at);
         let req = ImportRequest {
             bytes,

@@ -9,7 +9,7 @@ use image::RgbImage;
 use tract_onnx::prelude::*;
 
 /// Face-model failures.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum FaceError {
     #[error("could not load the {model} face model: {message}")]
     Load {
@@ -104,11 +104,7 @@ fn decluttered_in(
         dir.join(format!("{slug}-{id}-{dims}-tract0.23.nnef.tar"))
     });
     if let Some(path) = &cached
-        && let Ok(tar) = std::fs::read(path)
-        && std::fs::read_to_string(path.with_extension("sha256"))
-            .ok()
-            .as_deref()
-            == Some(sha256_hex(&tar).as_str())
+        && let Some(tar) = read_checked(path)
         && let Ok(m) = nnef().model_for_read(&mut std::io::Cursor::new(&tar))
     {
         return Ok((m, true));
@@ -131,16 +127,21 @@ fn nnef() -> tract_nnef::framework::Nnef {
     tract_nnef::nnef().with_onnx()
 }
 
-/// Write a cached model and its SHA-256 beside it, each through a temporary file renamed into
-/// place (a reader never sees half a file).
+/// Write a cached model and its SHA-256 beside it (see [`write_checked`]).
 #[cfg(feature = "face-model")]
 fn write_cached(model: &TypedModel, path: &std::path::Path) -> TractResult<()> {
+    write_checked(path, nnef().write_to_tar(model, Vec::new())?)?;
+    Ok(())
+}
+
+/// Write `body` to `path` and its SHA-256 beside it (`.sha256`), each through a temporary
+/// file renamed into place (a reader never sees half a file).
+fn write_checked(path: &std::path::Path, body: Vec<u8>) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tar = nnef().write_to_tar(model, Vec::new())?;
-    let sum = crate::ids::sha256_hex(&tar);
+    let sum = crate::ids::sha256_hex(&body);
     for (target, body) in [
-        (path.to_path_buf(), tar),
+        (path.to_path_buf(), body),
         (path.with_extension("sha256"), sum.into_bytes()),
     ] {
         let tmp = target.with_extension(format!("part-{}", std::process::id()));
@@ -148,6 +149,73 @@ fn write_cached(model: &TypedModel, path: &std::path::Path) -> TractResult<()> {
         std::fs::rename(&tmp, &target)?;
     }
     Ok(())
+}
+
+/// `path`'s bytes when they match the SHA-256 recorded beside them ([`write_checked`]).
+fn read_checked(path: &std::path::Path) -> Option<Vec<u8>> {
+    let body = std::fs::read(path).ok()?;
+    let sum = std::fs::read_to_string(path.with_extension("sha256")).ok()?;
+    (sum == crate::ids::sha256_hex(&body)).then_some(body)
+}
+
+/// Where the face of the photo whose bytes hash to `sha256` is cached: named by that hash and
+/// by the two models' (a face found by other models is not reused).
+fn face_cache_path(dir: Option<&std::path::Path>, sha256: &str) -> Option<std::path::PathBuf> {
+    static MODELS_ID: OnceLock<String> = OnceLock::new();
+    let dir = dir?;
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let models = MODELS_ID.get_or_init(|| {
+        let id = |m: &[u8]| crate::ids::sha256_hex(m)[..12].to_string();
+        format!("{}{}", id(DETECTOR), id(MESH))
+    });
+    Some(dir.join("faces").join(format!("{sha256}-{models}.json")))
+}
+
+/// Whether the face of the photo hashing to `sha256` is in the cache (see [`cached_face`]).
+pub fn is_face_cached(sha256: &str) -> bool {
+    face_cache_path(CACHE_DIR.get().map(|d| d.as_path()), sha256).is_some_and(|p| p.exists())
+}
+
+/// The face of the photo whose bytes hash to `sha256`: from the data directory's cache (see
+/// [`use_cache_dir`]) when a sound copy is there, else found by `find` and cached (best
+/// effort). A baseline compared again and again is searched for once; a damaged copy (its
+/// recorded SHA-256 differs, or it is not 468 finite landmarks) is found again.
+pub fn cached_face(
+    sha256: &str,
+    find: impl FnOnce() -> Result<Option<Landmarks>, FaceError>,
+) -> Result<Option<Landmarks>, FaceError> {
+    cached_face_in(CACHE_DIR.get().map(|d| d.as_path()), sha256, find)
+}
+
+/// [`cached_face`] with the cache in `dir`.
+fn cached_face_in(
+    dir: Option<&std::path::Path>,
+    sha256: &str,
+    find: impl FnOnce() -> Result<Option<Landmarks>, FaceError>,
+) -> Result<Option<Landmarks>, FaceError> {
+    let path = face_cache_path(dir, sha256);
+    let sound = |l: &Option<Landmarks>| {
+        l.as_ref().is_none_or(|l| {
+            l.points.len() == 468 && l.points.iter().flatten().all(|v| v.is_finite())
+        })
+    };
+    if let Some(p) = &path
+        && let Some(body) = read_checked(p)
+        && let Ok(face) = serde_json::from_slice::<Option<Landmarks>>(&body)
+        && sound(&face)
+    {
+        return Ok(face);
+    }
+    let face = find()?;
+    if let Some(p) = &path
+        && let Ok(body) = serde_json::to_vec(&face)
+    {
+        // Best effort: a cache that cannot be written only costs the next run time.
+        let _ = write_checked(p, body);
+    }
+    Ok(face)
 }
 
 /// SSD anchor centres of the short-range detector: 16×16 cells × 2 (stride 8), then 8×8 × 6
@@ -177,11 +245,7 @@ pub fn models() -> Result<&'static FaceModels, &'static FaceError> {
     static M: OnceLock<Result<FaceModels, FaceError>> = OnceLock::new();
     M.get_or_init(|| {
         // Without a thread to spare, the landmark model loads on first use instead.
-        let _ = std::thread::Builder::new()
-            .name("face-landmark-model".into())
-            .spawn(|| {
-                let _ = mesh();
-            });
+        preload_landmarks();
         Ok(FaceModels {
             detector: load(DETECTOR, "face detection", [1, 128, 128, 3])?,
             anchors: anchors(),
@@ -196,12 +260,7 @@ fn mesh() -> Result<&'static Plan, FaceError> {
     MESH_PLAN
         .get_or_init(|| load(MESH, "face landmark", [1, 192, 192, 3]))
         .as_ref()
-        .map_err(|e| FaceError::Load {
-            model: "face landmark",
-            message: match e {
-                FaceError::Load { message, .. } | FaceError::Run { message, .. } => message.clone(),
-            },
-        })
+        .map_err(Clone::clone)
 }
 
 /// A detected face in image pixels.
@@ -216,7 +275,7 @@ pub struct Detection {
 }
 
 /// 468 landmarks: x, y in image pixels, z in the same units (larger is further from the camera).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Landmarks {
     pub points: Vec<[f32; 3]>,
     pub presence: f32,
@@ -326,7 +385,7 @@ impl FaceModels {
                 }
             }
         }
-        let out = self.run(&self.detector, "face detection", input, [1, 128, 128, 3])?;
+        let out = run(&self.detector, "face detection", input, [1, 128, 128, 3])?;
         let (reg, cls) = (&out[0], &out[1]);
         // Outputs may come in either order; the regressors have 16 values per anchor.
         let (reg, cls) = if reg.len() == 896 * 16 {
@@ -376,7 +435,7 @@ impl FaceModels {
     }
 
     /// Landmarks inside a region of interest: centre, side length and rotation (radians,
-    /// clockwise on screen turns the crop so the eyes are level).
+    /// clockwise on screen turns the crop so the eyes are level). See [`landmarks`].
     pub fn landmarks(
         &self,
         img: &RgbImage,
@@ -384,41 +443,7 @@ impl FaceModels {
         side: f32,
         angle: f32,
     ) -> Result<Landmarks, FaceError> {
-        let (c, s) = (angle.cos(), angle.sin());
-        let k = side / 192.0;
-        let mut input = vec![0f32; 192 * 192 * 3];
-        for y in 0..192 {
-            for x in 0..192 {
-                let (u, v) = ((x as f32 + 0.5 - 96.0) * k, (y as f32 + 0.5 - 96.0) * k);
-                let sx = centre[0] + c * u - s * v - 0.5;
-                let sy = centre[1] + s * u + c * v - 0.5;
-                let p = sample_rgb(img, sx, sy);
-                let i = (y * 192 + x) * 3;
-                for ch in 0..3 {
-                    input[i + ch] = p[ch] / 255.0;
-                }
-            }
-        }
-        let out = self.run(mesh()?, "face landmark", input, [1, 192, 192, 3])?;
-        let (pts, pres) = if out[0].len() == 1404 {
-            (&out[0], &out[1])
-        } else {
-            (&out[1], &out[0])
-        };
-        let points = (0..468)
-            .map(|i| {
-                let (u, v, z) = (
-                    (pts[i * 3] - 96.0) * k,
-                    (pts[i * 3 + 1] - 96.0) * k,
-                    pts[i * 3 + 2] * k,
-                );
-                [centre[0] + c * u - s * v, centre[1] + s * u + c * v, z]
-            })
-            .collect();
-        Ok(Landmarks {
-            points,
-            presence: sigmoid(pres.first().copied().unwrap_or(-10.0)),
-        })
+        landmarks(img, centre, side, angle)
     }
 
     /// Detect the face and its landmarks, refining the crop once from the first landmarks.
@@ -433,51 +458,110 @@ impl FaceModels {
         if first.presence < 0.5 {
             return Ok(None);
         }
-        Ok(Some(self.track(img, &first)?))
+        Ok(Some(track(img, &first)?))
     }
 
     /// Landmarks from the crop that the previous landmarks imply (tracking between frames).
     pub fn track(&self, img: &RgbImage, prev: &Landmarks) -> Result<Landmarks, FaceError> {
-        let (centre, side, angle) = roi_from_landmarks(prev);
-        self.landmarks(img, centre, side, angle)
+        track(img, prev)
     }
+}
 
-    #[cfg(not(feature = "face-model"))]
-    fn run(
-        &self,
-        _plan: &Plan,
-        model: &'static str,
-        _data: Vec<f32>,
-        _shape: [usize; 4],
-    ) -> Result<Vec<Vec<f32>>, FaceError> {
-        Err(FaceError::Run {
-            model,
-            message: "this build has no face model".into(),
+/// Landmarks inside a region of interest: centre, side length and rotation (radians,
+/// clockwise on screen turns the crop so the eyes are level). Needs only the landmark
+/// model (the detector is not loaded).
+pub fn landmarks(
+    img: &RgbImage,
+    centre: [f32; 2],
+    side: f32,
+    angle: f32,
+) -> Result<Landmarks, FaceError> {
+    let (c, s) = (angle.cos(), angle.sin());
+    let k = side / 192.0;
+    let mut input = vec![0f32; 192 * 192 * 3];
+    for y in 0..192 {
+        for x in 0..192 {
+            let (u, v) = ((x as f32 + 0.5 - 96.0) * k, (y as f32 + 0.5 - 96.0) * k);
+            let sx = centre[0] + c * u - s * v - 0.5;
+            let sy = centre[1] + s * u + c * v - 0.5;
+            let p = sample_rgb(img, sx, sy);
+            let i = (y * 192 + x) * 3;
+            for ch in 0..3 {
+                input[i + ch] = p[ch] / 255.0;
+            }
+        }
+    }
+    let out = run(mesh()?, "face landmark", input, [1, 192, 192, 3])?;
+    let (pts, pres) = if out[0].len() == 1404 {
+        (&out[0], &out[1])
+    } else {
+        (&out[1], &out[0])
+    };
+    let points = (0..468)
+        .map(|i| {
+            let (u, v, z) = (
+                (pts[i * 3] - 96.0) * k,
+                (pts[i * 3 + 1] - 96.0) * k,
+                pts[i * 3 + 2] * k,
+            );
+            [centre[0] + c * u - s * v, centre[1] + s * u + c * v, z]
         })
-    }
+        .collect();
+    Ok(Landmarks {
+        points,
+        presence: sigmoid(pres.first().copied().unwrap_or(-10.0)),
+    })
+}
 
-    #[cfg(feature = "face-model")]
-    fn run(
-        &self,
-        plan: &Plan,
-        model: &'static str,
-        data: Vec<f32>,
-        shape: [usize; 4],
-    ) -> Result<Vec<Vec<f32>>, FaceError> {
-        let err = |e: TractError| FaceError::Run {
-            model,
-            message: e.to_string(),
-        };
-        let tensor = Tensor::from_shape(&shape, &data).map_err(err)?;
-        let outs = plan.run(tvec!(tensor.into())).map_err(err)?;
-        outs.iter()
-            .map(|t| {
-                t.to_plain_array_view::<f32>()
-                    .map(|v| v.iter().copied().collect())
-                    .map_err(err)
-            })
-            .collect()
-    }
+/// Landmarks from the crop that the previous landmarks imply (tracking between frames, or a
+/// follow-up from its baseline's face). Needs only the landmark model.
+pub fn track(img: &RgbImage, prev: &Landmarks) -> Result<Landmarks, FaceError> {
+    let (centre, side, angle) = roi_from_landmarks(prev);
+    landmarks(img, centre, side, angle)
+}
+
+/// Start loading the landmark model on another thread (a no-op once loaded or loading).
+pub fn preload_landmarks() {
+    let _ = std::thread::Builder::new()
+        .name("face-landmark-model".into())
+        .spawn(|| {
+            let _ = mesh();
+        });
+}
+
+#[cfg(not(feature = "face-model"))]
+fn run(
+    _plan: &Plan,
+    model: &'static str,
+    _data: Vec<f32>,
+    _shape: [usize; 4],
+) -> Result<Vec<Vec<f32>>, FaceError> {
+    Err(FaceError::Run {
+        model,
+        message: "this build has no face model".into(),
+    })
+}
+
+#[cfg(feature = "face-model")]
+fn run(
+    plan: &Plan,
+    model: &'static str,
+    data: Vec<f32>,
+    shape: [usize; 4],
+) -> Result<Vec<Vec<f32>>, FaceError> {
+    let err = |e: TractError| FaceError::Run {
+        model,
+        message: e.to_string(),
+    };
+    let tensor = Tensor::from_shape(&shape, &data).map_err(err)?;
+    let outs = plan.run(tvec!(tensor.into())).map_err(err)?;
+    outs.iter()
+        .map(|t| {
+            t.to_plain_array_view::<f32>()
+                .map(|v| v.iter().copied().collect())
+                .map_err(err)
+        })
+        .collect()
 }
 
 /// The square crop around landmarks: centre of their box, 1.5 × the long side, eyes level.
@@ -557,5 +641,54 @@ mod cache_tests {
         std::fs::write(&tar, &bytes).unwrap();
         assert!(!load().1, "a damaged copy was used");
         assert!(load().1, "the damaged copy was not remade");
+    }
+}
+
+#[cfg(test)]
+mod face_cache_tests {
+    use super::*;
+
+    fn face(x: f32) -> Landmarks {
+        Landmarks {
+            points: vec![[x, 2.0, 3.0]; 468],
+            presence: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_baseline_face_is_found_once_and_a_damaged_copy_found_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "ab".repeat(32);
+        let get = |x: f32| {
+            let mut called = false;
+            let got = cached_face_in(Some(dir.path()), &sha, || {
+                called = true;
+                Ok(Some(face(x)))
+            })
+            .unwrap()
+            .unwrap();
+            (got.points[0][0], called)
+        };
+        assert_eq!(get(1.0), (1.0, true));
+        // Read back: `find` is not asked again, and the first answer stands.
+        assert_eq!(get(5.0), (1.0, false));
+        let path = face_cache_path(Some(dir.path()), &sha).unwrap();
+        let mut body = std::fs::read(&path).unwrap();
+        body[10] ^= 1;
+        std::fs::write(&path, &body).unwrap();
+        assert_eq!(get(7.0), (7.0, true), "a damaged copy was used");
+        assert_eq!(get(9.0), (7.0, false), "the damaged copy was not remade");
+        // No face is an answer too; a name that is not a hash is never a path.
+        let none = "cd".repeat(32);
+        let mut calls = 0;
+        for _ in 0..2 {
+            let got = cached_face_in(Some(dir.path()), &none, || {
+                calls += 1;
+                Ok(None)
+            });
+            assert!(got.unwrap().is_none());
+        }
+        assert_eq!(calls, 1);
+        assert!(face_cache_path(Some(dir.path()), "../../etc/passwd").is_none());
     }
 }

@@ -202,6 +202,27 @@ pub struct Baseline {
     notes: Vec<String>,
 }
 
+/// The frame's face: tracked from the previous frame's, else from the baseline's (a follow-up
+/// is framed like its baseline: two passes, as a detection is refined once), else detected.
+/// Tracking needs only the landmark model; the detector is loaded only when it fails.
+fn frame_face(
+    img: &RgbImage,
+    prev_face: Option<&Landmarks>,
+    base_face: Option<&Landmarks>,
+) -> Option<Landmarks> {
+    let present = |l: &Landmarks| l.presence > 0.5;
+    let tracked = match (prev_face, base_face) {
+        (Some(p), _) => face::track(img, p).ok().filter(present),
+        (None, Some(b)) => face::track(img, b)
+            .ok()
+            .filter(present)
+            .and_then(|first| face::track(img, &first).ok())
+            .filter(present),
+        (None, None) => None,
+    };
+    tracked.or_else(|| face::models().ok()?.face(img).ok().flatten())
+}
+
 /// Whether an area is registered on the face (its models are needed): face, neck, or an area
 /// not given (the face is used when one is found).
 pub fn face_area(area: Option<Area>) -> bool {
@@ -211,6 +232,17 @@ pub fn face_area(area: Option<Area>) -> bool {
 impl Baseline {
     /// Analyse `img` for frames whose long side is `frame_long` pixels.
     pub fn prepare(img: &RgbImage, opts: &PoseOptions, frame_long: u32) -> Self {
+        Self::prepare_cached(img, opts, frame_long, None)
+    }
+
+    /// [`Baseline::prepare`] for a photo whose bytes hash to `sha256`: its face is looked for
+    /// once and kept in the data directory's cache ([`face::cached_face`]).
+    pub fn prepare_cached(
+        img: &RgbImage,
+        opts: &PoseOptions,
+        frame_long: u32,
+        sha256: Option<&str>,
+    ) -> Self {
         let side = WORKING_SIDE
             .min(img.width().max(img.height()))
             .min(frame_long)
@@ -218,19 +250,15 @@ impl Baseline {
         let work = work(img, side);
         let mut notes = Vec::new();
         let face = if face_area(opts.area) {
-            match face::models() {
-                Ok(m) => match m.face(img) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        notes.push(e.to_string());
-                        None
-                    }
-                },
-                Err(e) => {
-                    notes.push(e.to_string());
-                    None
-                }
-            }
+            let find = || face::models().map_err(Clone::clone)?.face(img);
+            let found = match sha256 {
+                Some(sha) => face::cached_face(sha, find),
+                None => find(),
+            };
+            found.unwrap_or_else(|e| {
+                notes.push(e.to_string());
+                None
+            })
         } else {
             None
         };
@@ -382,11 +410,7 @@ pub fn compare(
             if !use_face {
                 return None;
             }
-            let m = face::models().ok()?;
-            let tracked = prev_face
-                .and_then(|p| m.track(img, p).ok())
-                .filter(|l| l.presence > 0.5);
-            tracked.or_else(|| m.face(img).ok().flatten())
+            frame_face(img, prev_face, base.face.as_ref())
         },
     );
     let Some(mut reg) = reg else {
