@@ -156,6 +156,29 @@ fn withdraw_all_with_purge_leaves_nothing_readable() {
     ]);
     assert_eq!(&std::fs::read(&inside).unwrap(), bytes0);
 
+    // A face found in one of the photos, cached by `analyze pose` (named by the photo's hash).
+    let photo0 = s.write("baseline-copy.img", bytes0);
+    s.ok(&[
+        "analyze",
+        "pose",
+        "--baseline",
+        photo0.to_str().unwrap(),
+        "--frame",
+        photo0.to_str().unwrap(),
+    ]);
+    let faces = s.data.join("cache").join("models").join("faces");
+    let cached_faces = |sha: &str| {
+        std::fs::read_dir(&faces)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(sha))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let sha0 = &p.originals[0].1;
+    assert_eq!(cached_faces(sha0), 2, "the face was not cached");
+
     let key_before = wrapped_key(&s, &p.consent).unwrap();
     assert!(key_before.len() >= 32);
     // A backup of the sealed originals as they are stored.
@@ -177,6 +200,7 @@ fn withdraw_all_with_purge_leaves_nothing_readable() {
         "--confirm",
     ]);
     assert_eq!(out["resumed"], false);
+    assert_eq!(cached_faces(sha0), 0, "the cached face outlived the purge");
     let scopes: HashSet<_> = out["scopes_withdrawn"]
         .as_array()
         .unwrap()

@@ -819,10 +819,19 @@ impl Store {
     fn run_job(&self, job: PurgeJobRow, resumed: bool) -> Result<WithdrawOutcome, PurgeError> {
         let items = self.read(|r| r.purge_items(&job.id))?;
         let encrypted = self.is_encrypted();
-        // Phase 2: plaintext copies first: local exports, previews, and the originals of a
-        // store without encryption.
+        // Phase 2: plaintext copies first: local exports, previews, faces found in the photo
+        // and cached by `analyze pose`, and the originals of a store without encryption.
         let mut files: Vec<PathBuf> = Vec::new();
+        let face_cache = self.root().join("cache").join("models");
         for it in &items {
+            if let (kind, Some(h)) = (it.kind.as_str(), &it.sha256)
+                && (kind.ends_with("original") || kind.ends_with("thumbnail"))
+            {
+                files.extend(crate::analysis::pose::face::cached_face_files(
+                    &face_cache,
+                    h,
+                ));
+            }
             match (it.kind.as_str(), &it.sha256) {
                 ("export", _) => files.extend(it.path.as_ref().map(PathBuf::from)),
                 ("thumbnail" | "late_thumbnail", Some(h)) => {

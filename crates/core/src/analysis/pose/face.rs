@@ -173,6 +173,25 @@ fn face_cache_path(dir: Option<&std::path::Path>, sha256: &str) -> Option<std::p
     Some(dir.join("faces").join(format!("{sha256}-{models}.json")))
 }
 
+/// The files in which the model cache `dir` (a data directory's `cache/models`) keeps the face
+/// of the photo hashing to `sha256`, whichever models found it: what a withdrawal that purges
+/// the photo deletes with it.
+pub fn cached_face_files(dir: &std::path::Path, sha256: &str) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join("faces")) else {
+        return Vec::new();
+    };
+    let prefix = format!("{sha256}-");
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .collect()
+}
+
 /// Whether the face of the photo hashing to `sha256` is in the cache (see [`cached_face`]).
 pub fn is_face_cached(sha256: &str) -> bool {
     face_cache_path(CACHE_DIR.get().map(|d| d.as_path()), sha256).is_some_and(|p| p.exists())
@@ -690,5 +709,12 @@ mod face_cache_tests {
         }
         assert_eq!(calls, 1);
         assert!(face_cache_path(Some(dir.path()), "../../etc/passwd").is_none());
+        // What a purge of the photo deletes: its face and the checksum, nothing else.
+        let mut files = cached_face_files(dir.path(), &sha);
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files[0].to_string_lossy().ends_with(".json"));
+        assert!(files[1].to_string_lossy().ends_with(".sha256"));
+        assert_eq!(cached_face_files(dir.path(), &none).len(), 2);
     }
 }
