@@ -223,13 +223,19 @@ fn the_face_models_are_cached_checked_and_remade() {
         s.ok(&v.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let cache = s.data.join("cache").join("models");
-    let cached = || -> Vec<std::path::PathBuf> {
-        let mut v: Vec<_> = std::fs::read_dir(&cache)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
+    let files_in = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
     };
+    let cached = || files_in(&cache);
     run("scalp");
     assert!(
         cached().is_empty(),
@@ -249,7 +255,20 @@ fn the_face_models_are_cached_checked_and_remade() {
         4,
         "each cached model has its checksum: {files:?}"
     );
-    // Read from the cache: the same scores.
+    // The baseline's face is kept too, named by the file's hash, with its checksum.
+    let base_sha = sameframe::ids::sha256_hex(&std::fs::read(&a).unwrap());
+    let faces = files_in(&cache.join("faces"));
+    assert_eq!(faces.len(), 2, "{faces:?}");
+    assert!(
+        faces.iter().all(|p| p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&base_sha)),
+        "{faces:?}"
+    );
+    // Read from the cache (the models, and the baseline's face: the follow-up is tracked from
+    // it without the detector): the same scores.
     let second = run("face");
     assert_eq!(first, second);
     // A damaged copy is not used: the result is the same and the copy is made again.
