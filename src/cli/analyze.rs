@@ -191,10 +191,12 @@ fn pose_frames(
         // data directory's cache by the file's hash and a follow-up is tracked from it with
         // the landmark model alone: the detector loads only for a baseline not seen before
         // (or a frame that cannot be tracked).
-        let base_sha = Path::new(baseline)
-            .is_file()
-            .then(|| std::fs::read(baseline).ok())
-            .flatten()
+        // Read within the limits (a file beyond them is refused, by name, when it is loaded).
+        let base_sha = cal
+            .limits()
+            .ok()
+            .filter(|_| Path::new(baseline).is_file())
+            .and_then(|limits| sameframe::ingest::read_file(Path::new(baseline), &limits).ok())
             .map(|b| sameframe::ids::sha256_hex(&b));
         if pose::face_area(area) {
             pose::face::preload_landmarks();
