@@ -105,16 +105,33 @@ pub struct Loaded {
 /// analysis each get half). An image too large to decode whole within it is analysed
 /// reduced, and the user is told.
 pub fn load_image(ctx: &Ctx, path: &Path, calibration: &Calibration, share: u64) -> Result<Loaded> {
+    let limits = shared_limits(calibration, share)?;
+    let bytes = sameframe::ingest::read_file(path, &limits)?;
+    let sha256 = sameframe::ids::sha256_hex(&bytes);
+    decode_read(ctx, &bytes, sha256, &path.display().to_string(), &limits)
+}
+
+/// The calibration's limits with `share` of the decode memory.
+fn shared_limits(calibration: &Calibration, share: u64) -> Result<sameframe::calibration::Limits> {
     let mut limits = calibration.limits()?;
     limits.decode_memory_mib /= share.max(1);
-    let bytes = sameframe::ingest::read_file(path, &limits)?;
-    let subject = path.display().to_string();
-    let (kind, _, _) = sameframe::ingest::check_header(&bytes, &subject, &limits)?;
+    Ok(limits)
+}
+
+/// [`load_image`] of a file already read (its `bytes`, hashing to `sha256`).
+fn decode_read(
+    ctx: &Ctx,
+    bytes: &[u8],
+    sha256: String,
+    subject: &str,
+    limits: &sameframe::calibration::Limits,
+) -> Result<Loaded> {
+    let (kind, _, _) = sameframe::ingest::check_header(bytes, subject, limits)?;
     let req = sameframe::decode::Request {
         max_side: None,
         keep_16_bit: true,
     };
-    let d = sameframe::ingest::decode(&bytes, kind, &subject, &limits, req)?;
+    let d = sameframe::ingest::decode(bytes, kind, subject, limits, req)?;
     if d.reduction() > 1.0 {
         ctx.note(&format!(
             "note: {subject} ({}×{}) is analysed at {}×{}: decoding it whole would need more memory than decode_memory_mib allows",
@@ -124,9 +141,7 @@ pub fn load_image(ctx: &Ctx, path: &Path, calibration: &Calibration, share: u64)
             d.image.height()
         ));
     }
-    let (exif, _) = sameframe::ingest::read_exif(&bytes);
-    let sha256 = sameframe::ids::sha256_hex(&bytes);
-    drop(bytes);
+    let (exif, _) = sameframe::ingest::read_exif(bytes);
     let orientation = exif.as_ref().and_then(|e| e.orientation);
     Ok(Loaded {
         image: sameframe::ingest::apply_orientation(d.image, orientation),
@@ -191,13 +206,13 @@ fn pose_frames(
         // data directory's cache by the file's hash and a follow-up is tracked from it with
         // the landmark model alone: the detector loads only for a baseline not seen before
         // (or a frame that cannot be tracked).
-        // Read within the limits (a file beyond them is refused, by name, when it is loaded).
-        let base_sha = cal
-            .limits()
-            .ok()
-            .filter(|_| Path::new(baseline).is_file())
-            .and_then(|limits| sameframe::ingest::read_file(Path::new(baseline), &limits).ok())
-            .map(|b| sameframe::ids::sha256_hex(&b));
+        // A baseline file is read once, within the limits, for its hash and its pixels.
+        let limits = shared_limits(&cal, 2)?;
+        let mut base_file = match Path::new(baseline).is_file() {
+            true => Some(sameframe::ingest::read_file(Path::new(baseline), &limits)?),
+            false => None,
+        };
+        let base_sha = base_file.as_deref().map(sameframe::ids::sha256_hex);
         if pose::face_area(area) {
             pose::face::preload_landmarks();
             if !base_sha.as_deref().is_some_and(pose::face::is_face_cached) {
@@ -216,7 +231,13 @@ fn pose_frames(
                 .then(|| s.spawn(move || read_frame(ctx, &f, cal, &mut None)))
         };
         let mut next = frames.first().and_then(read_file);
-        let base = load_image_or_capture(ctx, baseline, &cal, 2, &mut store)?.into_rgb8();
+        let base = match (base_file.take(), &base_sha) {
+            (Some(bytes), Some(sha)) => {
+                decode_read(ctx, &bytes, sha.clone(), baseline, &limits)?.image
+            }
+            _ => load_image_or_capture(ctx, baseline, &cal, 2, &mut store)?,
+        }
+        .into_rgb8();
         let opts = PoseOptions {
             area,
             mm_per_px: None,

@@ -306,7 +306,7 @@ fn whole_command(dir: &std::path::Path, pairs: &[Pair]) -> serde_json::Value {
     let mut firsts = Vec::new();
     let mut rows = Vec::new();
     for (kind, b, f) in &jobs {
-        let ours = process_ms(3, &mut || {
+        let pose = || {
             let mut c = std::process::Command::new(bin);
             c.arg("--data-dir").arg(&data).args([
                 "--json",
@@ -318,23 +318,14 @@ fn whole_command(dir: &std::path::Path, pairs: &[Pair]) -> serde_json::Value {
                 f,
             ]);
             c
-        });
+        };
+        let ours = process_ms(3, &mut || pose());
         // The first comparison with a baseline not seen before: its face is found (the
         // detector loaded) rather than read from the data directory's cache.
         let faces = data.join("cache/models/faces");
         let first = process_ms(3, &mut || {
             let _ = std::fs::remove_dir_all(&faces);
-            let mut c = std::process::Command::new(bin);
-            c.arg("--data-dir").arg(&data).args([
-                "--json",
-                "analyze",
-                "pose",
-                "--baseline",
-                b,
-                "--frame",
-                f,
-            ]);
-            c
+            pose()
         });
         let peer = process_ms(3, &mut || {
             let mut c = std::process::Command::new(&py);

@@ -824,8 +824,9 @@ impl Store {
         let mut files: Vec<PathBuf> = Vec::new();
         let face_cache = self.root().join("cache").join("models");
         for it in &items {
+            // Every capture of the withdrawal has one item for its original, kept or not.
             if let (kind, Some(h)) = (it.kind.as_str(), &it.sha256)
-                && (kind.ends_with("original") || kind.ends_with("thumbnail"))
+                && kind.ends_with("original")
             {
                 files.extend(crate::analysis::pose::face::cached_face_files(
                     &face_cache,

@@ -539,13 +539,16 @@ pub fn track(img: &RgbImage, prev: &Landmarks) -> Result<Landmarks, FaceError> {
     landmarks(img, centre, side, angle)
 }
 
-/// Start loading the landmark model on another thread (a no-op once loaded or loading).
+/// Start loading the landmark model on another thread (once: later calls do nothing).
 pub fn preload_landmarks() {
-    let _ = std::thread::Builder::new()
-        .name("face-landmark-model".into())
-        .spawn(|| {
-            let _ = mesh();
-        });
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("face-landmark-model".into())
+            .spawn(|| {
+                let _ = mesh();
+            });
+    });
 }
 
 #[cfg(not(feature = "face-model"))]
