@@ -15,6 +15,7 @@
 pub mod blocks;
 pub mod regions;
 pub mod register;
+pub mod sharpen;
 pub mod tone;
 
 use image::RgbImage;
@@ -137,6 +138,11 @@ impl Aligned {
             .map(|s| s.map_or([f32::NAN; 3], |s| curves.apply(s)))
             .collect();
         let published: Vec<[f32; 3]> = publ.iter().map(|p| p.map(f32::from)).collect();
+        // Whole-frame sharpening (or a softer resize filter) is allowed too.
+        let expected = match sharpen::Sharpening::fit(&expected, &published, w, h) {
+            Some(s) => s.apply(&expected, w, h),
+            None => expected,
+        };
         // Both through the same blur (σ ≈ 1 px): the warp's interpolation softens the source
         // by a different amount at each sub-pixel phase, and two resampling filters render a
         // pattern near the finest the pixels hold (a woven tie) as different moiré; both would
@@ -287,6 +293,59 @@ mod tests {
         let full = [0, 0, w, h];
         let found = detect(&src, &stretched, &t, &full).regions;
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    fn reencode_at(img: &RgbImage, quality: u8) -> RgbImage {
+        let mut v = Vec::new();
+        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut v, quality,
+        ))
+        .unwrap();
+        image::load_from_memory(&v).unwrap().to_rgb8()
+    }
+
+    #[test]
+    fn mild_whole_frame_sharpening_is_allowed() {
+        let src = texture();
+        let full = [0, 0, src.width(), src.height()];
+        let sharp = image::imageops::unsharpen(&src, 1.0, 2);
+        for amount in [0.3f32, 0.6, 1.0] {
+            let mild = RgbImage::from_fn(src.width(), src.height(), |x, y| {
+                let (a, b) = (src.get_pixel(x, y).0, sharp.get_pixel(x, y).0);
+                image::Rgb(std::array::from_fn(|k| {
+                    (f32::from(a[k]) * (1.0 - amount) + f32::from(b[k]) * amount).round() as u8
+                }))
+            });
+            let found = detect(&src, &reencode_at(&mild, 75), &IDENTITY, &full).regions;
+            assert!(found.is_empty(), "amount {amount}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_white_caption_is_an_overlay_not_an_accusation() {
+        // A light background (a white caption barely changes it), the letters' 2-px white
+        // strokes along the bottom, saved at JPEG 75.
+        let src = texture();
+        let src = RgbImage::from_fn(src.width(), src.height(), |x, y| {
+            image::Rgb(src.get_pixel(x, y).0.map(|v| 150 + v / 3))
+        });
+        let full = [0, 0, src.width(), src.height()];
+        let mut captioned = src.clone();
+        for (i, x0) in (16..440).step_by(18).enumerate() {
+            for y in 320..340 {
+                for x in x0..x0 + 12 {
+                    let stroke = !(322..338).contains(&y) || x < x0 + 2 || (i % 3 == 0 && y < 331);
+                    if stroke {
+                        captioned.put_pixel(x, y, image::Rgb([250, 250, 250]));
+                    }
+                }
+            }
+        }
+        let check = detect(&src, &reencode_at(&captioned, 75), &IDENTITY, &full);
+        assert!(!check.regions.is_empty(), "the caption is seen");
+        for r in &check.regions {
+            assert!(r.kind == EditKind::Overlay || !r.certain, "{r:?}");
+        }
     }
 
     #[test]
