@@ -138,7 +138,7 @@ impl Aligned {
             .map(|s| s.map_or([f32::NAN; 3], |s| curves.apply(s)))
             .collect();
         let published: Vec<[f32; 3]> = publ.iter().map(|p| p.map(f32::from)).collect();
-        // Whole-frame sharpening (or a softer resize filter) is allowed too.
+        // Mild whole-frame sharpening is allowed too.
         let expected = match sharpen::Sharpening::fit(&expected, &published, w, h) {
             Some(s) => s.apply(&expected, w, h),
             None => expected,

@@ -1,9 +1,11 @@
-//! Whole-frame sharpening or softening, learnt from the pixels like the tone curves: the
-//! published image's difference from the expected one, fitted (least squares on luma, over
-//! every covered pixel, so that local edits, a minority, barely move it) as two bands of the
-//! expected image's own detail — fine (σ ≈ 0.7 px) and coarse (σ ≈ 0.7–1.2 px) — each at one
-//! gain for the whole frame. Mild unsharp masking, or a resize filter sharper or softer than
-//! the registration's, is absorbed; a local change is not, since one gain cannot fit it.
+//! Whole-frame sharpening, learnt from the pixels like the tone curves: the published image's
+//! difference from the expected one, fitted (least squares on luma, over every covered pixel,
+//! so that local edits, a minority, barely move it) as two bands of the expected image's own
+//! detail — fine (σ ≈ 0.7 px) and coarse (σ ≈ 0.7–1.2 px) — each at one gain for the whole
+//! frame. Mild unsharp masking is absorbed; a local change is not, since one gain cannot fit
+//! it. A frame that is softer than expected (the fine gain at or below zero: a resize filter
+//! softer than the registration's) is left as it is: the panel's noise model already covers
+//! that, and a softened expectation makes a translucent watermark stand out more.
 
 /// Gains beyond these are not sharpening anyone calls mild (nor a resize filter).
 const GAIN: std::ops::RangeInclusive<f64> = -1.0..=3.0;
@@ -22,7 +24,8 @@ pub struct Sharpening {
 
 impl Sharpening {
     /// Learn the gains that take `expected` (NaN where the source does not cover) to
-    /// `published`, both `w × h`; `None` when too few pixels carry evidence.
+    /// `published`, both `w × h`; `None` when too few pixels carry evidence or the frame is
+    /// not sharpened.
     ///
     /// ```
     /// use sameframe_core::review::edits::sharpen::Sharpening;
@@ -63,6 +66,9 @@ impl Sharpening {
         }
         let fine = ((fd * cc - cd * fc) / det).clamp(*GAIN.start(), *GAIN.end());
         let coarse = ((cd * ff - fd * fc) / det).clamp(*GAIN.start(), *GAIN.end());
+        if fine <= 0.0 {
+            return None;
+        }
         Some(Sharpening {
             fine: fine as f32,
             coarse: coarse as f32,
