@@ -1,9 +1,10 @@
 //! Finding local alterations of a published panel against its registered source.
 //!
-//! Crop, resize and whole-frame colour or levels are allowed: the source is aligned onto the
-//! panel and each channel's tone curve is learnt from the pixel pairs ([`tone`]). What remains
-//! is measured block by block ([`blocks`]) against the panel's own noise for blocks of like
-//! texture, so that heavy compression, resizing or sharpening raise the bar everywhere alike.
+//! Crop, resize, whole-frame colour or levels and mild sharpening are allowed: the source is
+//! aligned onto the panel, each channel's tone curve is learnt from the pixel pairs ([`tone`])
+//! and so is the whole frame's sharpening ([`sharpen`]). What remains is measured block by
+//! block ([`blocks`]) against the panel's own noise for blocks of like texture, so that heavy
+//! compression or resizing raise the bar everywhere alike.
 //! Blocks that stand out form regions ([`regions`]), told apart by what changed: detail
 //! removed (smoothing), a flat colour laid over the picture (text, logos, watermarks: allowed),
 //! or content replaced (cloning, healing, liquify, local colour).
