@@ -1122,9 +1122,14 @@ fn coverage_note(c: &edits::Coverage, capture: &str) -> Option<String> {
             pct(c.flat)
         ));
     }
+    let overlaid = if c.overlaid() {
+        "; an overlay lies across it, so its other findings are only worth a look"
+    } else {
+        ""
+    };
     (!parts.is_empty()).then(|| {
         format!(
-            "edit check of the panel of {capture}: cannot tell in {}",
+            "edit check of the panel of {capture}: cannot tell in {}{overlaid}",
             parts.join(", ")
         )
     })
