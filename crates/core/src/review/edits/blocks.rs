@@ -18,8 +18,8 @@ pub const B: u32 = 16;
 /// Pixels along the panel's border left out: resampling filters and JPEG pad there.
 const EDGE: u32 = 3;
 /// A level at or beyond these carries no evidence (clipped by the grade or the encoder).
-const LOW: f32 = 3.0;
-const HIGH: f32 = 252.0;
+pub(super) const LOW: f32 = 3.0;
+pub(super) const HIGH: f32 = 252.0;
 /// The least variance (levels²) and shift (levels) counted as noise, however clean the panel.
 const VAR_FLOOR: f32 = 4.0;
 const SHIFT_FLOOR: f32 = 1.0;
@@ -87,7 +87,7 @@ pub fn measure(a: &Aligned) -> (u32, u32, Vec<Block>) {
     (bw, bh, out)
 }
 
-fn luma(c: [f32; 3]) -> f32 {
+pub(super) fn luma(c: [f32; 3]) -> f32 {
     0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
 }
 

@@ -152,8 +152,9 @@ impl Aligned {
             .collect();
         let published: Vec<[f32; 3]> = publ.iter().map(|p| p.map(f32::from)).collect();
         // Mild whole-frame sharpening is allowed too.
-        let expected = match sharpen::Sharpening::fit(&expected, &published, w, h) {
-            Some(s) => s.apply(&expected, w, h),
+        let bands = sharpen::Bands::of(&expected, w, h);
+        let expected = match sharpen::Sharpening::fit(&expected, &published, &bands) {
+            Some(s) => s.apply(&expected, &bands),
             None => expected,
         };
         // Both through the same blur (σ ≈ 1 px): the warp's interpolation softens the source
@@ -285,12 +286,7 @@ mod tests {
     }
 
     fn reencode(img: &RgbImage) -> RgbImage {
-        let mut v = Vec::new();
-        img.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-            &mut v, 80,
-        ))
-        .unwrap();
-        image::load_from_memory(&v).unwrap().to_rgb8()
+        reencode_at(img, 80)
     }
 
     #[test]
@@ -378,14 +374,10 @@ mod tests {
         });
         let full = [0, 0, src.width(), src.height()];
         // Diagonal bands of white at 30 % across the frame, and a smoothed patch.
-        let mut published = src.clone();
         let patch = image::imageops::crop_imm(&src, 200, 120, 96, 96).to_image();
-        image::imageops::replace(
-            &mut published,
-            &image::imageops::blur(&patch, 4.0),
-            200,
-            120,
-        );
+        let mut smoothed = src.clone();
+        image::imageops::replace(&mut smoothed, &image::imageops::blur(&patch, 4.0), 200, 120);
+        let mut published = smoothed.clone();
         for (x, y, p) in published.enumerate_pixels_mut() {
             if (20..34).contains(&((x + y) % 160)) {
                 p.0 = p.0.map(|v| (f32::from(v) * 0.7 + 255.0 * 0.3) as u8);
@@ -406,8 +398,6 @@ mod tests {
         assert!(!edits.is_empty(), "the smoothing is still shown");
         assert!(edits.iter().all(|r| !r.certain), "{edits:?}");
         // Without the watermark the same smoothing is certain.
-        let mut smoothed = src.clone();
-        image::imageops::replace(&mut smoothed, &image::imageops::blur(&patch, 4.0), 200, 120);
         let check = detect(&src, &reencode_at(&smoothed, 75), &IDENTITY, &full);
         assert!(!check.coverage.overlaid());
         assert!(

@@ -549,7 +549,7 @@ fn explained(c: &Change, colour: [f32; 3]) -> Option<f32> {
     (off <= CHANGED.max(0.35 * norm(c.change))).then_some(alpha)
 }
 
-fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+pub(super) fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
     std::array::from_fn(|k| a[k] - b[k])
 }
 

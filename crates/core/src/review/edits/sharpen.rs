@@ -7,11 +7,11 @@
 //! softer than the registration's) is left as it is: the panel's noise model already covers
 //! that, and a softened expectation makes a translucent watermark stand out more.
 
+use super::blocks::{HIGH, LOW, luma};
+use super::regions::sub;
+
 /// Gains beyond these are not sharpening anyone calls mild (nor a resize filter).
 const GAIN: std::ops::RangeInclusive<f64> = -1.0..=3.0;
-/// Levels at or beyond these were clipped and say nothing of the gain.
-const LOW: f32 = 3.0;
-const HIGH: f32 = 252.0;
 /// Pixels the fit needs.
 const MIN_PIXELS: usize = 1000;
 
@@ -23,29 +23,28 @@ pub struct Sharpening {
 }
 
 impl Sharpening {
-    /// Learn the gains that take `expected` (NaN where the source does not cover) to
-    /// `published`, both `w × h`; `None` when too few pixels carry evidence or the frame is
-    /// not sharpened.
+    /// Learn the gains that take `expected` (NaN where the source does not cover, its detail
+    /// `bands`) to `published`; `None` when too few pixels carry evidence (levels clipped by
+    /// the grade or the encoder say nothing of the gain) or the frame is not sharpened.
     ///
     /// ```
-    /// use sameframe_core::review::edits::sharpen::Sharpening;
+    /// use sameframe_core::review::edits::sharpen::{Bands, Sharpening};
     /// // A ramp of stripes, and the same sharpened: each level pushed away from its
     /// // neighbours' mean by 40 % of its difference from it.
     /// let (w, h) = (64u32, 64u32);
     /// let e: Vec<[f32; 3]> = (0..w * h).map(|i| [60.0 + 80.0 * ((i % w / 3) % 2) as f32; 3]).collect();
-    /// let (fine, _) = Sharpening::bands(&e, w, h);
-    /// let p: Vec<[f32; 3]> = e.iter().zip(&fine).map(|(e, f)| e.map(|v| v + 0.4 * f[0])).collect();
-    /// let s = Sharpening::fit(&e, &p, w, h).unwrap();
+    /// let bands = Bands::of(&e, w, h);
+    /// let p: Vec<[f32; 3]> = e.iter().zip(&bands.fine).map(|(e, f)| e.map(|v| v + 0.4 * f[0])).collect();
+    /// let s = Sharpening::fit(&e, &p, &bands).unwrap();
     /// assert!((s.fine - 0.4).abs() < 0.05, "{s:?}");
     /// ```
-    pub fn fit(expected: &[[f32; 3]], published: &[[f32; 3]], w: u32, h: u32) -> Option<Self> {
-        let (fine, coarse) = Self::bands(expected, w, h);
+    pub fn fit(expected: &[[f32; 3]], published: &[[f32; 3]], bands: &Bands) -> Option<Self> {
+        let clipped = |c: [f32; 3]| c.iter().any(|v| !(LOW..=HIGH).contains(v));
         // Normal equations of d = g₁ f + g₂ c on luma.
         let (mut ff, mut fc, mut cc, mut fd, mut cd, mut n) = (0f64, 0f64, 0f64, 0f64, 0f64, 0);
         for i in 0..expected.len() {
             let (e, p) = (expected[i], published[i]);
-            let clipped = |c: [f32; 3]| c.iter().any(|v| !(LOW..=HIGH).contains(v));
-            let (f, c) = (luma(fine[i]), luma(coarse[i]));
+            let (f, c) = (luma(bands.fine[i]), luma(bands.coarse[i]));
             if !(f.is_finite() && c.is_finite()) || clipped(e) || clipped(p) {
                 continue;
             }
@@ -75,12 +74,11 @@ impl Sharpening {
         })
     }
 
-    /// `expected` as these gains make it.
-    pub fn apply(&self, expected: &[[f32; 3]], w: u32, h: u32) -> Vec<[f32; 3]> {
-        let (fine, coarse) = Self::bands(expected, w, h);
+    /// `expected` (its detail `bands`) as these gains make it.
+    pub fn apply(&self, expected: &[[f32; 3]], bands: &Bands) -> Vec<[f32; 3]> {
         expected
             .iter()
-            .zip(fine.iter().zip(&coarse))
+            .zip(bands.fine.iter().zip(&bands.coarse))
             .map(|(e, (f, c))| {
                 if !(f[0].is_finite() && c[0].is_finite()) {
                     return *e;
@@ -91,22 +89,23 @@ impl Sharpening {
             })
             .collect()
     }
+}
 
-    /// The fine band and the coarse band of an image's detail (NaN near any NaN and at the
-    /// border).
-    pub fn bands(img: &[[f32; 3]], w: u32, h: u32) -> (Vec<[f32; 3]>, Vec<[f32; 3]>) {
+/// The fine band and the coarse band of an image's detail (NaN near any NaN and at the
+/// border), made once for both the fit and its application.
+pub struct Bands {
+    pub fine: Vec<[f32; 3]>,
+    pub coarse: Vec<[f32; 3]>,
+}
+
+impl Bands {
+    /// The bands of `img`, `w × h`.
+    pub fn of(img: &[[f32; 3]], w: u32, h: u32) -> Self {
         let b1 = super::binomial(img, w, h);
         let b3 = super::binomial(&super::binomial(&b1, w, h), w, h);
-        let fine = img.iter().zip(&b1).map(|(a, b)| sub(*a, *b)).collect();
-        let coarse = b1.iter().zip(&b3).map(|(a, b)| sub(*a, *b)).collect();
-        (fine, coarse)
+        Bands {
+            fine: img.iter().zip(&b1).map(|(a, b)| sub(*a, *b)).collect(),
+            coarse: b1.iter().zip(&b3).map(|(a, b)| sub(*a, *b)).collect(),
+        }
     }
-}
-
-fn sub(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
-    std::array::from_fn(|k| a[k] - b[k])
-}
-
-fn luma(c: [f32; 3]) -> f32 {
-    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
 }
