@@ -291,3 +291,63 @@ fn the_face_models_are_cached_checked_and_remade() {
     );
     drop(good);
 }
+
+/// A face about 75 px wide in a 1080p scene: with no area given it is not a face that frames
+/// the shot, and the scene is registered as a whole (the detector searched four windows, not
+/// 25); told the area is the face, the command looks for small faces and uses it. Each answer
+/// is cached apart: the first's "no face" does not stand in for the second.
+#[test]
+fn a_small_face_in_a_wide_scene_is_used_only_when_the_area_says_face() {
+    let s = TestStore::new();
+    let portrait = image::open(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/faces/astronaut.jpg"
+    ))
+    .unwrap()
+    .to_rgb8();
+    let found = sameframe::analysis::pose::face::models()
+        .unwrap()
+        .detect(&portrait)
+        .unwrap()
+        .unwrap();
+    let k = 75.0 / found.size[0];
+    let small = image::imageops::resize(
+        &portrait,
+        (portrait.width() as f32 * k) as u32,
+        (portrait.height() as f32 * k) as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut base = texture(1920, 1080);
+    let (cx, cy) = (found.centre[0] * k, found.centre[1] * k);
+    image::imageops::overlay(&mut base, &small, 1500 - cx as i64, 700 - cy as i64);
+    let frame = warp_similarity(&base, 8.0, -5.0, 0.5, 1.0, [0, 0, 0]);
+    let (a, b) = (s.path("scene.png"), s.path("scene-frame.png"));
+    base.save(&a).unwrap();
+    frame.save(&b).unwrap();
+    let pose = |area: Option<&str>| {
+        let mut args = vec![
+            "analyze",
+            "pose",
+            "--baseline",
+            a.to_str().unwrap(),
+            "--frame",
+            b.to_str().unwrap(),
+        ];
+        args.extend(area.map(|a| ["--area", a]).into_iter().flatten());
+        s.ok(&args)
+    };
+    for _ in 0..2 {
+        let r = pose(None);
+        assert_eq!(r["method"], "features", "{r}");
+        assert!(r["yaw_deg"].is_null(), "{r}");
+        let r = pose(Some("face"));
+        assert_eq!(r["method"], "face+features", "{r}");
+        assert!(r["yaw_deg"].is_number(), "{r}");
+    }
+    let faces = std::fs::read_dir(s.data.join("cache/models/faces"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .count();
+    assert_eq!(faces, 2, "one cached answer per search");
+}

@@ -205,7 +205,8 @@ fn pose_frames(
         // them (a scalp or body area never loads them). A baseline file's face is kept in the
         // data directory's cache by the file's hash and a follow-up is tracked from it with
         // the landmark model alone: the detector loads only for a baseline not seen before
-        // (or a frame that cannot be tracked).
+        // (or a frame that cannot be tracked), and neither model for a baseline known to show
+        // no face.
         // A baseline file is read once, within the limits, for its hash and its pixels.
         let limits = shared_limits(&cal, 2)?;
         let mut base_file = match Path::new(baseline).is_file() {
@@ -214,11 +215,20 @@ fn pose_frames(
         };
         let base_sha = base_file.as_deref().map(sameframe::ids::sha256_hex);
         if pose::face_area(area) {
-            pose::face::preload_landmarks();
-            if !base_sha.as_deref().is_some_and(pose::face::is_face_cached) {
-                s.spawn(|| {
-                    let _ = pose::face::models();
-                });
+            let search = pose::face_search(area);
+            match base_sha
+                .as_deref()
+                .and_then(|sha| pose::face::cached_face_state(sha, search))
+            {
+                // A baseline known to show no face needs neither model.
+                Some(None) => {}
+                Some(Some(_)) => pose::face::preload_landmarks(),
+                None => {
+                    pose::face::preload_landmarks();
+                    s.spawn(|| {
+                        let _ = pose::face::models();
+                    });
+                }
             }
         }
         // Each frame that is a file is read (decoded, its card measured) on the other core

@@ -209,6 +209,7 @@ fn frame_face(
     img: &RgbImage,
     prev_face: Option<&Landmarks>,
     base_face: Option<&Landmarks>,
+    area: Option<Area>,
 ) -> Option<Landmarks> {
     let present = |l: &Landmarks| l.presence > 0.5;
     let tracked = match (prev_face, base_face) {
@@ -220,13 +221,31 @@ fn frame_face(
             .filter(present),
         (None, None) => None,
     };
-    tracked.or_else(|| face::models().ok()?.face(img).ok().flatten())
+    tracked.or_else(|| {
+        face::models()
+            .ok()?
+            .face_down_to(img, face_search(area))
+            .ok()
+            .flatten()
+    })
 }
 
 /// Whether an area is registered on the face (its models are needed): face, neck, or an area
 /// not given (the face is used when one is found).
 pub fn face_area(area: Option<Area>) -> bool {
     matches!(area, None | Some(Area::Face) | Some(Area::Neck))
+}
+
+/// How small a face is looked for: with the area given as the face or neck, down to small
+/// faces; with no area given, only a face that frames the shot ([`face::Search::Framing`],
+/// about a seventh of the frame's short side or more): a smaller face in a wider scene leaves
+/// the frame registered as a whole, as a scene without a face is, and costs a fifth of the
+/// detector runs.
+pub fn face_search(area: Option<Area>) -> face::Search {
+    match area {
+        None => face::Search::Framing,
+        Some(_) => face::Search::Small,
+    }
 }
 
 impl Baseline {
@@ -250,9 +269,14 @@ impl Baseline {
         let work = work(img, side);
         let mut notes = Vec::new();
         let face = if face_area(opts.area) {
-            let find = || face::models().map_err(Clone::clone)?.face(img);
+            let search = face_search(opts.area);
+            let find = || {
+                face::models()
+                    .map_err(Clone::clone)?
+                    .face_down_to(img, search)
+            };
             let found = match sha256 {
-                Some(sha) => face::cached_face(sha, find),
+                Some(sha) => face::cached_face(sha, search, find),
                 None => find(),
             };
             found.unwrap_or_else(|e| {
@@ -410,7 +434,7 @@ pub fn compare(
             if !use_face {
                 return None;
             }
-            frame_face(img, prev_face, base.face.as_ref())
+            frame_face(img, prev_face, base.face.as_ref(), opts.area.or(base.area))
         },
     );
     let Some(mut reg) = reg else {
