@@ -267,7 +267,7 @@ fn pose_frames(
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("{f}: reading the frame failed"))),
                 None => read_frame(ctx, f, &cal, &mut store),
             };
-            let report = read.map(|(img, mm_per_px)| {
+            let report = read.map(|(img, mm_per_px, frame_prep)| {
                 let opts = PoseOptions {
                     mm_per_px,
                     ..opts.clone()
@@ -276,7 +276,7 @@ fn pose_frames(
                 if prepared.0 != long {
                     prepared = (long, prepare(long));
                 }
-                pose::compare(&prepared.1, &img, &cfg, &opts, None, None).0
+                pose::compare_prepared(&prepared.1, &img, frame_prep, &cfg, &opts)
             });
             out.push(match report {
                 Ok(report) => FramePose {
@@ -324,17 +324,20 @@ fn pose_frames(
     })
 }
 
-/// A frame to compare (each of two images in hand within half the decode memory) and its
-/// millimetres per pixel from a grey card in it, when there is one.
+/// A frame to compare (each of two images in hand within half the decode memory), its
+/// millimetres per pixel from a grey card in it, when there is one, and its registration
+/// inputs made ahead (this runs on another thread while the baseline is prepared).
 fn read_frame(
     ctx: &Ctx,
     f: &str,
     cal: &Calibration,
     store: &mut Option<sameframe::store::Store>,
-) -> Result<(image::RgbImage, Option<f64>)> {
+) -> Result<(image::RgbImage, Option<f64>, pose::PreparedFrame)> {
     let img = load_image_or_capture(ctx, f, cal, 2, store)?;
     let mm_per_px = card_scale(&Frame::from_dynamic(&img), cal);
-    Ok((img.into_rgb8(), mm_per_px))
+    let img = img.into_rgb8();
+    let prepared = pose::PreparedFrame::new(&img);
+    Ok((img, mm_per_px, prepared))
 }
 
 /// Millimetres per pixel from a grey card in the frame, when there is one.

@@ -43,29 +43,49 @@ impl std::fmt::Debug for FaceModels {
     }
 }
 
-const DETECTOR: &[u8] =
-    include_bytes!("../../../../../calibration/models/face_detection_short_range.onnx");
-const MESH: &[u8] = include_bytes!("../../../../../calibration/models/face_landmark.onnx");
+/// A model compiled into the binary, with its SHA-256 written out: the hash names the model's
+/// cached copy and the cached faces it found, and a process need not hash megabytes to know
+/// it (the test `the_models_hash_as_recorded` checks it against the bytes).
+#[cfg_attr(not(feature = "face-model"), allow(dead_code))]
+struct Model {
+    bytes: &'static [u8],
+    sha256: &'static str,
+    name: &'static str,
+    shape: [usize; 4],
+}
+
+const DETECTOR: Model = Model {
+    bytes: include_bytes!("../../../../../calibration/models/face_detection_short_range.onnx"),
+    sha256: "add9393052ef46e21f0f68dd294379963ac1ec8bae06a5e6f1fbafa715b84cb2",
+    name: "face detection",
+    shape: [1, 128, 128, 3],
+};
+const MESH: Model = Model {
+    bytes: include_bytes!("../../../../../calibration/models/face_landmark.onnx"),
+    sha256: "9a2c431ddeb884e95b7f9a53124f265ee33aa35b98efab3f35d77b080e67571c",
+    name: "face landmark",
+    shape: [1, 192, 192, 3],
+};
 
 #[cfg(not(feature = "face-model"))]
-fn load(_bytes: &[u8], name: &'static str, _shape: [usize; 4]) -> Result<Plan, FaceError> {
+fn load(model: &Model) -> Result<Plan, FaceError> {
     Err(FaceError::Load {
-        model: name,
+        model: model.name,
         message: "this build has no face model (the `face-model` feature is off)".into(),
     })
 }
 
 #[cfg(feature = "face-model")]
-fn load(bytes: &[u8], name: &'static str, shape: [usize; 4]) -> Result<Plan, FaceError> {
+fn load(model: &Model) -> Result<Plan, FaceError> {
     let err = |e: TractError| FaceError::Load {
-        model: name,
+        model: model.name,
         message: e.to_string(),
     };
     // The model is decluttered already (from the cache or the ONNX bytes): only the code
     // generation pass is left (`into_optimized` would declutter it again, a third of the load).
-    let mut model = decluttered(bytes, name, shape).map_err(err)?;
-    model.optimize().map_err(err)?;
-    model.into_runnable().map_err(err)
+    let mut typed = decluttered(model).map_err(err)?;
+    typed.optimize().map_err(err)?;
+    typed.into_runnable().map_err(err)
 }
 
 /// Where optimisable models are kept between runs (see [`use_cache_dir`]).
@@ -83,43 +103,36 @@ pub fn use_cache_dir(dir: std::path::PathBuf) {
 /// The model parsed, typed for `shape` and simplified (decluttered): from the cache when a
 /// sound copy is there, else from the ONNX bytes (and cached, best effort).
 #[cfg(feature = "face-model")]
-fn decluttered(bytes: &[u8], name: &str, shape: [usize; 4]) -> TractResult<TypedModel> {
-    decluttered_in(CACHE_DIR.get().map(|d| d.as_path()), bytes, name, shape).map(|(m, _)| m)
+fn decluttered(model: &Model) -> TractResult<TypedModel> {
+    decluttered_in(CACHE_DIR.get().map(|d| d.as_path()), model).map(|(m, _)| m)
 }
 
 /// [`decluttered`] with the cache in `dir`; whether the model came from the cache.
 #[cfg(feature = "face-model")]
-fn decluttered_in(
-    dir: Option<&std::path::Path>,
-    bytes: &[u8],
-    name: &str,
-    shape: [usize; 4],
-) -> TractResult<(TypedModel, bool)> {
-    use crate::ids::sha256_hex;
+fn decluttered_in(dir: Option<&std::path::Path>, model: &Model) -> TractResult<(TypedModel, bool)> {
     let cached = dir.map(|dir| {
-        let id = &sha256_hex(bytes)[..24];
-        let slug = name.replace(' ', "-");
-        let dims = shape.map(|d| d.to_string()).join("x");
+        let id = &model.sha256[..24];
+        let slug = model.name.replace(' ', "-");
+        let dims = model.shape.map(|d| d.to_string()).join("x");
         dir.join(format!("{slug}-{id}-{dims}-tract0.23.nnef.tar"))
     });
     if let Some(path) = &cached
         && let Some(tar) = read_checked(path)
-        && let Ok(m) = nnef_reader()
-            .model_for_read(&mut std::io::Cursor::new(&tar))
+        && let Ok(m) = super::nnef_read::model_from_tar(nnef_reader(), &tar)
             .or_else(|_| nnef().model_for_read(&mut std::io::Cursor::new(&tar)))
     {
         return Ok((m, true));
     }
-    let model = tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(bytes))?
-        .with_input_fact(0, f32::fact(shape).into())?
+    let typed = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(model.bytes))?
+        .with_input_fact(0, f32::fact(model.shape).into())?
         .into_typed()?
         .into_decluttered()?;
     if let Some(path) = &cached {
         // Best effort: a cache that cannot be written only costs the next run time.
-        let _ = write_cached(&model, path);
+        let _ = write_cached(&typed, path);
     }
-    Ok((model, false))
+    Ok((typed, false))
 }
 
 /// The NNEF framework with the ONNX operators, to write a cached model (whatever operators
@@ -180,15 +193,11 @@ fn face_cache_path(
     sha256: &str,
     search: Search,
 ) -> Option<std::path::PathBuf> {
-    static MODELS_ID: OnceLock<String> = OnceLock::new();
     let dir = dir?;
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let models = MODELS_ID.get_or_init(|| {
-        let id = |m: &[u8]| crate::ids::sha256_hex(m)[..12].to_string();
-        format!("{}{}", id(DETECTOR), id(MESH))
-    });
+    let models = format!("{}{}", &DETECTOR.sha256[..12], &MESH.sha256[..12]);
     let search = match search {
         Search::Small => "",
         Search::Framing => "-framing",
@@ -303,7 +312,7 @@ pub fn models() -> Result<&'static FaceModels, &'static FaceError> {
         // Without a thread to spare, the landmark model loads on first use instead.
         preload_landmarks();
         Ok(FaceModels {
-            detector: load(DETECTOR, "face detection", [1, 128, 128, 3])?,
+            detector: load(&DETECTOR)?,
             anchors: anchors(),
         })
     })
@@ -314,7 +323,7 @@ pub fn models() -> Result<&'static FaceModels, &'static FaceError> {
 fn mesh() -> Result<&'static Plan, FaceError> {
     static MESH_PLAN: OnceLock<Result<Plan, FaceError>> = OnceLock::new();
     MESH_PLAN
-        .get_or_init(|| load(MESH, "face landmark", [1, 192, 192, 3]))
+        .get_or_init(|| load(&MESH))
         .as_ref()
         .map_err(Clone::clone)
 }
@@ -703,15 +712,7 @@ mod cache_tests {
     #[test]
     fn a_cached_model_is_read_back_and_a_damaged_one_remade() {
         let dir = tempfile::tempdir().unwrap();
-        let load = || {
-            decluttered_in(
-                Some(dir.path()),
-                DETECTOR,
-                "face detection",
-                [1, 128, 128, 3],
-            )
-            .unwrap()
-        };
+        let load = || decluttered_in(Some(dir.path()), &DETECTOR).unwrap();
         let (parsed, from_cache) = load();
         assert!(!from_cache);
         let (cached, from_cache) = load();
@@ -751,6 +752,18 @@ mod cache_tests {
 #[cfg(test)]
 mod face_cache_tests {
     use super::*;
+
+    #[test]
+    fn the_models_hash_as_recorded() {
+        for model in [&DETECTOR, &MESH] {
+            assert_eq!(
+                crate::ids::sha256_hex(model.bytes),
+                model.sha256,
+                "{}",
+                model.name
+            );
+        }
+    }
 
     fn face(x: f32) -> Landmarks {
         Landmarks {

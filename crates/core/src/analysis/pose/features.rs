@@ -455,52 +455,78 @@ pub const POSE_PYRAMID: Pyramid = Pyramid {
 
 /// Features of a working image over the pose pyramid; keypoints are in working-image
 /// coordinates; `mask(x, y)` restricts where they may lie.
-pub fn extract(img: &GrayImage, max: usize, mask: &dyn Fn(f32, f32) -> bool) -> Features {
+pub fn extract(img: &GrayImage, max: usize, mask: &(dyn Fn(f32, f32) -> bool + Sync)) -> Features {
     extract_with(img, max, mask, &POSE_PYRAMID)
 }
 
-/// Features over any pyramid.
+/// Features over any pyramid; the levels are searched on every core, and the result is the
+/// same whatever the number of cores (level by level, in order).
 pub fn extract_with(
     img: &GrayImage,
     max: usize,
-    mask: &dyn Fn(f32, f32) -> bool,
+    mask: &(dyn Fn(f32, f32) -> bool + Sync),
     pyramid: &Pyramid,
 ) -> Features {
-    let mut out = Features::default();
+    use rayon::prelude::*;
     let base_scale = pyramid.base_scale;
-    let mut level_img = if base_scale > 1.0 {
+    let first = if base_scale > 1.0 {
         resize(img, base_scale)
     } else {
         img.clone()
     };
-    for (level, share) in pyramid.shares.iter().enumerate() {
-        let scale = base_scale * LEVEL_SCALE.powi(level as i32);
-        if level > 0 {
-            // Each level from the one before: cheaper, and the same scale step.
-            level_img = resize(&level_img, LEVEL_SCALE);
-        }
-        let smooth = box5(&level_img);
-        let (w, _) = level_img.dimensions();
-        let raw = level_img.as_raw();
-        let sraw = smooth.as_raw();
-        let n = ((max as f32) * share) as usize;
-        for (x, y, r) in detect_level(&level_img, mask, scale, n) {
-            // Unsteered keypoints are upright: their orientation is not measured.
-            let angle = if pyramid.steered {
-                orientation(raw, w as usize, x as usize, y as usize)
-            } else {
-                0.0
-            };
-            out.descriptors
-                .push(describe(sraw, w as usize, x as usize, y as usize, angle));
-            out.keypoints.push(Keypoint {
-                x: x as f32 * scale,
-                y: y as f32 * scale,
-                level: level as u8,
-                angle,
-                response: r,
-            });
-        }
+    // Each level from the one before: cheaper, and the same scale step.
+    let mut levels = vec![first];
+    for _ in 1..pyramid.shares.len() {
+        let next = resize(&levels[levels.len() - 1], LEVEL_SCALE);
+        levels.push(next);
+    }
+    let per_level: Vec<Features> = levels
+        .par_iter()
+        .zip(pyramid.shares)
+        .enumerate()
+        .map(|(level, (level_img, share))| {
+            let scale = base_scale * LEVEL_SCALE.powi(level as i32);
+            let n = ((max as f32) * share) as usize;
+            level_features(level_img, level, scale, n, mask, pyramid.steered)
+        })
+        .collect();
+    let mut out = Features::default();
+    for f in per_level {
+        out.keypoints.extend(f.keypoints);
+        out.descriptors.extend(f.descriptors);
+    }
+    out
+}
+
+/// Up to `n` features of one pyramid level (`scale` working pixels per level pixel).
+fn level_features(
+    level_img: &GrayImage,
+    level: usize,
+    scale: f32,
+    n: usize,
+    mask: &dyn Fn(f32, f32) -> bool,
+    steered: bool,
+) -> Features {
+    let mut out = Features::default();
+    let smooth = box5(level_img);
+    let w = level_img.width() as usize;
+    let (raw, sraw) = (level_img.as_raw(), smooth.as_raw());
+    for (x, y, r) in detect_level(level_img, mask, scale, n) {
+        // Unsteered keypoints are upright: their orientation is not measured.
+        let angle = if steered {
+            orientation(raw, w, x as usize, y as usize)
+        } else {
+            0.0
+        };
+        out.descriptors
+            .push(describe(sraw, w, x as usize, y as usize, angle));
+        out.keypoints.push(Keypoint {
+            x: x as f32 * scale,
+            y: y as f32 * scale,
+            level: level as u8,
+            angle,
+            response: r,
+        });
     }
     out
 }

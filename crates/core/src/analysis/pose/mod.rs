@@ -24,6 +24,8 @@ pub mod affine;
 pub mod face;
 pub mod features;
 pub mod head;
+#[cfg(feature = "face-model")]
+mod nnef_read;
 mod pattern;
 pub mod refine;
 pub mod similarity;
@@ -157,35 +159,81 @@ struct Work {
     factor: f64,
 }
 
-/// Luma reduced by an integer factor (box average) so the long side is at most `side`.
-fn work(img: &RgbImage, side: u32) -> Work {
-    let (w, h) = img.dimensions();
-    let f = w.max(h).div_ceil(side.max(1)).max(1);
-    let (ow, oh) = ((w / f).max(1), (h / f).max(1));
-    let raw = img.as_raw();
-    let stride = w as usize * 3;
-    let mut acc = vec![0u64; (ow * oh) as usize];
-    for y in 0..(oh * f).min(h) as usize {
-        let row = &raw[y * stride..y * stride + (ow * f).min(w) as usize * 3];
-        let out = &mut acc[(y / f as usize) * ow as usize..(y / f as usize + 1) * ow as usize];
-        for (x, p) in row.chunks_exact(3).enumerate() {
-            // Rec. 601 luma in fixed point (×256).
-            out[x / f as usize] +=
-                u64::from(77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]));
+/// A frame's registration inputs (its working copy and features), made ahead of
+/// [`compare_prepared`]: on another thread while the baseline is still being prepared.
+#[derive(Clone, Debug)]
+pub struct PreparedFrame {
+    side: u32,
+    work: Work,
+    features: Features,
+}
+
+impl PreparedFrame {
+    /// The working copy and features of `img` for a baseline at least as large as it (the
+    /// usual case: one camera); [`compare_prepared`] makes them again when the baseline
+    /// turns out smaller.
+    pub fn new(img: &RgbImage) -> Self {
+        let side = WORKING_SIDE.min(img.width().max(img.height())).max(32);
+        let work = work(img, side);
+        let all = |_: f32, _: f32| true;
+        let features = features::extract(&work.gray, MAX_FEATURES, &all);
+        Self {
+            side,
+            work,
+            features,
         }
     }
-    let n = 256 * u64::from(f) * u64::from(f);
-    let data: Vec<u8> = acc
-        .iter()
-        .map(|&v| ((v + n / 2) / n).min(255) as u8)
-        .collect();
-    let gray = GrayImage::from_raw(ow, oh, data).unwrap_or_else(|| GrayImage::new(ow, oh));
+}
+
+/// Luma reduced by an integer factor (box average) so the long side is at most `side`:
+/// Rec. 601 weights in fixed point (×256), rounded once per output pixel; rows on every core.
+fn work(img: &RgbImage, side: u32) -> Work {
+    let gray = reduced_luma(img, side);
+    let f = img.width().max(img.height()).div_ceil(side.max(1)).max(1);
     let grad = GradImage::new(&gray);
     Work {
         gray,
         grad,
         factor: f64::from(f),
     }
+}
+
+/// The luma plane of [`work`]: each output pixel the rounded mean of an `f`×`f` block.
+fn reduced_luma(img: &RgbImage, side: u32) -> GrayImage {
+    use rayon::prelude::*;
+    let (w, h) = img.dimensions();
+    let f = w.max(h).div_ceil(side.max(1)).max(1) as usize;
+    let (ow, oh) = ((w as usize / f).max(1), (h as usize / f).max(1));
+    let (raw, stride) = (img.as_raw(), w as usize * 3);
+    // A block wider or taller than the image (a 1-pixel-wide strip) averages what there is.
+    let (bw, bh) = (f.min(w as usize), f.min(h as usize));
+    let n = 256 * (bw * bh) as u64;
+    let mut data = vec![0u8; ow * oh];
+    data.par_chunks_mut(ow).enumerate().for_each_init(
+        || vec![0u64; ow],
+        |acc, (oy, out)| {
+            acc.fill(0);
+            for y in oy * f..oy * f + bh {
+                let row = &raw[y * stride..y * stride + ow * bw * 3];
+                for (a, block) in acc.iter_mut().zip(row.chunks_exact(bw * 3)) {
+                    let sum: u64 = block
+                        .chunks_exact(3)
+                        .map(|p| {
+                            u64::from(
+                                77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]),
+                            )
+                        })
+                        .sum();
+                    *a += sum;
+                }
+            }
+            for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                *o = ((a + n / 2) / n).min(255) as u8;
+            }
+        },
+    );
+    GrayImage::from_raw(ow as u32, oh as u32, data)
+        .unwrap_or_else(|| GrayImage::new(ow as u32, oh as u32))
 }
 
 /// The baseline, analysed once and compared with many frames.
@@ -306,8 +354,10 @@ impl Baseline {
         let mask = |x: f32, y: f32| {
             rect.is_none_or(|r| x * f >= r[0] && x * f <= r[2] && y * f >= r[1] && y * f <= r[3])
         };
-        let features = features::extract(&work.gray, MAX_FEATURES, &mask);
-        let template = Template::new(&work.grad, 3000, &mask);
+        let (features, template) = rayon::join(
+            || features::extract(&work.gray, MAX_FEATURES, &mask),
+            || Template::new(&work.grad, 3000, &mask),
+        );
         Self {
             width: img.width(),
             height: img.height(),
@@ -340,7 +390,12 @@ struct Registration {
     ncc: f64,
 }
 
-fn register(base: &Baseline, frame: &Work, prev: Option<Sim>) -> Option<Registration> {
+fn register(
+    base: &Baseline,
+    frame: &Work,
+    frame_features: Option<Features>,
+    prev: Option<Sim>,
+) -> Option<Registration> {
     // Live: start from the previous estimate when it still explains the frame.
     if let Some(p) = prev
         && let Some(r) = refine::refine(&base.template, &frame.grad, p, 20)
@@ -353,8 +408,10 @@ fn register(base: &Baseline, frame: &Work, prev: Option<Sim>) -> Option<Registra
             ncc: r.ncc,
         });
     }
-    let all = |_: f32, _: f32| true;
-    let ff = features::extract(&frame.gray, MAX_FEATURES, &all);
+    let ff = frame_features.unwrap_or_else(|| {
+        let all = |_: f32, _: f32| true;
+        features::extract(&frame.gray, MAX_FEATURES, &all)
+    });
     let matches = features::match_features(&base.features, &ff, 0.85, 90);
     let src: Vec<[f64; 2]> = matches
         .iter()
@@ -413,6 +470,30 @@ pub fn compare(
     prev: Option<Sim>,
     prev_face: Option<&Landmarks>,
 ) -> (PoseReport, Option<Sim>, Option<Landmarks>) {
+    compare_with(base, img, None, cfg, opts, prev, prev_face)
+}
+
+/// [`compare`] of one frame (no live state) whose working copy and features were made ahead
+/// ([`PreparedFrame::new`]); the same report as [`compare`] gives.
+pub fn compare_prepared(
+    base: &Baseline,
+    img: &RgbImage,
+    prepared: PreparedFrame,
+    cfg: &PoseConfig,
+    opts: &PoseOptions,
+) -> PoseReport {
+    compare_with(base, img, Some(prepared), cfg, opts, None, None).0
+}
+
+fn compare_with(
+    base: &Baseline,
+    img: &RgbImage,
+    prepared: Option<PreparedFrame>,
+    cfg: &PoseConfig,
+    opts: &PoseOptions,
+    prev: Option<Sim>,
+    prev_face: Option<&Landmarks>,
+) -> (PoseReport, Option<Sim>, Option<Landmarks>) {
     let t = &cfg.tolerances;
     let mut reasons: Vec<String> = base.notes.clone();
     if img.width() < 32 || img.height() < 32 || base.width < 32 || base.height < 32 {
@@ -426,10 +507,14 @@ pub fn compare(
         return (empty_report(reasons), None, None);
     }
     let side = base.side.min(img.width().max(img.height()));
-    let frame = work(img, side);
+    // What was made ahead is used when it was made at this scale.
+    let (frame, frame_features) = match prepared.filter(|p| p.side == side) {
+        Some(p) => (p.work, Some(p.features)),
+        None => (work(img, side), None),
+    };
     let use_face = face_area(opts.area.or(base.area)) && base.face.is_some();
     let (reg, frame_face) = rayon::join(
-        || register(base, &frame, prev),
+        || register(base, &frame, frame_features, prev),
         || {
             if !use_face {
                 return None;
@@ -828,5 +913,106 @@ impl PoseTracker {
         self.prev = sim;
         self.prev_face = face.clone();
         (report, face)
+    }
+}
+
+#[cfg(test)]
+mod work_tests {
+    use super::reduced_luma;
+    use image::RgbImage;
+    use proptest::prelude::*;
+
+    /// Each output pixel by definition: the rounded mean Rec. 601 luma (×256 weights) of the
+    /// pixels of its block that lie in the image.
+    fn by_definition(img: &RgbImage, f: u32) -> Vec<u8> {
+        let (w, h) = img.dimensions();
+        let (ow, oh) = ((w / f).max(1), (h / f).max(1));
+        let mut out = Vec::new();
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut sum, mut n) = (0u64, 0u64);
+                for y in oy * f..(oy * f + f).min(h) {
+                    for x in ox * f..(ox * f + f).min(w) {
+                        let p = img.get_pixel(x, y).0;
+                        sum += u64::from(
+                            77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]),
+                        );
+                        n += 256;
+                    }
+                }
+                out.push(((sum + n / 2) / n).min(255) as u8);
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn the_reduced_luma_is_the_rounded_block_mean(w in 1u32..90, h in 1u32..90, side in 4u32..64, seed: u64) {
+            let mut s = seed | 1;
+            let img = RgbImage::from_fn(w, h, |_, _| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                image::Rgb([(s >> 56) as u8, (s >> 48) as u8, (s >> 40) as u8])
+            });
+            let f = w.max(h).div_ceil(side).max(1);
+            let got = reduced_luma(&img, side);
+            prop_assert_eq!(got.dimensions(), ((w / f).max(1), (h / f).max(1)));
+            prop_assert_eq!(got.into_raw(), by_definition(&img, f));
+        }
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::testkit::warp_similarity;
+
+    fn photo(w: u32, h: u32) -> RgbImage {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/textures/coffee.jpg"
+        );
+        let img = image::open(path).unwrap().to_rgb8();
+        image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle)
+    }
+
+    #[test]
+    fn a_frame_prepared_ahead_gives_the_same_report() {
+        let cfg = PoseConfig::builtin().unwrap();
+        let opts = PoseOptions {
+            area: Some(Area::Body),
+            ..Default::default()
+        };
+        let base_img = photo(1280, 720);
+        let frame = warp_similarity(&base_img, 14.0, -9.0, 2.5, 1.04, [0, 0, 0]);
+        let long = frame.width().max(frame.height());
+        let base = Baseline::prepare_cached(&base_img, &opts, long, None);
+        let plain = compare(&base, &frame, &cfg, &opts, None, None).0;
+        assert!(plain.frame_from_baseline.is_some(), "{plain:?}");
+        let ahead = compare_prepared(&base, &frame, PreparedFrame::new(&frame), &cfg, &opts);
+        assert_eq!(ahead, plain);
+    }
+
+    #[test]
+    fn a_frame_prepared_at_another_scale_is_made_again() {
+        let cfg = PoseConfig::builtin().unwrap();
+        let opts = PoseOptions {
+            area: Some(Area::Body),
+            ..Default::default()
+        };
+        // A baseline smaller than the working side: the frame is compared at its scale, not
+        // at the one it was prepared at.
+        let base_img = photo(400, 300);
+        let frame_big = photo(1600, 1200);
+        let frame = warp_similarity(&frame_big, 20.0, 10.0, 1.0, 1.0, [0, 0, 0]);
+        let base = Baseline::prepare_cached(&base_img, &opts, 1600, None);
+        let prepared = PreparedFrame::new(&frame);
+        assert_ne!(prepared.side, base.side.min(1600));
+        let plain = compare(&base, &frame, &cfg, &opts, None, None).0;
+        let ahead = compare_prepared(&base, &frame, prepared, &cfg, &opts);
+        assert_eq!(ahead, plain);
     }
 }

@@ -18,37 +18,59 @@ pub struct GradImage {
 }
 
 impl GradImage {
-    /// From an 8-bit image, lightly smoothed (3×3 binomial).
+    /// From an 8-bit image, lightly smoothed (3×3 binomial, edges repeated); the gradients
+    /// are central differences, zero on the border. The smoothing is done in integers (the
+    /// weights sum to 16, so every value is exact in `f32`), row by row on every core.
     pub fn new(img: &GrayImage) -> Self {
+        use rayon::prelude::*;
         let (w, h) = (img.width() as usize, img.height() as usize);
+        if w == 0 || h == 0 {
+            return Self {
+                w,
+                h,
+                v: Vec::new(),
+                gx: Vec::new(),
+                gy: Vec::new(),
+            };
+        }
         let src = img.as_raw();
-        let mut tmp = vec![0f32; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let a = src[y * w + x.saturating_sub(1)];
-                let b = src[y * w + x];
-                let c = src[y * w + (x + 1).min(w - 1)];
-                tmp[y * w + x] = (f32::from(a) + 2.0 * f32::from(b) + f32::from(c)) / 4.0;
+        // One row smoothed across: a + 2b + c (at most 1020).
+        let across = |y: usize, out: &mut [u16]| {
+            let row = &src[y * w..(y + 1) * w];
+            for (x, o) in out.iter_mut().enumerate() {
+                let (a, b, c) = (row[x.saturating_sub(1)], row[x], row[(x + 1).min(w - 1)]);
+                *o = u16::from(a) + 2 * u16::from(b) + u16::from(c);
             }
-        }
+        };
         let mut v = vec![0f32; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let a = tmp[y.saturating_sub(1) * w + x];
-                let b = tmp[y * w + x];
-                let c = tmp[(y + 1).min(h - 1) * w + x];
-                v[y * w + x] = (a + 2.0 * b + c) / 4.0;
-            }
-        }
+        v.par_chunks_mut(w).enumerate().for_each_init(
+            || [vec![0u16; w], vec![0u16; w], vec![0u16; w]],
+            |[up, mid, down], (y, row)| {
+                across(y.saturating_sub(1), up);
+                across(y, mid);
+                across((y + 1).min(h - 1), down);
+                for (x, o) in row.iter_mut().enumerate() {
+                    *o = f32::from(up[x] + 2 * mid[x] + down[x]) / 16.0;
+                }
+            },
+        );
         let mut gx = vec![0f32; w * h];
         let mut gy = vec![0f32; w * h];
-        for y in 1..h.saturating_sub(1) {
-            for x in 1..w.saturating_sub(1) {
-                let i = y * w + x;
-                gx[i] = (v[i + 1] - v[i - 1]) * 0.5;
-                gy[i] = (v[i + w] - v[i - w]) * 0.5;
-            }
-        }
+        gx.par_chunks_mut(w)
+            .zip(gy.par_chunks_mut(w))
+            .enumerate()
+            .filter(|(y, _)| *y >= 1 && y + 1 < h)
+            .for_each(|(y, (rx, ry))| {
+                let (above, row, below) = (
+                    &v[(y - 1) * w..y * w],
+                    &v[y * w..(y + 1) * w],
+                    &v[(y + 1) * w..(y + 2) * w],
+                );
+                for x in 1..w.saturating_sub(1) {
+                    rx[x] = (row[x + 1] - row[x - 1]) * 0.5;
+                    ry[x] = (below[x] - above[x]) * 0.5;
+                }
+            });
         Self { w, h, v, gx, gy }
     }
 
@@ -331,4 +353,64 @@ fn refine_motion(
     let vt = (stt / used - (st / used).powi(2)).max(1e-9);
     let vi = (sii / used - (si / used).powi(2)).max(1e-9);
     Some((transform, cov / (vt * vi).sqrt(), used as usize, iterations))
+}
+
+#[cfg(test)]
+mod grad_tests {
+    use super::GradImage;
+    use image::GrayImage;
+    use proptest::prelude::*;
+
+    /// The smoothing and gradients as first written: separable float passes.
+    fn by_float_passes(img: &GrayImage) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let src = img.as_raw();
+        let mut tmp = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (a, b, c) = (
+                    src[y * w + x.saturating_sub(1)],
+                    src[y * w + x],
+                    src[y * w + (x + 1).min(w - 1)],
+                );
+                tmp[y * w + x] = (f32::from(a) + 2.0 * f32::from(b) + f32::from(c)) / 4.0;
+            }
+        }
+        let mut v = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let a = tmp[y.saturating_sub(1) * w + x];
+                let c = tmp[(y + 1).min(h - 1) * w + x];
+                v[y * w + x] = (a + 2.0 * tmp[y * w + x] + c) / 4.0;
+            }
+        }
+        let (mut gx, mut gy) = (vec![0f32; w * h], vec![0f32; w * h]);
+        for y in 1..h.saturating_sub(1) {
+            for x in 1..w.saturating_sub(1) {
+                let i = y * w + x;
+                gx[i] = (v[i + 1] - v[i - 1]) * 0.5;
+                gy[i] = (v[i + w] - v[i - w]) * 0.5;
+            }
+        }
+        (v, gx, gy)
+    }
+
+    proptest! {
+        /// The integer, row-parallel smoothing gives the float passes' values exactly.
+        #[test]
+        fn integer_smoothing_equals_the_float_passes(w in 1u32..48, h in 1u32..48, seed: u64) {
+            let mut s = seed | 1;
+            let img = GrayImage::from_fn(w, h, |_, _| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                image::Luma([(s >> 56) as u8])
+            });
+            let g = GradImage::new(&img);
+            let (v, gx, gy) = by_float_passes(&img);
+            prop_assert_eq!(g.v, v);
+            prop_assert_eq!(g.gx, gx);
+            prop_assert_eq!(g.gy, gy);
+        }
+    }
 }
