@@ -44,6 +44,11 @@ use similarity::Sim;
 pub const WORKING_SIDE: u32 = 960;
 const MAX_FEATURES: usize = 700;
 
+/// The working copies' long side for images whose shorter long side is `long`.
+fn working_side(long: u32) -> u32 {
+    WORKING_SIDE.min(long).max(32)
+}
+
 /// Pose tolerances (`tolerances.toml`, `[pose]`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct PoseTolerances {
@@ -173,7 +178,7 @@ impl PreparedFrame {
     /// usual case: one camera); [`compare_prepared`] makes them again when the baseline
     /// turns out smaller.
     pub fn new(img: &RgbImage) -> Self {
-        let side = WORKING_SIDE.min(img.width().max(img.height())).max(32);
+        let side = working_side(img.width().max(img.height()));
         let work = work(img, side);
         let all = |_: f32, _: f32| true;
         let features = features::extract(&work.gray, MAX_FEATURES, &all);
@@ -310,10 +315,7 @@ impl Baseline {
         frame_long: u32,
         sha256: Option<&str>,
     ) -> Self {
-        let side = WORKING_SIDE
-            .min(img.width().max(img.height()))
-            .min(frame_long)
-            .max(32);
+        let side = working_side(img.width().max(img.height()).min(frame_long));
         let work = work(img, side);
         let mut notes = Vec::new();
         let face = if face_area(opts.area) {
@@ -979,40 +981,40 @@ mod prepared_tests {
         image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle)
     }
 
-    #[test]
-    fn a_frame_prepared_ahead_gives_the_same_report() {
+    /// The report of `frame` against `base_img`, compared plainly and with the frame prepared
+    /// ahead; and whether what was prepared ahead was at the scale the comparison needs.
+    fn both_ways(base_img: &RgbImage, frame: &RgbImage) -> (PoseReport, PoseReport, bool) {
         let cfg = PoseConfig::builtin().unwrap();
         let opts = PoseOptions {
             area: Some(Area::Body),
             ..Default::default()
         };
+        let long = frame.width().max(frame.height());
+        let base = Baseline::prepare_cached(base_img, &opts, long, None);
+        let prepared = PreparedFrame::new(frame);
+        let at_scale = prepared.side == base.side.min(long);
+        let plain = compare(&base, frame, &cfg, &opts, None, None).0;
+        let ahead = compare_prepared(&base, frame, prepared, &cfg, &opts);
+        (plain, ahead, at_scale)
+    }
+
+    #[test]
+    fn a_frame_prepared_ahead_gives_the_same_report() {
         let base_img = photo(1280, 720);
         let frame = warp_similarity(&base_img, 14.0, -9.0, 2.5, 1.04, [0, 0, 0]);
-        let long = frame.width().max(frame.height());
-        let base = Baseline::prepare_cached(&base_img, &opts, long, None);
-        let plain = compare(&base, &frame, &cfg, &opts, None, None).0;
+        let (plain, ahead, at_scale) = both_ways(&base_img, &frame);
+        assert!(at_scale);
         assert!(plain.frame_from_baseline.is_some(), "{plain:?}");
-        let ahead = compare_prepared(&base, &frame, PreparedFrame::new(&frame), &cfg, &opts);
         assert_eq!(ahead, plain);
     }
 
     #[test]
     fn a_frame_prepared_at_another_scale_is_made_again() {
-        let cfg = PoseConfig::builtin().unwrap();
-        let opts = PoseOptions {
-            area: Some(Area::Body),
-            ..Default::default()
-        };
         // A baseline smaller than the working side: the frame is compared at its scale, not
         // at the one it was prepared at.
-        let base_img = photo(400, 300);
-        let frame_big = photo(1600, 1200);
-        let frame = warp_similarity(&frame_big, 20.0, 10.0, 1.0, 1.0, [0, 0, 0]);
-        let base = Baseline::prepare_cached(&base_img, &opts, 1600, None);
-        let prepared = PreparedFrame::new(&frame);
-        assert_ne!(prepared.side, base.side.min(1600));
-        let plain = compare(&base, &frame, &cfg, &opts, None, None).0;
-        let ahead = compare_prepared(&base, &frame, prepared, &cfg, &opts);
+        let frame = warp_similarity(&photo(1600, 1200), 20.0, 10.0, 1.0, 1.0, [0, 0, 0]);
+        let (plain, ahead, at_scale) = both_ways(&photo(400, 300), &frame);
+        assert!(!at_scale);
         assert_eq!(ahead, plain);
     }
 }
