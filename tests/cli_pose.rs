@@ -351,3 +351,43 @@ fn a_small_face_in_a_wide_scene_is_used_only_when_the_area_says_face() {
         .count();
     assert_eq!(faces, 2, "one cached answer per search");
 }
+
+/// The frame's grey card gives the shift in centimetres, whether the frame is 8-bit or 16-bit
+/// (its card is measured on its own pixels before they are reduced to 8 bits for registration).
+#[test]
+fn a_grey_card_in_the_frame_gives_the_shift_in_centimetres_at_any_bit_depth() {
+    use sameframe::testkit::{Exposure, grey_scene};
+    let s = TestStore::new();
+    // A 127 × 178 mm card seen as 254 × 356 px: 0.5 mm per pixel.
+    let quad = [
+        [400.0, 150.0],
+        [654.0, 150.0],
+        [654.0, 506.0],
+        [400.0, 506.0],
+    ];
+    let (base, _) = grey_scene(1280, 720, quad, 0.18, None, &Exposure::default());
+    let frame = warp_similarity(&base, 30.0, 0.0, 0.0, 1.0, [0, 0, 0]);
+    let a = s.path("base.png");
+    base.save(&a).unwrap();
+    let eight = s.path("frame8.png");
+    frame.save(&eight).unwrap();
+    let sixteen = s.path("frame16.png");
+    image::DynamicImage::ImageRgb8(frame)
+        .to_rgb16()
+        .save(&sixteen)
+        .unwrap();
+    for b in [eight, sixteen] {
+        let r = s.ok(&[
+            "analyze",
+            "pose",
+            "--baseline",
+            a.to_str().unwrap(),
+            "--frame",
+            b.to_str().unwrap(),
+            "--area",
+            "body",
+        ]);
+        let dx_cm = r["dx_cm"].as_f64().unwrap_or(f64::NAN);
+        assert!((dx_cm - 1.5).abs() < 0.1, "{}: {r}", b.display());
+    }
+}

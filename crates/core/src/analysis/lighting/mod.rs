@@ -443,11 +443,12 @@ enum Found {
 /// Run detection on a frame.
 fn detect(frame: &Frame<'_>, cfg: &LightingConfig) -> Found {
     let w = Working::new(frame, WORKING_SIDE);
-    let seg = segment::segment(&w, 12, segment::Growth::Smooth);
+    let px = segment::PixelFeatures::new(&w);
+    let seg = segment::segment_with(&w, &px, 12, segment::Growth::Smooth);
     if let Some(chart) = checker::detect(frame, &w, &seg, &cfg.checker) {
         return Found::Checker(Box::new(chart));
     }
-    let seg = segment::segment(&w, 12, segment::Growth::FlatOnly);
+    let seg = segment::segment_with(&w, &px, 12, segment::Growth::FlatOnly);
     match greycard::detect(&w, &seg, &cfg.grey) {
         Ok(c) => {
             let lit = c

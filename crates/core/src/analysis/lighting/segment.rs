@@ -148,22 +148,48 @@ pub enum Growth {
     FlatOnly,
 }
 
+/// What region growing compares at each working pixel, on a 3×3 box-smoothed copy (sensor
+/// and JPEG noise would otherwise split uniform patches): log-luminance, chromaticity, and
+/// whether the pixel is too dark for its chromaticity to mean anything. Made once per
+/// working image and shared by both growth modes.
+#[derive(Clone, Debug)]
+pub struct PixelFeatures {
+    feats: Vec<(f32, [f32; 2], bool)>,
+}
+
+impl PixelFeatures {
+    /// The features of every pixel of `w`.
+    pub fn new(w: &Working) -> Self {
+        let smooth = box3(&w.rgb, w.width, w.height);
+        let feats = smooth
+            .iter()
+            .map(|&c| {
+                let (l, ch) = features(c);
+                (l, ch, 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2] < DARK)
+            })
+            .collect();
+        Self { feats }
+    }
+}
+
 /// Segment the working image; regions smaller than `min_pixels` are labelled but not returned.
 pub fn segment(w: &Working, min_pixels: usize, growth: Growth) -> Segmentation {
+    segment_with(w, &PixelFeatures::new(w), min_pixels, growth)
+}
+
+/// [`segment`] with the pixel features made already (`px`, of the same working image).
+pub fn segment_with(
+    w: &Working,
+    px: &PixelFeatures,
+    min_pixels: usize,
+    growth: Growth,
+) -> Segmentation {
     let (width, height) = (w.width, w.height);
     let n = (width * height) as usize;
-    // Features on a 3×3 box-smoothed copy: sensor and JPEG noise would otherwise split
-    // uniform patches; the two-step span keeps soft edges closed.
-    let smooth = box3(&w.rgb, width, height);
-    let feats: Vec<(f32, [f32; 2], bool)> = smooth
-        .iter()
-        .map(|&c| {
-            let (l, ch) = features(c);
-            (l, ch, 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2] < DARK)
-        })
-        .collect();
+    // The two-step span keeps soft edges closed.
+    let feats = &px.feats;
     let flat = match growth {
-        Growth::FlatOnly => flat_pixels(&feats, width, height),
+        Growth::FlatOnly => flat_pixels(feats, width, height),
         Growth::Smooth => vec![true; n],
     };
     let mut labels = vec![u32::MAX; n];
@@ -368,6 +394,21 @@ pub fn fit_quad(pixels: &[u32], labels: &[u32], label_set: &[u32], width: u32) -
 mod tests {
     use super::*;
     use crate::analysis::frame::{Frame, Working};
+
+    #[test]
+    fn features_shared_by_both_growth_modes_segment_as_features_made_for_each() {
+        let img = image::RgbImage::from_fn(160, 120, |x, y| {
+            image::Rgb([((x * 5 + y * 3) % 256) as u8, (x % 40 * 6) as u8, 120])
+        });
+        let w = Working::new(&Frame::rgb8(&img), 160);
+        let px = PixelFeatures::new(&w);
+        for growth in [Growth::Smooth, Growth::FlatOnly, Growth::Smooth] {
+            let (shared, own) = (segment_with(&w, &px, 12, growth), segment(&w, 12, growth));
+            assert_eq!(shared.labels, own.labels, "{growth:?}");
+            assert_eq!(shared.regions.len(), own.regions.len(), "{growth:?}");
+            assert!(shared.labels.iter().all(|&l| l != u32::MAX));
+        }
+    }
 
     #[test]
     fn a_gradient_card_is_one_region_and_fits_a_quad() {
