@@ -177,7 +177,8 @@ pub fn segment(w: &Working, min_pixels: usize, growth: Growth) -> Segmentation {
     segment_with(w, &PixelFeatures::new(w), min_pixels, growth)
 }
 
-/// [`segment`] with the pixel features made already (`px`, of the same working image).
+/// [`segment`] with the pixel features made already (`px`, of the same working image; features
+/// of another size are made again).
 pub fn segment_with(
     w: &Working,
     px: &PixelFeatures,
@@ -186,8 +187,14 @@ pub fn segment_with(
 ) -> Segmentation {
     let (width, height) = (w.width, w.height);
     let n = (width * height) as usize;
-    // The two-step span keeps soft edges closed.
-    let feats = &px.feats;
+    let own;
+    let feats = match px.feats.len() == n {
+        true => &px.feats,
+        false => {
+            own = PixelFeatures::new(w);
+            &own.feats
+        }
+    };
     let flat = match growth {
         Growth::FlatOnly => flat_pixels(feats, width, height),
         Growth::Smooth => vec![true; n],
@@ -408,6 +415,10 @@ mod tests {
             assert_eq!(shared.regions.len(), own.regions.len(), "{growth:?}");
             assert!(shared.labels.iter().all(|&l| l != u32::MAX));
         }
+        // Features of another image's size are made again, not read out of bounds.
+        let small = Working::new(&Frame::rgb8(&img), 40);
+        let other = segment_with(&w, &PixelFeatures::new(&small), 12, Growth::FlatOnly);
+        assert_eq!(other.labels, segment(&w, 12, Growth::FlatOnly).labels);
     }
 
     #[test]
