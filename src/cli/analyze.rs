@@ -220,12 +220,17 @@ fn pose_frames(
         // face pair 7-12 ms sooner on 2 cores, a texture pair no slower; with a cached face
         // waiting for the landmark model made it slower, so nothing is waited for).
         let mut first_waits_for: fn() = || {};
+        // The cache is read once: its answer also goes to the baseline's preparation.
+        let known = pose::face_area(area)
+            .then(|| {
+                let search = pose::face_search(area);
+                base_sha
+                    .as_deref()
+                    .and_then(|sha| pose::face::cached_face_state(sha, search))
+            })
+            .flatten();
         if pose::face_area(area) {
-            let search = pose::face_search(area);
-            match base_sha
-                .as_deref()
-                .and_then(|sha| pose::face::cached_face_state(sha, search))
-            {
+            match &known {
                 // A baseline known to show no face needs neither model.
                 Some(None) => {}
                 Some(Some(_)) => pose::face::preload_landmarks(),
@@ -264,8 +269,9 @@ fn pose_frames(
             subject: None,
         };
         let base_long = base.width().max(base.height());
-        let prepare =
-            |long: u32| pose::Baseline::prepare_cached(&base, &opts, long, base_sha.as_deref());
+        let prepare = |long: u32| {
+            pose::Baseline::prepare_known(&base, &opts, long, base_sha.as_deref(), known.clone())
+        };
         let mut prepared = (base_long, prepare(base_long));
         let mut out = Vec::with_capacity(frames.len());
         for (i, f) in frames.iter().enumerate() {

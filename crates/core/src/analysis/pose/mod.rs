@@ -315,6 +315,19 @@ impl Baseline {
         frame_long: u32,
         sha256: Option<&str>,
     ) -> Self {
+        Self::prepare_known(img, opts, frame_long, sha256, None)
+    }
+
+    /// [`Baseline::prepare_cached`] by a caller that has read the cache already: `known` is
+    /// what [`face::cached_face_state`] answered for this photo and the options' search
+    /// (`None`: read the cache here).
+    pub fn prepare_known(
+        img: &RgbImage,
+        opts: &PoseOptions,
+        frame_long: u32,
+        sha256: Option<&str>,
+        known: Option<Option<Landmarks>>,
+    ) -> Self {
         let side = working_side(img.width().max(img.height()).min(frame_long));
         let work = work(img, side);
         let mut notes = Vec::new();
@@ -325,9 +338,10 @@ impl Baseline {
                     .map_err(Clone::clone)?
                     .face_down_to(img, search)
             };
-            let found = match sha256 {
-                Some(sha) => face::cached_face(sha, search, find),
-                None => find(),
+            let found = match (sha256, known) {
+                (Some(_), Some(known)) => Ok(known),
+                (Some(sha), None) => face::cached_face(sha, search, find),
+                (None, _) => find(),
             };
             found.unwrap_or_else(|e| {
                 notes.push(e.to_string());
