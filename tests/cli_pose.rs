@@ -17,6 +17,14 @@ fn texture(w: u32, h: u32) -> image::RgbImage {
     image::imageops::resize(&img, w, h, image::imageops::FilterType::CatmullRom)
 }
 
+/// `sameframe analyze pose --baseline BASE --frame FRAME [--area AREA]` in `s`, which must
+/// succeed; its JSON report.
+fn pose(s: &TestStore, base: &str, frame: &str, area: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["analyze", "pose", "--baseline", base, "--frame", frame];
+    args.extend(area.map(|a| ["--area", a]).into_iter().flatten());
+    s.ok(&args)
+}
+
 #[test]
 fn analyze_pose_prints_the_documented_json() {
     let s = TestStore::new();
@@ -25,16 +33,7 @@ fn analyze_pose_prints_the_documented_json() {
     let (a, b) = (s.path("base.png"), s.path("frame.png"));
     base.save(&a).unwrap();
     frame.save(&b).unwrap();
-    let r = s.ok(&[
-        "analyze",
-        "pose",
-        "--baseline",
-        a.to_str().unwrap(),
-        "--frame",
-        b.to_str().unwrap(),
-        "--area",
-        "hands",
-    ]);
+    let r = pose(&s, a.to_str().unwrap(), b.to_str().unwrap(), Some("hands"));
     for k in [
         "dx_px",
         "dy_px",
@@ -88,14 +87,12 @@ fn capture_ids_can_be_compared_and_bad_files_are_named() {
     face.save(&a).unwrap();
     follow.save(&b).unwrap();
     let c1 = s.import(&a, "P1", &cid, &[]);
-    let r = s.ok(&[
-        "analyze",
-        "pose",
-        "--baseline",
+    let r = pose(
+        &s,
         c1["capture_id"].as_str().unwrap(),
-        "--frame",
         b.to_str().unwrap(),
-    ]);
+        None,
+    );
     assert_eq!(r["method"], "face+features");
     assert_eq!(r["within_tolerance"], true, "{r}");
     assert!(r["expression"]["smile_width"].is_number());
@@ -176,16 +173,7 @@ fn many_frames_are_scored_against_one_baseline_each_on_its_own() {
         "{}",
         list[1]
     );
-    let alone = s.ok(&[
-        "analyze",
-        "pose",
-        "--baseline",
-        a.to_str().unwrap(),
-        "--area",
-        "hands",
-        "--frame",
-        c.to_str().unwrap(),
-    ]);
+    let alone = pose(&s, a.to_str().unwrap(), c.to_str().unwrap(), Some("hands"));
     assert_eq!(alone["score"], list[2]["report"]["score"]);
     assert_eq!(alone["dx_px"], list[2]["report"]["dx_px"]);
 }
@@ -324,18 +312,7 @@ fn a_small_face_in_a_wide_scene_is_used_only_when_the_area_says_face() {
     let (a, b) = (s.path("scene.png"), s.path("scene-frame.png"));
     base.save(&a).unwrap();
     frame.save(&b).unwrap();
-    let pose = |area: Option<&str>| {
-        let mut args = vec![
-            "analyze",
-            "pose",
-            "--baseline",
-            a.to_str().unwrap(),
-            "--frame",
-            b.to_str().unwrap(),
-        ];
-        args.extend(area.map(|a| ["--area", a]).into_iter().flatten());
-        s.ok(&args)
-    };
+    let pose = |area: Option<&str>| pose(&s, a.to_str().unwrap(), b.to_str().unwrap(), area);
     for _ in 0..2 {
         let r = pose(None);
         assert_eq!(r["method"], "features", "{r}");
@@ -377,16 +354,7 @@ fn a_grey_card_in_the_frame_gives_the_shift_in_centimetres_at_any_bit_depth() {
         .save(&sixteen)
         .unwrap();
     for b in [eight, sixteen] {
-        let r = s.ok(&[
-            "analyze",
-            "pose",
-            "--baseline",
-            a.to_str().unwrap(),
-            "--frame",
-            b.to_str().unwrap(),
-            "--area",
-            "body",
-        ]);
+        let r = pose(&s, a.to_str().unwrap(), b.to_str().unwrap(), Some("body"));
         let dx_cm = r["dx_cm"].as_f64().unwrap_or(f64::NAN);
         assert!((dx_cm - 1.5).abs() < 0.1, "{}: {r}", b.display());
     }
