@@ -194,7 +194,7 @@ impl PreparedFrame {
 /// Rec. 601 weights in fixed point (×256), rounded once per output pixel; rows on every core.
 fn work(img: &RgbImage, side: u32) -> Work {
     let gray = reduced_luma(img, side);
-    let f = img.width().max(img.height()).div_ceil(side.max(1)).max(1);
+    let f = reduction(img, side);
     let grad = GradImage::new(&gray);
     Work {
         gray,
@@ -203,11 +203,16 @@ fn work(img: &RgbImage, side: u32) -> Work {
     }
 }
 
+/// The integer factor by which [`work`] reduces `img` so its long side is at most `side`.
+fn reduction(img: &RgbImage, side: u32) -> u32 {
+    img.width().max(img.height()).div_ceil(side.max(1)).max(1)
+}
+
 /// The luma plane of [`work`]: each output pixel the rounded mean of an `f`×`f` block.
 fn reduced_luma(img: &RgbImage, side: u32) -> GrayImage {
     use rayon::prelude::*;
     let (w, h) = img.dimensions();
-    let f = w.max(h).div_ceil(side.max(1)).max(1) as usize;
+    let f = reduction(img, side) as usize;
     let (ow, oh) = ((w as usize / f).max(1), (h as usize / f).max(1));
     let (raw, stride) = (img.as_raw(), w as usize * 3);
     // A block wider or taller than the image (a 1-pixel-wide strip) averages what there is.
