@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -246,16 +247,24 @@ fn pose_frames(
             }
         }
         // Each frame that is a file is read (decoded, its card measured) on the other core
-        // while the one before is compared; captures come through the one store handle.
-        let read_file = |f: &String, first: bool| {
+        // while the one before is compared; captures come through the one store handle. The
+        // first frame's pixels are also handed, once decoded, to the baseline's preparation,
+        // which tracks the frame's face from the baseline's.
+        let (decoded, first_decoded) = std::sync::mpsc::sync_channel(1);
+        let mut decoded = Some(decoded);
+        let read_file = |f: &String, first: bool, decoded: Option<Decoded>| {
             let f = f.clone();
             let cal = &cal;
             let wait: fn() = if first { first_waits_for } else { || {} };
             Path::new(&f)
                 .exists()
-                .then(|| s.spawn(move || read_frame(ctx, &f, cal, &mut None, wait)))
+                .then(|| s.spawn(move || read_frame(ctx, &f, cal, &mut None, wait, decoded)))
         };
-        let mut next = frames.first().and_then(|f| read_file(f, true));
+        let mut next = frames
+            .first()
+            .and_then(|f| read_file(f, true, decoded.take()));
+        // Without a reader thread for the first frame, nothing is handed over.
+        let first_decoded = next.is_some().then_some(first_decoded);
         let base = match (base_file.take(), &base_sha) {
             (Some(bytes), Some(sha)) => {
                 decode_read(ctx, &bytes, sha.clone(), baseline, &limits)?.image
@@ -272,18 +281,27 @@ fn pose_frames(
         let prepare = |long: u32| {
             pose::Baseline::prepare_known(&base, &opts, long, base_sha.as_deref(), known.clone())
         };
-        let mut prepared = (base_long, prepare(base_long));
+        let (first, mut frame_face) = pose::Baseline::prepare_with_frame(
+            &base,
+            &opts,
+            base_long,
+            base_sha.as_deref(),
+            known.clone(),
+            || first_decoded?.recv().ok(),
+        );
+        let mut prepared = (base_long, first);
         let mut out = Vec::with_capacity(frames.len());
         for (i, f) in frames.iter().enumerate() {
             let this = next.take();
-            next = frames.get(i + 1).and_then(|f| read_file(f, false));
+            next = frames.get(i + 1).and_then(|f| read_file(f, false, None));
             let read = match this {
                 Some(h) => h
                     .join()
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("{f}: reading the frame failed"))),
-                None => read_frame(ctx, f, &cal, &mut store, || {}),
+                None => read_frame(ctx, f, &cal, &mut store, || {}, None),
             };
             let report = read.map(|(img, mm_per_px, frame_prep)| {
+                let frame_prep = frame_prep.with_face(frame_face.take());
                 let opts = PoseOptions {
                     mm_per_px,
                     ..opts.clone()
@@ -340,21 +358,44 @@ fn pose_frames(
     })
 }
 
+/// Where a frame reader hands the frame's 8-bit pixels on as soon as they are decoded.
+type Decoded = std::sync::mpsc::SyncSender<Arc<image::RgbImage>>;
+
 /// A frame to compare (each of two images in hand within half the decode memory), its
 /// millimetres per pixel from a grey card in it, when there is one, and its registration
-/// inputs made ahead (this runs on another thread while the baseline is prepared). The card
-/// search and registration inputs wait for `wait` to return: the comparison needs them last.
+/// inputs made ahead (this runs on another thread while the baseline is prepared). The
+/// decoded pixels go to `decoded` at once; the card search and registration inputs wait for
+/// `wait` to return: the comparison needs them last.
 fn read_frame(
     ctx: &Ctx,
     f: &str,
     cal: &Calibration,
     store: &mut Option<sameframe::store::Store>,
     wait: fn(),
-) -> Result<(image::RgbImage, Option<f64>, pose::PreparedFrame)> {
-    let img = load_image_or_capture(ctx, f, cal, 2, store)?;
+    decoded: Option<Decoded>,
+) -> Result<(Arc<image::RgbImage>, Option<f64>, pose::PreparedFrame)> {
+    // An 8-bit frame is measured on the pixels it shares; a deeper one keeps its depth for
+    // the card (as `Frame::from_dynamic` does).
+    use image::DynamicImage as D;
+    let (img, deep) = match load_image_or_capture(ctx, f, cal, 2, store)? {
+        D::ImageRgb8(img) => (Arc::new(img), None),
+        deep @ (D::ImageRgb16(_)
+        | D::ImageLuma16(_)
+        | D::ImageLumaA16(_)
+        | D::ImageRgba16(_)
+        | D::ImageRgb32F(_)
+        | D::ImageRgba32F(_)) => (Arc::new(deep.to_rgb8()), Some(deep)),
+        other => (Arc::new(other.into_rgb8()), None),
+    };
+    if let Some(decoded) = decoded {
+        // The baseline's preparation may not want it (no face): that is no error.
+        let _ = decoded.send(Arc::clone(&img));
+    }
     wait();
-    let mm_per_px = card_scale(&Frame::from_dynamic(&img), cal);
-    let img = img.into_rgb8();
+    let mm_per_px = match deep {
+        Some(deep) => card_scale(&Frame::from_dynamic(&deep), cal),
+        None => card_scale(&Frame::U8(std::borrow::Cow::Borrowed(&img)), cal),
+    };
     let prepared = pose::PreparedFrame::new(&img);
     Ok((img, mm_per_px, prepared))
 }

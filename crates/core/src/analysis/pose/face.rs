@@ -354,7 +354,7 @@ pub struct Detection {
 }
 
 /// 468 landmarks: x, y in image pixels, z in the same units (larger is further from the camera).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Landmarks {
     pub points: Vec<[f32; 3]>,
     pub presence: f32,

@@ -171,6 +171,17 @@ pub struct PreparedFrame {
     side: u32,
     work: Work,
     features: Features,
+    face: Option<FrameFace>,
+}
+
+/// A frame's face tracked from a baseline's face ahead of [`compare_prepared`] (see
+/// [`Baseline::prepare_with_frame`]): used by the comparison with that baseline only.
+#[derive(Clone, Debug)]
+pub struct FrameFace {
+    /// The baseline's face it was tracked from.
+    from: Landmarks,
+    /// The frame's face; `None` when tracking lost it (the comparison then searches for it).
+    face: Option<Landmarks>,
 }
 
 impl PreparedFrame {
@@ -186,7 +197,13 @@ impl PreparedFrame {
             side,
             work,
             features,
+            face: None,
         }
+    }
+
+    /// The same, with the frame's face tracked ahead from a baseline's face.
+    pub fn with_face(self, face: Option<FrameFace>) -> Self {
+        Self { face, ..self }
     }
 }
 
@@ -260,24 +277,33 @@ pub struct Baseline {
     notes: Vec<String>,
 }
 
-/// The frame's face: tracked from the previous frame's, else from the baseline's (a follow-up
-/// is framed like its baseline: two passes, as a detection is refined once), else detected.
-/// Tracking needs only the landmark model; the detector is loaded only when it fails.
+/// A follow-up's face tracked from its baseline's (a follow-up is framed like its baseline):
+/// two passes, as a detection is refined once; `None` when either pass loses the face.
+fn track_from_baseline(img: &RgbImage, base_face: &Landmarks) -> Option<Landmarks> {
+    let present = |l: &Landmarks| l.presence > 0.5;
+    face::track(img, base_face)
+        .ok()
+        .filter(present)
+        .and_then(|first| face::track(img, &first).ok())
+        .filter(present)
+}
+
+/// The frame's face: tracked from the previous frame's, else from the baseline's (`ahead` when
+/// that was done ahead, see [`FrameFace`]), else detected. Tracking needs only the landmark
+/// model; the detector is loaded only when it fails.
 fn frame_face(
     img: &RgbImage,
     prev_face: Option<&Landmarks>,
     base_face: Option<&Landmarks>,
     area: Option<Area>,
+    ahead: Option<Option<Landmarks>>,
 ) -> Option<Landmarks> {
     let present = |l: &Landmarks| l.presence > 0.5;
-    let tracked = match (prev_face, base_face) {
-        (Some(p), _) => face::track(img, p).ok().filter(present),
-        (None, Some(b)) => face::track(img, b)
-            .ok()
-            .filter(present)
-            .and_then(|first| face::track(img, &first).ok())
-            .filter(present),
-        (None, None) => None,
+    let tracked = match (prev_face, base_face, ahead) {
+        (Some(p), _, _) => face::track(img, p).ok().filter(present),
+        (None, Some(_), Some(ahead)) => ahead,
+        (None, Some(b), None) => track_from_baseline(img, b),
+        (None, None, _) => None,
     };
     tracked.or_else(|| {
         face::models()
@@ -333,6 +359,22 @@ impl Baseline {
         sha256: Option<&str>,
         known: Option<Option<Landmarks>>,
     ) -> Self {
+        Self::prepare_with_frame(img, opts, frame_long, sha256, known, || None).0
+    }
+
+    /// [`Baseline::prepare_known`], and when the baseline shows a face, the face of the frame
+    /// that `frame` yields tracked from it on another thread while the baseline's features are
+    /// made (the comparison would otherwise track it after registering, on one core). `frame`
+    /// is called only then, and may wait for the frame to be decoded; `None` tracks nothing.
+    /// Hand the result to the frame with [`PreparedFrame::with_face`].
+    pub fn prepare_with_frame(
+        img: &RgbImage,
+        opts: &PoseOptions,
+        frame_long: u32,
+        sha256: Option<&str>,
+        known: Option<Option<Landmarks>>,
+        frame: impl FnOnce() -> Option<std::sync::Arc<RgbImage>> + Send,
+    ) -> (Self, Option<FrameFace>) {
         let side = working_side(img.width().max(img.height()).min(frame_long));
         let work = work(img, side);
         let mut notes = Vec::new();
@@ -375,11 +417,26 @@ impl Baseline {
         let mask = |x: f32, y: f32| {
             rect.is_none_or(|r| x * f >= r[0] && x * f <= r[2] && y * f >= r[1] && y * f <= r[3])
         };
-        let (features, template) = rayon::join(
-            || features::extract(&work.gray, MAX_FEATURES, &mask),
-            || Template::new(&work.grad, 3000, &mask),
-        );
-        Self {
+        let made = || {
+            rayon::join(
+                || features::extract(&work.gray, MAX_FEATURES, &mask),
+                || Template::new(&work.grad, 3000, &mask),
+            )
+        };
+        let ((features, template), frame_face) = match &face {
+            Some(from) => std::thread::scope(|s| {
+                let tracked = s.spawn(|| {
+                    frame().map(|img| FrameFace {
+                        from: from.clone(),
+                        face: track_from_baseline(&img, from),
+                    })
+                });
+                let made = made();
+                (made, tracked.join().ok().flatten())
+            }),
+            None => (made(), None),
+        };
+        let base = Self {
             width: img.width(),
             height: img.height(),
             side,
@@ -389,7 +446,8 @@ impl Baseline {
             face,
             area: opts.area,
             notes,
-        }
+        };
+        (base, frame_face)
     }
 
     /// Whether the baseline shows a face.
@@ -509,7 +567,7 @@ pub fn compare_prepared(
 fn compare_with(
     base: &Baseline,
     img: &RgbImage,
-    prepared: Option<PreparedFrame>,
+    mut prepared: Option<PreparedFrame>,
     cfg: &PoseConfig,
     opts: &PoseOptions,
     prev: Option<Sim>,
@@ -528,7 +586,13 @@ fn compare_with(
         return (empty_report(reasons), None, None);
     }
     let side = base.side.min(img.width().max(img.height()));
-    // What was made ahead is used when it was made at this scale.
+    // What was made ahead is used when it was made at this scale (the face: from this
+    // baseline's face).
+    let ahead = prepared
+        .as_mut()
+        .and_then(|p| p.face.take())
+        .filter(|f| base.face.as_ref() == Some(&f.from))
+        .map(|f| f.face);
     let (frame, frame_features) = match prepared.filter(|p| p.side == side) {
         Some(p) => (p.work, Some(p.features)),
         None => (work(img, side), None),
@@ -540,7 +604,13 @@ fn compare_with(
             if !use_face {
                 return None;
             }
-            frame_face(img, prev_face, base.face.as_ref(), opts.area.or(base.area))
+            frame_face(
+                img,
+                prev_face,
+                base.face.as_ref(),
+                opts.area.or(base.area),
+                ahead,
+            )
         },
     );
     let Some(mut reg) = reg else {
@@ -1035,5 +1105,82 @@ mod prepared_tests {
         let (plain, ahead, at_scale) = both_ways(&photo(400, 300), &frame);
         assert!(!at_scale);
         assert_eq!(ahead, plain);
+    }
+
+    #[cfg(feature = "face-model")]
+    fn face_pair() -> (RgbImage, RgbImage) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/faces/astronaut.jpg"
+        );
+        let img = image::open(path).unwrap().to_rgb8();
+        let base = image::imageops::resize(&img, 1080, 1080, image::imageops::FilterType::Triangle);
+        let frame = warp_similarity(&base, -12.0, 8.0, 6.0, 0.95, [10, 10, 10]);
+        (base, frame)
+    }
+
+    /// The baseline prepared with the frame's face tracked ahead, and what was tracked.
+    #[cfg(feature = "face-model")]
+    fn with_frame(base: &RgbImage, frame: &RgbImage) -> (Baseline, Option<FrameFace>) {
+        let frame = std::sync::Arc::new(frame.clone());
+        let long = frame.width().max(frame.height());
+        Baseline::prepare_with_frame(base, &PoseOptions::default(), long, None, None, || {
+            Some(frame)
+        })
+    }
+
+    #[cfg(feature = "face-model")]
+    #[test]
+    fn a_face_tracked_ahead_gives_the_same_report() {
+        let (base_img, frame) = face_pair();
+        let (base, tracked) = with_frame(&base_img, &frame);
+        let tracked = tracked.expect("the baseline shows a face: the frame's is tracked");
+        assert_eq!(tracked.from, *base.landmarks().unwrap());
+        assert!(tracked.face.is_some());
+        let (cfg, opts) = (PoseConfig::builtin().unwrap(), PoseOptions::default());
+        let plain = compare(&base, &frame, &cfg, &opts, None, None).0;
+        assert_eq!(plain.method, "face+features");
+        let prepared = PreparedFrame::new(&frame).with_face(Some(tracked));
+        assert_eq!(
+            compare_prepared(&base, &frame, prepared, &cfg, &opts),
+            plain
+        );
+    }
+
+    #[cfg(feature = "face-model")]
+    #[test]
+    fn a_face_tracked_from_another_baseline_face_is_not_used() {
+        let (base_img, frame) = face_pair();
+        let (base, tracked) = with_frame(&base_img, &frame);
+        let mut tracked = tracked.unwrap();
+        // A wrong frame face (shifted 60 px) changes the report when it is used...
+        for p in tracked.face.as_mut().unwrap().points.iter_mut() {
+            p[0] += 60.0;
+        }
+        let (cfg, opts) = (PoseConfig::builtin().unwrap(), PoseOptions::default());
+        let plain = compare(&base, &frame, &cfg, &opts, None, None).0;
+        let used = PreparedFrame::new(&frame).with_face(Some(tracked.clone()));
+        assert_ne!(compare_prepared(&base, &frame, used, &cfg, &opts), plain);
+        // ...and is ignored when it was tracked from a face other than this baseline's.
+        tracked.from.points[0][0] += 1.0;
+        let other = PreparedFrame::new(&frame).with_face(Some(tracked));
+        assert_eq!(compare_prepared(&base, &frame, other, &cfg, &opts), plain);
+    }
+
+    #[test]
+    fn the_frame_is_not_asked_for_when_the_baseline_shows_no_face() {
+        let base_img = photo(1280, 720);
+        let asked = std::sync::atomic::AtomicBool::new(false);
+        let opts = PoseOptions {
+            area: Some(Area::Body),
+            ..Default::default()
+        };
+        let (base, tracked) =
+            Baseline::prepare_with_frame(&base_img, &opts, 1280, None, None, || {
+                asked.store(true, std::sync::atomic::Ordering::SeqCst);
+                None
+            });
+        assert!(!base.has_face() && tracked.is_none());
+        assert!(!asked.load(std::sync::atomic::Ordering::SeqCst));
     }
 }
