@@ -376,15 +376,9 @@ fn read_frame(
 ) -> Result<(Arc<image::RgbImage>, Option<f64>, pose::PreparedFrame)> {
     // An 8-bit frame is measured on the pixels it shares; a deeper one keeps its depth for
     // the card (as `Frame::from_dynamic` does).
-    use image::DynamicImage as D;
     let (img, deep) = match load_image_or_capture(ctx, f, cal, 2, store)? {
-        D::ImageRgb8(img) => (Arc::new(img), None),
-        deep @ (D::ImageRgb16(_)
-        | D::ImageLuma16(_)
-        | D::ImageLumaA16(_)
-        | D::ImageRgba16(_)
-        | D::ImageRgb32F(_)
-        | D::ImageRgba32F(_)) => (Arc::new(deep.to_rgb8()), Some(deep)),
+        image::DynamicImage::ImageRgb8(img) => (Arc::new(img), None),
+        deep if Frame::is_deep(&deep) => (Arc::new(deep.to_rgb8()), Some(deep)),
         other => (Arc::new(other.into_rgb8()), None),
     };
     if let Some(decoded) = decoded {
@@ -394,7 +388,7 @@ fn read_frame(
     wait();
     let mm_per_px = match deep {
         Some(deep) => card_scale(&Frame::from_dynamic(&deep), cal),
-        None => card_scale(&Frame::U8(std::borrow::Cow::Borrowed(&img)), cal),
+        None => card_scale(&Frame::rgb8(&img), cal),
     };
     let prepared = pose::PreparedFrame::new(&img);
     Ok((img, mm_per_px, prepared))

@@ -28,13 +28,23 @@ impl<'a> Frame<'a> {
         match img {
             DynamicImage::ImageRgb8(i) => Frame::U8(Cow::Borrowed(i)),
             DynamicImage::ImageRgb16(i) => Frame::U16(Cow::Borrowed(i)),
-            DynamicImage::ImageLuma16(_)
-            | DynamicImage::ImageLumaA16(_)
-            | DynamicImage::ImageRgba16(_)
-            | DynamicImage::ImageRgb32F(_)
-            | DynamicImage::ImageRgba32F(_) => Frame::U16(Cow::Owned(img.to_rgb16())),
+            _ if Self::is_deep(img) => Frame::U16(Cow::Owned(img.to_rgb16())),
             _ => Frame::U8(Cow::Owned(img.to_rgb8())),
         }
+    }
+
+    /// Whether `img` has more than 8 bits per channel: [`Frame::from_dynamic`] keeps it at 16
+    /// bits, and an 8-bit copy of it would lose precision the analyses use.
+    pub fn is_deep(img: &DynamicImage) -> bool {
+        matches!(
+            img,
+            DynamicImage::ImageRgb16(_)
+                | DynamicImage::ImageLuma16(_)
+                | DynamicImage::ImageLumaA16(_)
+                | DynamicImage::ImageRgba16(_)
+                | DynamicImage::ImageRgb32F(_)
+                | DynamicImage::ImageRgba32F(_)
+        )
     }
 
     pub fn width(&self) -> u32 {
@@ -281,4 +291,34 @@ pub fn resize_rgb(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
         }
     }
     RgbImage::from_raw(nw, nh, out).unwrap_or_else(|| RgbImage::new(nw, nh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deep_image_is_kept_at_16_bits_and_any_other_at_8() {
+        let rgb = DynamicImage::ImageRgb8(RgbImage::new(4, 3));
+        let all = [
+            rgb.clone(),
+            DynamicImage::ImageLuma8(rgb.to_luma8()),
+            DynamicImage::ImageLumaA8(rgb.to_luma_alpha8()),
+            DynamicImage::ImageRgba8(rgb.to_rgba8()),
+            DynamicImage::ImageRgb16(rgb.to_rgb16()),
+            DynamicImage::ImageLuma16(rgb.to_luma16()),
+            DynamicImage::ImageLumaA16(rgb.to_luma_alpha16()),
+            DynamicImage::ImageRgba16(rgb.to_rgba16()),
+            DynamicImage::ImageRgb32F(rgb.to_rgb32f()),
+            DynamicImage::ImageRgba32F(rgb.to_rgba32f()),
+        ];
+        for img in &all {
+            let sixteen = matches!(Frame::from_dynamic(img), Frame::U16(_));
+            assert_eq!(sixteen, Frame::is_deep(img), "{:?}", img.color());
+            assert_eq!(
+                sixteen,
+                img.color().bytes_per_pixel() > img.color().channel_count()
+            );
+        }
+    }
 }
