@@ -222,7 +222,8 @@ fn pose_frames(
         // waiting for the landmark model made it slower, so nothing is waited for).
         let mut first_waits_for: fn() = || {};
         // The cache is read once: its answer also goes to the baseline's preparation.
-        let known = pose::face_area(area)
+        let faces = pose::face_area(area);
+        let known = faces
             .then(|| {
                 let search = pose::face_search(area);
                 base_sha
@@ -230,7 +231,7 @@ fn pose_frames(
                     .and_then(|sha| pose::face::cached_face_state(sha, search))
             })
             .flatten();
-        if pose::face_area(area) {
+        if faces {
             match &known {
                 // A baseline known to show no face needs neither model.
                 Some(None) => {}

@@ -191,8 +191,7 @@ impl PreparedFrame {
     pub fn new(img: &RgbImage) -> Self {
         let side = working_side(img.width().max(img.height()));
         let work = work(img, side);
-        let all = |_: f32, _: f32| true;
-        let features = features::extract(&work.gray, MAX_FEATURES, &all);
+        let features = frame_features(&work.gray);
         Self {
             side,
             work,
@@ -205,6 +204,12 @@ impl PreparedFrame {
     pub fn with_face(self, face: Option<FrameFace>) -> Self {
         Self { face, ..self }
     }
+}
+
+/// A frame's features: over the whole working copy (only the baseline's are masked to the
+/// subject).
+fn frame_features(gray: &GrayImage) -> Features {
+    features::extract(gray, MAX_FEATURES, &|_, _| true)
 }
 
 /// Luma reduced by an integer factor (box average) so the long side is at most `side`:
@@ -487,10 +492,7 @@ fn register(
             ncc: r.ncc,
         });
     }
-    let ff = frame_features.unwrap_or_else(|| {
-        let all = |_: f32, _: f32| true;
-        features::extract(&frame.gray, MAX_FEATURES, &all)
-    });
+    let ff = frame_features.unwrap_or_else(|| self::frame_features(&frame.gray));
     let matches = features::match_features(&base.features, &ff, 0.85, 90);
     let src: Vec<[f64; 2]> = matches
         .iter()
