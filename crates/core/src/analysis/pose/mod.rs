@@ -477,7 +477,7 @@ struct Registration {
 fn register(
     base: &Baseline,
     frame: &Work,
-    frame_features: Option<Features>,
+    made_ahead: Option<Features>,
     prev: Option<Sim>,
 ) -> Option<Registration> {
     // Live: start from the previous estimate when it still explains the frame.
@@ -492,7 +492,7 @@ fn register(
             ncc: r.ncc,
         });
     }
-    let ff = frame_features.unwrap_or_else(|| self::frame_features(&frame.gray));
+    let ff = made_ahead.unwrap_or_else(|| frame_features(&frame.gray));
     let matches = features::match_features(&base.features, &ff, 0.85, 90);
     let src: Vec<[f64; 2]> = matches
         .iter()
@@ -595,13 +595,13 @@ fn compare_with(
         .and_then(|p| p.face.take())
         .filter(|f| base.face.as_ref() == Some(&f.from))
         .map(|f| f.face);
-    let (frame, frame_features) = match prepared.filter(|p| p.side == side) {
+    let (frame, made_ahead) = match prepared.filter(|p| p.side == side) {
         Some(p) => (p.work, Some(p.features)),
         None => (work(img, side), None),
     };
     let use_face = face_area(opts.area.or(base.area)) && base.face.is_some();
     let (reg, frame_face) = rayon::join(
-        || register(base, &frame, frame_features, prev),
+        || register(base, &frame, made_ahead, prev),
         || {
             if !use_face {
                 return None;
