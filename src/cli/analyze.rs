@@ -264,8 +264,9 @@ fn pose_frames(
         let mut next = frames
             .first()
             .and_then(|f| read_file(f, true, decoded.take()));
-        // Without a reader thread for the first frame, nothing is handed over.
-        let first_decoded = next.is_some().then_some(first_decoded);
+        // Without a reader thread for the first frame, nothing is handed over; the first
+        // preparation that tracks a face takes it.
+        let mut first_decoded = next.is_some().then_some(first_decoded);
         let base = match (base_file.take(), &base_sha) {
             (Some(bytes), Some(sha)) => {
                 decode_read(ctx, &bytes, sha.clone(), baseline, &limits)?.image
@@ -279,17 +280,17 @@ fn pose_frames(
             subject: None,
         };
         let base_long = base.width().max(base.height());
-        let prepare = |long: u32| {
-            pose::Baseline::prepare_known(&base, &opts, long, base_sha.as_deref(), known.clone())
+        let mut prepare = |long: u32| {
+            pose::Baseline::prepare_with_frame(
+                &base,
+                &opts,
+                long,
+                base_sha.as_deref(),
+                known.clone(),
+                || first_decoded.take()?.recv().ok(),
+            )
         };
-        let (first, mut frame_face) = pose::Baseline::prepare_with_frame(
-            &base,
-            &opts,
-            base_long,
-            base_sha.as_deref(),
-            known.clone(),
-            || first_decoded?.recv().ok(),
-        );
+        let (first, mut frame_face) = prepare(base_long);
         let mut prepared = (base_long, first);
         let mut out = Vec::with_capacity(frames.len());
         for (i, f) in frames.iter().enumerate() {
@@ -309,7 +310,7 @@ fn pose_frames(
                 };
                 let long = img.width().max(img.height());
                 if prepared.0 != long {
-                    prepared = (long, prepare(long));
+                    prepared = (long, prepare(long).0);
                 }
                 pose::compare_prepared(&prepared.1, &img, frame_prep, &cfg, &opts)
             });

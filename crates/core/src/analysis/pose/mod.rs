@@ -282,10 +282,14 @@ pub struct Baseline {
     notes: Vec<String>,
 }
 
+/// Whether tracked landmarks still show a face.
+fn present(l: &Landmarks) -> bool {
+    l.presence > 0.5
+}
+
 /// A follow-up's face tracked from its baseline's (a follow-up is framed like its baseline):
 /// two passes, as a detection is refined once; `None` when either pass loses the face.
 fn track_from_baseline(img: &RgbImage, base_face: &Landmarks) -> Option<Landmarks> {
-    let present = |l: &Landmarks| l.presence > 0.5;
     face::track(img, base_face)
         .ok()
         .filter(present)
@@ -303,7 +307,6 @@ fn frame_face(
     area: Option<Area>,
     ahead: Option<Option<Landmarks>>,
 ) -> Option<Landmarks> {
-    let present = |l: &Landmarks| l.presence > 0.5;
     let tracked = match (prev_face, base_face, ahead) {
         (Some(p), _, _) => face::track(img, p).ok().filter(present),
         (None, Some(_), Some(ahead)) => ahead,
@@ -351,27 +354,18 @@ impl Baseline {
         frame_long: u32,
         sha256: Option<&str>,
     ) -> Self {
-        Self::prepare_known(img, opts, frame_long, sha256, None)
+        Self::prepare_with_frame(img, opts, frame_long, sha256, None, || None).0
     }
 
-    /// [`Baseline::prepare_cached`] by a caller that has read the cache already: `known` is
-    /// what [`face::cached_face_state`] answered for this photo and the options' search
-    /// (`None`: read the cache here).
-    pub fn prepare_known(
-        img: &RgbImage,
-        opts: &PoseOptions,
-        frame_long: u32,
-        sha256: Option<&str>,
-        known: Option<Option<Landmarks>>,
-    ) -> Self {
-        Self::prepare_with_frame(img, opts, frame_long, sha256, known, || None).0
-    }
-
-    /// [`Baseline::prepare_known`], and when the baseline shows a face, the face of the frame
-    /// that `frame` yields tracked from it on another thread while the baseline's features are
-    /// made (the comparison would otherwise track it after registering, on one core). `frame`
-    /// is called only then, and may wait for the frame to be decoded; `None` tracks nothing.
-    /// Hand the result to the frame with [`PreparedFrame::with_face`].
+    /// [`Baseline::prepare_cached`], by a caller that may have read the cache already and may
+    /// have a frame in hand:
+    /// - `known` is what [`face::cached_face_state`] answered for this photo and the options'
+    ///   search (`None`: read the cache here);
+    /// - when the baseline shows a face, the face of the frame that `frame` yields is tracked
+    ///   from it on another thread while the baseline's features are made (the comparison
+    ///   would otherwise track it after registering, on one core). `frame` is called only
+    ///   then, and may wait for the frame to be decoded; `None` tracks nothing. Hand the
+    ///   result to the frame with [`PreparedFrame::with_face`].
     pub fn prepare_with_frame(
         img: &RgbImage,
         opts: &PoseOptions,
