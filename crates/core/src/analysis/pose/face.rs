@@ -747,6 +747,43 @@ mod cache_tests {
         assert!(!load().1, "a damaged copy was used");
         assert!(load().1, "the damaged copy was not remade");
     }
+
+    /// Every line of both cached graphs is read by the direct reader (none is left to tract's
+    /// slower parser), as tract's parser reads it.
+    #[test]
+    fn the_cached_graphs_are_read_line_by_line_as_tract_reads_them() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        for model in [&DETECTOR, &MESH] {
+            decluttered_in(Some(dir.path()), model).unwrap();
+        }
+        let mut graphs = 0;
+        for tar in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if tar.path().extension().is_none_or(|e| e != "tar") {
+                continue;
+            }
+            let bytes = std::fs::read(tar.path()).unwrap();
+            let mut archive = tar::Archive::new(bytes.as_slice());
+            let mut text = String::new();
+            for entry in archive.entries().unwrap() {
+                let mut entry = entry.unwrap();
+                if entry.path().unwrap().ends_with("graph.nnef") {
+                    entry.read_to_string(&mut text).unwrap();
+                }
+            }
+            let body = text.split_once("\ngraph ").unwrap().1;
+            let lines: Vec<&str> = body.lines().skip(1).filter(|l| l.ends_with(';')).collect();
+            assert!(lines.len() > 100, "{} lines", lines.len());
+            for line in lines {
+                let ours = super::super::nnef_read::assignment(line);
+                assert!(ours.is_some(), "left to tract: {line}");
+                let theirs = tract_nnef::ast::parse::parse_assignments(line).unwrap();
+                assert_eq!(vec![ours.unwrap()], theirs, "{line}");
+            }
+            graphs += 1;
+        }
+        assert_eq!(graphs, 2);
+    }
 }
 
 #[cfg(test)]
