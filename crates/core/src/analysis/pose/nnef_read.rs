@@ -55,12 +55,15 @@ pub(super) fn model_from_tar(nnef: &Nnef, tar: &[u8]) -> TractResult<TypedModel>
 /// line read by [`assignment`] (or tract's parser, for a line that is not plain); any other
 /// layout is parsed whole by tract.
 pub(super) fn parse_graph(text: &str) -> TractResult<Document> {
-    let Some((head, body)) = split_body(text) else {
+    let Some(((head, body), first)) = split_body(text).and_then(|b| {
+        let first = *b.1.first()?;
+        Some((b, first))
+    }) else {
         return parse_document(text);
     };
     // The header with an empty-bodied graph would not parse (a body needs an assignment):
     // it is parsed with the first line, whose assignment the loop gives again.
-    let mut doc = parse_document(&format!("{head}{}\n}}\n", body[0]))?;
+    let mut doc = parse_document(&format!("{head}{first}\n}}\n"))?;
     let mut assignments = Vec::with_capacity(body.len());
     for line in body {
         match assignment(line) {
@@ -414,6 +417,10 @@ mod tests {
         let commented = long_doc(100).replace("  x7 =", "  # note\n  x7 =");
         assert!(split_body(&commented).is_none());
         assert!(parse_graph("not nnef").is_err());
+        // An empty body is parsed whole too.
+        let empty = "version 1.0;\n\ngraph network() -> () {\n}\n";
+        assert_eq!(split_body(empty).map(|b| b.1.len()), Some(0));
+        assert_eq!(parse_graph(empty).unwrap(), parse_document(empty).unwrap());
     }
 
     #[test]
@@ -540,6 +547,16 @@ mod tests {
         fn generated_plain_lines_read_as_tract_reads_them(rv in plain_rvalue(), sp in "[ \t]{0,2}") {
             let line = format!("{sp}out{sp}={sp}{rv}{sp};{sp}");
             proptest::prop_assert!(same_as_tract(&line).is_some(), "{} was not read directly", line);
+        }
+
+        #[test]
+        fn any_line_is_read_as_tract_reads_it_or_left_to_it(
+            line in "[a-z_0-9 =(),\\[\\]<>?;'\"\\\\.+-]{0,40}|x = [a-z_0-9 (),\\[\\]'\".+-]{0,30};"
+        ) {
+            if let Some(ours) = assignment(&line) {
+                let theirs = parse_assignments(&line).map_err(|e| e.to_string());
+                proptest::prop_assert_eq!(Ok(vec![ours]), theirs, "{}", line);
+            }
         }
     }
 }
