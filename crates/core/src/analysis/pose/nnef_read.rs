@@ -55,15 +55,11 @@ pub(super) fn model_from_tar(nnef: &Nnef, tar: &[u8]) -> TractResult<TypedModel>
 /// line read by [`assignment`] (or tract's parser, for a line that is not plain); any other
 /// layout is parsed whole by tract.
 pub(super) fn parse_graph(text: &str) -> TractResult<Document> {
-    let Some(((head, body), first)) = split_body(text).and_then(|b| {
-        let first = *b.1.first()?;
-        Some((b, first))
-    }) else {
+    let Some((head, body)) = split_body(text) else {
         return parse_document(text);
     };
-    // The header with an empty-bodied graph would not parse (a body needs an assignment):
-    // it is parsed with the first line, whose assignment the loop gives again.
-    let mut doc = parse_document(&format!("{head}{first}\n}}\n"))?;
+    // The header, with the graph's body left empty.
+    let mut doc = parse_document(&format!("{head}}}\n"))?;
     let mut assignments = Vec::with_capacity(body.len());
     for line in body {
         match assignment(line) {
@@ -77,7 +73,7 @@ pub(super) fn parse_graph(text: &str) -> TractResult<Document> {
 
 /// The document up to and including the graph's opening line, and the body's lines, when
 /// the graph is laid out one assignment a line and closed by a line `}` that ends the text.
-fn split_body(text: &str) -> Option<(&str, Vec<&str>)> {
+pub(super) fn split_body(text: &str) -> Option<(&str, Vec<&str>)> {
     let open = text.find("\ngraph ")? + 1;
     let open_end = open + text[open..].find('\n')? + 1;
     if !text[open..open_end].trim_end().ends_with('{') {
@@ -417,7 +413,7 @@ mod tests {
         let commented = long_doc(100).replace("  x7 =", "  # note\n  x7 =");
         assert!(split_body(&commented).is_none());
         assert!(parse_graph("not nnef").is_err());
-        // An empty body is parsed whole too.
+        // An empty body is read as tract reads it (no line to index).
         let empty = "version 1.0;\n\ngraph network() -> () {\n}\n";
         assert_eq!(split_body(empty).map(|b| b.1.len()), Some(0));
         assert_eq!(parse_graph(empty).unwrap(), parse_document(empty).unwrap());
